@@ -1,0 +1,1 @@
+"""How things look in Slack: pure functions from domain objects to Block Kit, and the texts."""

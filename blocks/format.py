@@ -1,0 +1,40 @@
+"""Formatting shared by the block builders: escaping, local times, durations."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from blocks.texts import CATALOG, t
+
+
+def escape(text: str | None) -> str:
+    """Make outside text inert in mrkdwn: no mentions, no links, no entities."""
+    if text is None:
+        return ""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str | None, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def local_time(instant: datetime, tz: ZoneInfo, lang: str) -> str:
+    loc = instant.astimezone(tz)
+    wd = t("weekdays", lang).split()[loc.weekday()]
+    mon = t("months", lang).split()[loc.month - 1]
+    return t("datetime.format", lang, wd=wd, d=loc.day, mon=mon, hh=f"{loc.hour:02d}",
+             mm=f"{loc.minute:02d}") + f" {loc.tzname()}"
+
+
+def duration(minutes: float, lang: str) -> str:
+    total = int(round(minutes))
+    if total < 60:
+        return t("duration.minutes", lang, m=total)
+    return t("duration.hours", lang, h=total // 60, m=total % 60)
+
+
+def reason_label(code: str | None, lang: str) -> str:
+    """A reason code from the taxonomy in the user's language; anything else escaped."""
+    key = f"reason.{code}"
+    return t(key, lang) if key in CATALOG else escape(code)

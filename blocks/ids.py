@@ -1,0 +1,30 @@
+"""Action, callback and block ids, named once (SPEC section 4)."""
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    CLAIM = "lead_claim"
+    CONTACTED = "lead_contacted"
+    SQL = "lead_sql"
+    WON = "lead_won"
+    LOST = "lead_lost"
+    DISQUALIFY = "lead_disqualify"
+    QUALITY_GOOD = "lead_quality_good"
+    QUALITY_BAD = "lead_quality_bad"
+    SNOOZE = "lead_snooze"
+    REASSIGN = "lead_reassign"
+
+
+class CallbackId(StrEnum):
+    LOST = "lead_lost"
+    DISQUALIFY = "lead_disqualify"
+
+
+class BlockId(StrEnum):
+    CARD_ACTIONS = "lead_actions"
+    REASON = "reason"
+    NOTE = "note"
+
+
+DISQUALIFY_REASONS = ("bad_contact_data", "student_personal", "competitor", "duplicate",
+                      "out_of_segment", "spam", "other")

@@ -1,0 +1,142 @@
+"""The text catalog: every string a user sees, in English and Japanese.
+
+`t(key, lang, **params)` formats one entry. A test checks that every key has
+both languages and the same placeholders in each.
+"""
+from __future__ import annotations
+
+CATALOG: dict[str, dict[str, str]] = {
+    # The handoff card ------------------------------------------------------
+    "card.header": {"en": "New MQL: {company}", "ja": "新しいMQL: {company}"},
+    "card.fallback": {
+        "en": "New MQL: {company} ({name}), score {score}. Claim by {deadline}.",
+        "ja": "新しいMQL: {company}({name})スコア {score}。{deadline} までに担当してください。",
+    },
+    "card.field.person": {"en": "Person", "ja": "担当者"},
+    "card.field.title": {"en": "Title", "ja": "役職"},
+    "card.field.email": {"en": "Email", "ja": "メール"},
+    "card.field.score": {"en": "Score", "ja": "スコア"},
+    "card.field.source": {"en": "Source", "ja": "流入元"},
+    "card.attributes": {"en": "What they did", "ja": "最近の行動"},
+    "card.claim_by": {"en": ":alarm_clock: Claim by *{deadline}*", "ja": ":alarm_clock: *{deadline}* までに担当してください"},
+    "card.button.claim": {"en": "Claim", "ja": "担当する"},
+    "card.button.disqualify": {"en": "Not a fit…", "ja": "対象外…"},
+    "card.claimed": {
+        "en": ":white_check_mark: Claimed by <@{user}> · {duration} after handoff ({sla})",
+        "ja": ":white_check_mark: <@{user}> さんが担当 · 引き渡しから{duration}({sla})",
+    },
+    "card.claimed.fallback": {
+        "en": "{company}: claimed by <@{user}>", "ja": "{company}: <@{user}> さんが担当",
+    },
+    "card.disqualified": {
+        "en": ":no_entry_sign: Not a fit — marked by <@{user}>: {reason}",
+        "ja": ":no_entry_sign: 対象外 — <@{user}> さんが判断: {reason}",
+    },
+    "card.disqualified.fallback": {
+        "en": "{company}: not a fit", "ja": "{company}: 対象外",
+    },
+    "card.unknown_company": {"en": "(no company)", "ja": "(会社名なし)"},
+    "card.unknown_name": {"en": "(no name)", "ja": "(氏名なし)"},
+    "sla.within": {"en": "within SLA", "ja": "SLA内"},
+    "sla.missed": {"en": "SLA missed", "ja": "SLA超過"},
+    "duration.minutes": {"en": "{m} min", "ja": "{m}分"},
+    "duration.hours": {"en": "{h} h {m} min", "ja": "{h}時間{m}分"},
+    "datetime.format": {"en": "{wd} {d} {mon} {hh}:{mm}", "ja": "{mon}月{d}日({wd}) {hh}:{mm}"},
+    "weekdays": {"en": "Mon Tue Wed Thu Fri Sat Sun", "ja": "月 火 水 木 金 土 日"},
+    "months": {"en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+               "ja": "1 2 3 4 5 6 7 8 9 10 11 12"},
+    # Private answers to clicks ---------------------------------------------
+    "notice.already_claimed": {
+        "en": "This lead is already claimed by <@{user}>.",
+        "ja": "このリードはすでに <@{user}> さんが担当しています。",
+    },
+    "notice.already_yours": {"en": "You have already claimed this lead.", "ja": "このリードはすでにあなたが担当しています。"},
+    "notice.closed": {"en": "This lead is already closed; nothing changed.",
+                      "ja": "このリードはすでにクローズされています。変更はありません。"},
+    "notice.not_found": {"en": "This lead no longer exists.", "ja": "このリードは見つかりません。"},
+    "notice.not_allowed": {
+        "en": "Only the lead's owner (<@{user}>) or a sales manager can do this.",
+        "ja": "この操作はリードの担当者(<@{user}> さん)か営業マネージャーのみ行えます。",
+    },
+    "notice.not_mql": {"en": "This lead has not been handed off yet.", "ja": "このリードはまだ引き渡されていません。"},
+    "notice.error": {"en": "Something went wrong; nothing changed. Please try again.",
+                     "ja": "エラーが発生しました。変更はありません。もう一度お試しください。"},
+    # Not-a-fit modal and the feedback to marketing --------------------------
+    "disqualify.title": {"en": "Not a fit", "ja": "対象外"},
+    "disqualify.submit": {"en": "Return to marketing", "ja": "マーケに差し戻す"},
+    "disqualify.cancel": {"en": "Cancel", "ja": "キャンセル"},
+    "disqualify.intro": {"en": "*{company}* ({name}) goes back to marketing with your reason.",
+                         "ja": "*{company}*({name})を理由とともにマーケティングへ差し戻します。"},
+    "disqualify.reason": {"en": "Reason", "ja": "理由"},
+    "disqualify.note": {"en": "Note for marketing (optional)", "ja": "マーケへのメモ(任意)"},
+    "disqualify.reason_required": {"en": "Pick a reason.", "ja": "理由を選んでください。"},
+    "reason.bad_contact_data": {"en": "Bad contact data", "ja": "連絡先の不備"},
+    "reason.student_personal": {"en": "Student / personal", "ja": "学生・個人"},
+    "reason.competitor": {"en": "Competitor", "ja": "競合他社"},
+    "reason.duplicate": {"en": "Duplicate", "ja": "重複"},
+    "reason.out_of_segment": {"en": "Outside our target segment", "ja": "ターゲット外"},
+    "reason.spam": {"en": "Spam / fake", "ja": "スパム・虚偽"},
+    "reason.other": {"en": "Other", "ja": "その他"},
+    "feedback.disqualified": {
+        "en": ":leftwards_arrow_with_hook: Not a fit: {company} ({name}) — {reason}",
+        "ja": ":leftwards_arrow_with_hook: 対象外: {company}({name})— {reason}",
+    },
+    "feedback.detail": {
+        "en": "Source *{source}* · score *{score}* · marked by <@{user}> on {when}",
+        "ja": "流入元 *{source}* · スコア *{score}* · <@{user}> さんが {when} に判断",
+    },
+    "feedback.note": {"en": "Note", "ja": "メモ"},
+    "feedback.link": {"en": "<{url}|Open the card>", "ja": "<{url}|カードを開く>"},
+    # Webhook answers -------------------------------------------------------
+    "api.unauthorized": {"en": "missing or wrong bearer token", "ja": "Bearer トークンがないか、正しくありません"},
+    "api.not_json": {"en": "the body is not valid JSON", "ja": "本文が正しい JSON ではありません"},
+    "api.too_large": {"en": "the body is over 1 MB", "ja": "本文が 1 MB を超えています"},
+    "api.not_configured": {"en": "LEAD_WEBHOOK_TOKEN is not set on the server",
+                           "ja": "サーバーに LEAD_WEBHOOK_TOKEN が設定されていません"},
+    "api.body_shape": {"en": "expected a lead object or {{\"leads\": [...]}}",
+                       "ja": "リードのオブジェクトか {{\"leads\": [...]}} を送ってください"},
+    "api.batch_empty": {"en": "the batch has no leads", "ja": "バッチにリードがありません"},
+    "api.batch_too_big": {"en": "a batch holds at most {max} leads", "ja": "バッチは最大 {max} 件までです"},
+    "field.required": {"en": "is required", "ja": "必須です"},
+    "field.email": {"en": "is not an email address", "ja": "メールアドレスの形式ではありません"},
+    "field.score": {"en": "must be an integer from 0 to 100", "ja": "0〜100 の整数にしてください"},
+    "field.string": {"en": "must be a string", "ja": "文字列にしてください"},
+    "field.too_long": {"en": "must be at most {max} characters", "ja": "{max} 文字以内にしてください"},
+    "field.datetime": {"en": "must be an ISO 8601 date and time", "ja": "ISO 8601 の日時にしてください"},
+    "field.future": {"en": "is in the future", "ja": "未来の日時です"},
+    "field.attributes": {"en": "must be an object of at most {max} short strings",
+                         "ja": "{max} 個までの短い文字列のオブジェクトにしてください"},
+    "field.slack_user": {"en": "must be a Slack user id such as U012AB3CD", "ja": "U012AB3CD のような Slack ユーザーIDにしてください"},
+    "field.unknown_column": {"en": "is not a known column", "ja": "不明な列です"},
+    "field.order": {"en": "is before mql_at", "ja": "mql_at より前です"},
+    # Command line ----------------------------------------------------------
+    "cli.import.progress": {"en": "checked {n} rows", "ja": "{n} 行を確認しました"},
+    "cli.import.invalid": {"en": "{path}: {count} invalid rows; nothing was imported",
+                           "ja": "{path}: 不正な行が {count} 行あるため、何も取り込みませんでした"},
+    "cli.import.line": {"en": "line {line}: {field} {message}", "ja": "{line} 行目: {field} {message}"},
+    "cli.import.done": {"en": "imported {created} new and updated {updated} leads from {path}",
+                        "ja": "{path} から新規 {created} 件、更新 {updated} 件を取り込みました"},
+    "cli.import.no_file": {"en": "{path}: no such file", "ja": "{path}: ファイルがありません"},
+    "cli.import.no_header": {"en": "{path}: the header row must name at least email and score",
+                             "ja": "{path}: 見出し行には少なくとも email と score が必要です"},
+    "cli.import.encoding": {"en": "{path}: not UTF-8 text", "ja": "{path}: UTF-8 のテキストではありません"},
+    "cli.outbox.done": {"en": "outbox: {sent} sent, {failed} failed for good, {pending} still queued",
+                        "ja": "outbox: 送信 {sent} 件、失敗(再送なし){failed} 件、待機中 {pending} 件"},
+    "cli.outbox.timeout": {"en": "outbox: {pending} messages still queued after {seconds} s; Slack may be down, they will be retried",
+                           "ja": "outbox: {seconds} 秒後も {pending} 件が送信待ちです。Slack が停止している可能性があります。後で再送します"},
+    "cli.job.unknown": {"en": "unknown job {name!r}; jobs: {jobs}", "ja": "不明なジョブ {name!r} です。ジョブ: {jobs}"},
+    "cli.job.not_yet": {"en": "job {name!r} is not part of this release yet; available now: {jobs}",
+                        "ja": "ジョブ {name!r} はこのリリースにはまだありません。利用できるジョブ: {jobs}"},
+    "cli.bad_instant": {"en": "--at {value!r} is not an ISO 8601 date and time", "ja": "--at {value!r} は ISO 8601 の日時ではありません"},
+    "cli.db_unreachable": {"en": "cannot reach the database at {url}: {error} (check DATABASE_URL)",
+                           "ja": "データベース {url} に接続できません: {error}(DATABASE_URL を確認してください)"},
+    "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz",
+                    "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz"},
+    "cli.migrated": {"en": "database is up to date ({url})", "ja": "データベースは最新です({url})"},
+}
+
+
+def t(key: str, lang: str = "en", **params) -> str:
+    entry = CATALOG[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**params) if params else text.replace("{{", "{").replace("}}", "}")

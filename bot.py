@@ -1,0 +1,226 @@
+"""Handoff's only entry point: serve | clock | run-job | import-leads | migrate | demo."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+
+from blocks.texts import t
+from settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("handoff")
+JOBS = ("sla-sweep", "weekly-digest", "monthly-retro", "outbox")
+AVAILABLE_JOBS = ("outbox",)
+
+
+class CommandError(Exception):
+    """A command cannot run; the message is one line for the user."""
+
+
+@dataclass
+class Runtime:
+    """Everything a serving process holds, built the same way for serve, the demo and the tests."""
+
+    settings: Settings
+    db: object
+    services: object
+    bolt: object | None
+    http: object
+
+    def start_http(self, host: str = "0.0.0.0", port: int | None = None, threads: int = 16):
+        """Serve the WSGI app with waitress in a thread; returns the server (its `effective_port`)."""
+        from waitress.server import create_server
+
+        server = create_server(self.http, host=host, port=self.settings.PORT if port is None else port,
+                               threads=threads, ident="handoff", channel_timeout=30, clear_untrusted_proxy_headers=True)
+        threading.Thread(target=server.run, name="http", daemon=True).start()
+        return server
+
+    def start_background(self, stop: threading.Event, scheduler: bool | None = None):
+        from jobs.scheduler import start_background
+
+        return start_background(self.services, stop, self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
+
+
+def open_database(settings: Settings):
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.db import Database
+
+    try:
+        db = Database(settings.DATABASE_URL)
+        db.migrate()
+    except SQLAlchemyError as exc:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(settings.DATABASE_URL).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CommandError(t("cli.db_unreachable", settings.LANGUAGE, url=url, error=reason)) from None
+    return db
+
+
+def build_runtime(settings: Settings, db=None, now=None, verify_token: bool = True) -> Runtime:
+    from handlers.http import build_bolt_app, build_flask_app
+    from handlers.services import Services
+    from outbox.sender import Sender
+
+    db = db or open_database(settings)
+    services = Services(settings=settings, db=db, **({"now": now} if now else {}))
+    services.sender = Sender(db, settings, now=services.now)
+    bolt = None
+    if settings.SLACK_BOT_TOKEN:
+        try:
+            bolt = build_bolt_app(services, verify_token=verify_token)
+        except Exception as exc:  # auth.test failed: a bad token or no route to Slack
+            raise CommandError(f"SLACK_BOT_TOKEN was not accepted by Slack at {settings.SLACK_API_URL}: {exc}. "
+                               "Check the token (OAuth & Permissions → Bot User OAuth Token)") from None
+    http = build_flask_app(services, None if settings.socket_mode else bolt)
+    return Runtime(settings, db, services, bolt, http)
+
+
+# Commands -------------------------------------------------------------------
+def cmd_serve(settings: Settings, args) -> int:
+    needed = ["SLACK_BOT_TOKEN", "HANDOFF_CHANNEL", "MARKETING_CHANNEL"]
+    if not settings.socket_mode:
+        needed.insert(1, "SLACK_SIGNING_SECRET")
+    settings.require(*needed)
+    if not settings.LEAD_WEBHOOK_TOKEN:
+        log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
+    rt = build_runtime(settings)
+    stop = threading.Event()
+    rt.start_background(stop)
+    mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
+    from waitress.server import create_server
+
+    server = create_server(rt.http, host="0.0.0.0", port=settings.PORT, threads=16, ident="handoff")
+    print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+    return 0
+
+
+def cmd_clock(settings: Settings, args) -> int:
+    settings.require("SLACK_BOT_TOKEN")
+    rt = build_runtime(settings)
+    stop = threading.Event()
+    rt.start_background(stop, scheduler=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def cmd_run_job(settings: Settings, args) -> int:
+    lang = settings.LANGUAGE
+    if args.name not in JOBS:
+        raise CommandError(t("cli.job.unknown", lang, name=args.name, jobs=", ".join(JOBS)))
+    if args.name not in AVAILABLE_JOBS:
+        raise CommandError(t("cli.job.not_yet", lang, name=args.name, jobs=", ".join(AVAILABLE_JOBS)))
+    at = parse_at(args.at, settings)
+    settings.require("SLACK_BOT_TOKEN")
+    rt = build_runtime(settings, now=(lambda: at) if args.at else None, verify_token=False)
+    counts = rt.services.sender.drain(timeout=args.timeout)
+    if counts["pending"]:
+        raise CommandError(t("cli.outbox.timeout", lang, pending=counts["pending"], seconds=args.timeout))
+    print(t("cli.outbox.done", lang, **counts))
+    return 0
+
+
+def parse_at(value: str | None, settings: Settings):
+    from models.leads import parse_instant
+
+    if value is None:
+        return None
+    at = parse_instant(value, settings.tz)
+    if at is None:
+        raise CommandError(t("cli.bad_instant", settings.LANGUAGE, value=value))
+    return at
+
+
+def cmd_import(settings: Settings, args) -> int:
+    from handlers.services import utcnow
+    from models.importer import ImportFailed, import_csv
+    from models.leads import Policy
+
+    db = open_database(settings)
+    policy = Policy(threshold=settings.MQL_SCORE_THRESHOLD, clock=settings.clock,
+                    claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
+                    handoff_channel=None)  # an import posts nothing to Slack
+    lang = settings.LANGUAGE
+
+    def progress(n: int) -> None:
+        print(t("cli.import.progress", lang, n=n), file=sys.stderr, flush=True)
+
+    try:
+        created, updated = import_csv(db, args.file, policy, settings.tz, utcnow(), progress=progress)
+    except ImportFailed as exc:
+        for line, field, key, params in exc.problems[:200]:
+            print(t("cli.import.line", lang, line=line, field=field, message=t(key, lang, **params)), file=sys.stderr)
+        if len(exc.problems) > 200:
+            print(f"… {len(exc.problems) - 200} more", file=sys.stderr)
+        raise CommandError(t(exc.key, lang, path=args.file, count=exc.bad_rows)) from None
+    print(t("cli.import.done", lang, created=created, updated=updated, path=args.file))
+    return 0
+
+
+def cmd_migrate(settings: Settings, args) -> int:
+    from sqlalchemy.engine import make_url
+
+    open_database(settings)
+    print(t("cli.migrated", settings.LANGUAGE,
+            url=make_url(settings.DATABASE_URL).render_as_string(hide_password=True)))
+    return 0
+
+
+def cmd_demo(settings: Settings, args) -> int:
+    from standin.demo import run_demo
+
+    return run_demo(settings)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bot.py", description="Handoff: the marketing → sales lead handoff, on time.")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve HTTP (or Socket Mode) with the scheduler")
+    sub.add_parser("clock", help="run the scheduler and the outbox alone")
+    rj = sub.add_parser("run-job", help="run one job once")
+    rj.add_argument("name", help=" | ".join(JOBS))
+    rj.add_argument("--at", help="act as if the clock read this ISO 8601 instant")
+    rj.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Slack (default 120)")
+    im = sub.add_parser("import-leads", help="bulk import leads from CSV")
+    im.add_argument("file")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("demo", help="the product offline against the local Slack stand-in")
+    return p
+
+
+COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import,
+            "migrate": cmd_migrate, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("slack_bolt").setLevel(logging.WARNING)
+    command = args.command or "serve"
+    try:
+        settings = load_settings()
+        return COMMANDS[command](settings, args)
+    except (SettingsError, CommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""What Slack and the outside send us: thin listeners that parse, call the domain and respond."""
+from __future__ import annotations
+
+from handlers import actions, errors, middleware, views
+
+
+def register(app, services) -> None:
+    """Wire every listener to the Bolt app, in one place."""
+    middleware.register(app, services)
+    errors.register(app, services)
+    actions.register(app, services)
+    views.register(app, services)

@@ -1,0 +1,34 @@
+"""Button clicks on the handoff card."""
+from __future__ import annotations
+
+from blocks import disqualify as disqualify_blocks
+from blocks.ids import ActionId
+from models.leads import LeadNotFound, check_can_disqualify, claim
+from models.tables import Lead
+
+
+def lead_id_of(action: dict) -> int:
+    try:
+        return int(action.get("value", ""))
+    except ValueError:
+        raise LeadNotFound() from None
+
+
+def register(app, services) -> None:
+    @app.action(ActionId.CLAIM)
+    def on_claim(ack, body, action):
+        ack()
+        with services.db.begin() as session:
+            claim(session, lead_id_of(action), body["user"]["id"], services.now())
+        services.notify()
+
+    @app.action(ActionId.DISQUALIFY)
+    def on_disqualify(ack, body, action, client):
+        ack()
+        lead_id = lead_id_of(action)
+        with services.db.begin() as session:
+            lead = check_can_disqualify(session.get(Lead, lead_id), body["user"]["id"],
+                                        services.settings.MANAGER_IDS)
+            view = disqualify_blocks.modal(lead, services.settings.LANGUAGE)
+        # The trigger_id lives about 3 s: open the modal now, directly, not through the outbox.
+        client.views_open(trigger_id=body["trigger_id"], view=view)

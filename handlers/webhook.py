@@ -1,0 +1,99 @@
+"""POST /hooks/leads: leads from marketing automation, CRMs and Zapier (SPEC section 3)."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from flask import Response, request
+from sqlalchemy.exc import IntegrityError
+
+from blocks.texts import t
+from models.leads import FieldError, ingest, parse_lead
+
+log = logging.getLogger("handoff.webhook")
+MAX_BODY = 1024 * 1024
+MAX_BATCH = 500
+
+
+def _json(status: int, obj) -> Response:
+    return Response(json.dumps(obj, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(raw: bytes, tz) -> tuple[list | None, bool, int, dict | None]:
+    """(leads, is_batch, 0, None), or (None, _, status, problem) for a body that must be refused."""
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None, False, 400, {"error": "api.not_json"}
+    if isinstance(data, dict) and "leads" in data:
+        batch = data["leads"]
+        if not isinstance(batch, list):
+            return None, False, 422, {"errors": [FieldError("leads", "api.body_shape")]}
+        if not batch:
+            return None, False, 422, {"errors": [FieldError("leads", "api.batch_empty")]}
+        if len(batch) > MAX_BATCH:
+            return None, False, 422, {"errors": [FieldError("leads", "api.batch_too_big", {"max": MAX_BATCH})]}
+        items, errors = [], []
+        for i, obj in enumerate(batch):
+            item, errs = parse_lead(obj, tz, prefix=f"leads[{i}].")
+            items.append(item)
+            errors.extend(errs)
+    elif isinstance(data, dict):
+        item, errors = parse_lead(data, tz)
+        items = [item]
+    else:
+        return None, False, 422, {"errors": [FieldError("body", "api.body_shape")]}
+    if errors:
+        return None, False, 422, {"errors": errors}
+    return items, isinstance(data, dict) and "leads" in data, 0, None
+
+
+def register(flask_app, services) -> None:
+    settings = services.settings
+
+    @flask_app.post("/hooks/leads")
+    def hooks_leads():
+        lang = settings.LANGUAGE
+        expected = settings.LEAD_WEBHOOK_TOKEN
+        if not expected:
+            return _json(503, {"error": t("api.not_configured", lang)})
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            return _json(401, {"error": t("api.unauthorized", lang)})
+        if (request.content_length or 0) > MAX_BODY:
+            return _json(413, {"error": t("api.too_large", lang)})
+        raw = request.stream.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            return _json(413, {"error": t("api.too_large", lang)})
+
+        items, is_batch, status, problem = parse_body(raw, settings.tz)
+        if problem is not None:
+            if "errors" in problem:
+                return _json(status, {"errors": [
+                    {"field": e.field, "message": t(e.key, lang, **e.params)} for e in problem["errors"]]})
+            return _json(status, {"error": t(problem["error"], lang)})
+
+        results = None
+        for attempt in range(3):  # a concurrent insert of the same new lead: the retry finds it
+            try:
+                with services.db.begin() as session:
+                    results = ingest(session, items, services.now(), services.policy)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("lead insert raced another request; retrying")
+        services.notify()
+
+        answers = [{"id": r.id, "status": r.status, "created": r.created} for r in results]
+        any_created = any(r.created for r in results)
+        if not is_batch:
+            return _json(201 if any_created else 200, answers[0])
+        return _json(201 if any_created else 200, {"leads": answers,
+                                                   "created": sum(a["created"] for a in answers),
+                                                   "updated": sum(not a["created"] for a in answers)})

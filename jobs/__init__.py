@@ -1,0 +1,1 @@
+"""What the clock triggers: the scheduler and one module per job."""

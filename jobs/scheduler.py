@@ -1,0 +1,40 @@
+"""The in-process scheduler (APScheduler 3) and the outbox sender thread.
+
+`serve` starts it unless SCHEDULER=off; `python bot.py clock` runs it alone, for
+a separate clock process when web processes are scaled out.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from models.requests import prune
+
+log = logging.getLogger("handoff.clock")
+
+
+def prune_requests(services) -> None:
+    with services.db.begin() as session:
+        n = prune(session, services.now())
+    if n:
+        log.info("pruned %d remembered Slack requests", n)
+
+
+def build_scheduler(services) -> BackgroundScheduler:
+    sched = BackgroundScheduler(timezone=services.settings.tz,
+                                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    sched.add_job(prune_requests, "interval", hours=1, args=[services], id="prune-requests")
+    return sched
+
+
+def start_background(services, stop: threading.Event, with_scheduler: bool):
+    """Start the outbox sender (always) and the scheduler (unless off). Returns the scheduler."""
+    services.sender.start(stop)
+    if not with_scheduler:
+        return None
+    sched = build_scheduler(services)
+    sched.start()
+    log.info("scheduler started")
+    return sched

@@ -1,0 +1,119 @@
+"""The business clock: adds and measures business minutes (SPEC section 6).
+
+Pure: every function takes the instants it works on; nothing reads the wall
+clock. Instants are timezone-aware datetimes; arithmetic happens in UTC so a
+working day that contains a DST change counts its real length.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import holidays as holidays_lib
+
+UTC = timezone.utc
+_MAX_DAYS = 3700  # ten years: a calendar with no working day in it is a bug
+
+
+class BusinessClock:
+    def __init__(self, tz: ZoneInfo, hours: tuple[time, time] | None,
+                 days: frozenset[int] = frozenset(range(5)), holiday_country: str | None = None):
+        self.tz = tz
+        self.hours = hours
+        self.days = frozenset(days)
+        self._holidays = holidays_lib.country_holidays(holiday_country) if holiday_country else None
+        self._lock = threading.Lock()
+        if not self.days:
+            raise ValueError("a business clock needs at least one working day")
+
+    # Calendar ---------------------------------------------------------------
+    def is_business_day(self, d: date) -> bool:
+        if d.weekday() not in self.days:
+            return False
+        if self._holidays is None:
+            return True
+        with self._lock:  # the holidays object fills in years lazily
+            return d not in self._holidays
+
+    def window(self, d: date) -> tuple[datetime, datetime] | None:
+        """The working interval of local date `d` as UTC instants, or None."""
+        if self.hours is None or not self.is_business_day(d):
+            return None
+        start = datetime.combine(d, self.hours[0], tzinfo=self.tz).astimezone(UTC)
+        end = datetime.combine(d, self.hours[1], tzinfo=self.tz).astimezone(UTC)
+        return start, end
+
+    def _days_from(self, instant: datetime):
+        d = instant.astimezone(self.tz).date()
+        for _ in range(_MAX_DAYS):
+            yield d
+            d += timedelta(days=1)
+        raise ValueError("no working time within ten years; check BUSINESS_DAYS and HOLIDAYS")
+
+    # Arithmetic -------------------------------------------------------------
+    def add_minutes(self, start: datetime, minutes: float) -> datetime:
+        """The earliest instant at which `minutes` business minutes have passed since `start`."""
+        start = _aware(start)
+        if minutes <= 0:
+            return start
+        if self.hours is None:
+            return start + timedelta(minutes=minutes)
+        remaining = timedelta(minutes=minutes)
+        for d in self._days_from(start):
+            win = self.window(d)
+            if win is None:
+                continue
+            opens, closes = win
+            begin = max(opens, start)
+            if begin >= closes:
+                continue
+            available = closes - begin
+            if remaining <= available:
+                return begin + remaining
+            remaining -= available
+        raise AssertionError("unreachable")
+
+    def minutes_between(self, a: datetime, b: datetime) -> float:
+        """Business minutes in [a, b); 0 when b is not after a."""
+        a, b = _aware(a), _aware(b)
+        if b <= a:
+            return 0.0
+        if self.hours is None:
+            return (b - a).total_seconds() / 60
+        total = timedelta(0)
+        last = b.astimezone(self.tz).date()
+        for d in self._days_from(a):
+            if d > last:
+                break
+            win = self.window(d)
+            if win is None:
+                continue
+            lo, hi = max(win[0], a), min(win[1], b)
+            if hi > lo:
+                total += hi - lo
+        return total.total_seconds() / 60
+
+    def is_open(self, at: datetime) -> bool:
+        at = _aware(at)
+        if self.hours is None:
+            return True
+        win = self.window(at.astimezone(self.tz).date())
+        return win is not None and win[0] <= at < win[1]
+
+    def next_opening(self, at: datetime) -> datetime:
+        """`at` itself when the clock runs then, else the next opening."""
+        at = _aware(at)
+        if self.is_open(at):
+            return at
+        for d in self._days_from(at):
+            win = self.window(d)
+            if win is not None and win[0] >= at:
+                return win[0]
+        raise AssertionError("unreachable")
+
+
+def _aware(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        raise ValueError("the business clock works on timezone-aware instants")
+    return dt.astimezone(UTC)

@@ -1,0 +1,347 @@
+"""Lead rules: validation of what comes in, ingest with the MQL crossing, claim, not-a-fit.
+
+Every operation takes the session it works in and `now`; the caller owns the
+transaction (`with db.begin() as session:`), so a failure rolls back all of it,
+the outbox rows included.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from models.clock import BusinessClock
+from models.outbox import Kind, enqueue
+from models.tables import AuditEvent, Lead
+
+UTC = timezone.utc
+EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+TEXT_LIMITS = {"external_id": 200, "email": 320, "name": 200, "company": 200, "title": 200, "source": 100}
+MAX_ATTRIBUTES = 20
+MAX_ATTRIBUTE_KEY = 60
+MAX_ATTRIBUTE_VALUE = 300
+
+
+# Errors ---------------------------------------------------------------------
+class LeadError(Exception):
+    """A request that is no longer (or never was) possible; `key` names the user's message."""
+
+    key = "notice.error"
+
+    def __init__(self, **params):
+        super().__init__(self.key, params)
+        self.params = params
+
+
+class LeadNotFound(LeadError):
+    key = "notice.not_found"
+
+
+class AlreadyClaimed(LeadError):
+    key = "notice.already_claimed"
+
+
+class AlreadyYours(LeadError):
+    key = "notice.already_yours"
+
+
+class LeadClosed(LeadError):
+    key = "notice.closed"
+
+
+class NotAllowed(LeadError):
+    key = "notice.not_allowed"
+
+
+class NotHandedOff(LeadError):
+    key = "notice.not_mql"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    key: str  # a text catalog key under field.*
+    params: dict = field(default_factory=dict)
+
+
+# Input ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LeadIn:
+    email: str
+    score: int
+    external_id: str | None = None
+    name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+    attributes: dict | None = None
+    given: frozenset[str] = frozenset()  # the fields the sender actually sent
+
+
+def parse_instant(value, tz: ZoneInfo) -> datetime | None:
+    """ISO 8601 text to an aware instant; without an offset it is local to `tz`."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC)
+
+
+def parse_lead(obj, tz: ZoneInfo, prefix: str = "") -> tuple[LeadIn | None, list[FieldError]]:
+    """Validate one lead object from the webhook (SPEC section 3)."""
+    if not isinstance(obj, dict):
+        return None, [FieldError(prefix.rstrip(".") or "body", "api.body_shape")]
+    errors: list[FieldError] = []
+    given = frozenset(k for k in obj if k in {*TEXT_LIMITS, "score", "created_at", "attributes"})
+    values: dict = {}
+
+    for name, limit in TEXT_LIMITS.items():
+        if name not in obj or obj[name] is None:
+            continue
+        v = obj[name]
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and name == "external_id":
+            v = str(v)  # CRMs often send numeric ids
+        if not isinstance(v, str):
+            errors.append(FieldError(prefix + name, "field.string"))
+            continue
+        v = v.strip()
+        if len(v) > limit:
+            errors.append(FieldError(prefix + name, "field.too_long", {"max": limit}))
+            continue
+        values[name] = v or None
+
+    email = values.get("email")
+    if "email" not in obj or obj["email"] is None or (isinstance(obj["email"], str) and not email):
+        errors.append(FieldError(prefix + "email", "field.required"))
+    elif email is not None and not EMAIL_RE.match(email):
+        errors.append(FieldError(prefix + "email", "field.email"))
+
+    score = obj.get("score")
+    if score is None:
+        errors.append(FieldError(prefix + "score", "field.required"))
+    elif isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score) \
+            or not 0 <= score <= 100:
+        errors.append(FieldError(prefix + "score", "field.score"))
+
+    created_at = None
+    if obj.get("created_at") is not None:
+        created_at = parse_instant(obj["created_at"], tz)
+        if created_at is None:
+            errors.append(FieldError(prefix + "created_at", "field.datetime"))
+
+    attributes = None
+    if obj.get("attributes") is not None:
+        attributes = _parse_attributes(obj["attributes"])
+        if attributes is None:
+            errors.append(FieldError(prefix + "attributes", "field.attributes", {"max": MAX_ATTRIBUTES}))
+
+    if errors:
+        return None, errors
+    return LeadIn(email=email, score=int(score), external_id=values.get("external_id"), name=values.get("name"),
+                  company=values.get("company"), title=values.get("title"), source=values.get("source"),
+                  created_at=created_at, attributes=attributes, given=given), []
+
+
+def _parse_attributes(value) -> dict | None:
+    if not isinstance(value, dict) or len(value) > MAX_ATTRIBUTES:
+        return None
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)) or len(k) > MAX_ATTRIBUTE_KEY:
+            return None
+        v = str(v)
+        if len(v) > MAX_ATTRIBUTE_VALUE:
+            return None
+        out[k] = v
+    return out
+
+
+# Ingest ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Policy:
+    """The settings the lead rules need, without anything of Slack."""
+
+    threshold: int
+    clock: BusinessClock
+    claim_minutes: int
+    contact_minutes: int
+    handoff_channel: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    id: int
+    status: str
+    created: bool
+
+
+def audit(session: Session, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:
+    session.add(AuditEvent(lead_id=lead_id, at=now, actor=actor, action=action, detail=detail))
+
+
+def set_deadlines(lead: Lead, policy: Policy) -> None:
+    lead.claim_due = policy.clock.add_minutes(lead.mql_at, policy.claim_minutes)
+    lead.contact_due = policy.clock.add_minutes(lead.mql_at, policy.contact_minutes)
+
+
+def find_matches(session: Session, items: list[LeadIn]) -> tuple[dict[str, Lead], dict[str, Lead]]:
+    """Existing leads by external_id and by normalised email, locked for this transaction."""
+    ext_ids = {i.external_id for i in items if i.external_id}
+    emails = {i.email.lower() for i in items}
+    by_ext: dict[str, Lead] = {}
+    by_email: dict[str, Lead] = {}
+    conds = [Lead.email_norm.in_(emails)]
+    if ext_ids:
+        conds.append(Lead.external_id.in_(ext_ids))
+    found = session.scalars(select(Lead).where(or_(*conds)).order_by(Lead.id).with_for_update())
+    for lead in found:
+        if lead.external_id:
+            by_ext[lead.external_id] = lead
+        by_email[lead.email_norm] = lead  # the newest lead with that email wins
+    return by_ext, by_email
+
+
+def match(item: LeadIn, by_ext: dict[str, Lead], by_email: dict[str, Lead]) -> Lead | None:
+    """By external_id, else by case-insensitive email (never a lead that has another external_id)."""
+    if item.external_id and item.external_id in by_ext:
+        return by_ext[item.external_id]
+    lead = by_email.get(item.email.lower())
+    if lead is not None and item.external_id and lead.external_id and lead.external_id != item.external_id:
+        return None
+    return lead
+
+
+def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
+           actor: str = "webhook") -> list[IngestResult]:
+    """Create or update each lead; hand off (queue one card) those that first reach the threshold."""
+    by_ext, by_email = find_matches(session, items)
+    results: list[tuple[Lead, bool]] = []
+    crossed: list[Lead] = []
+    for item in items:
+        lead = match(item, by_ext, by_email)
+        if lead is None:
+            lead = Lead(email=item.email, email_norm=item.email.lower(), external_id=item.external_id,
+                        name=item.name, company=item.company, title=item.title, source=item.source or "other",
+                        score=item.score, attributes=item.attributes or {}, created_at=item.created_at or now,
+                        updated_at=now)
+            session.add(lead)
+            results.append((lead, True))
+        else:
+            _apply_update(lead, item, now)
+            results.append((lead, False))
+        if lead.external_id:
+            by_ext[lead.external_id] = lead
+        by_email[lead.email_norm] = lead
+        if lead.mql_at is None and lead.score >= policy.threshold and lead not in crossed:
+            lead.mql_at = now
+            set_deadlines(lead, policy)
+            crossed.append(lead)
+    session.flush()  # assigns ids to the new leads in one round trip
+
+    seen: set[int] = set()
+    for lead, created in results:
+        if lead.id in seen:
+            continue
+        seen.add(lead.id)
+        audit(session, lead.id, actor, "created" if created else "updated", now, score=lead.score)
+    for lead in crossed:
+        audit(session, lead.id, actor, "mql", now, score=lead.score, claim_due=lead.claim_due.isoformat())
+        if policy.handoff_channel:
+            enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
+                    channel=policy.handoff_channel, lead_id=lead.id)
+    return [IngestResult(lead.id, lead.status, created) for lead, created in results]
+
+
+def _apply_update(lead: Lead, item: LeadIn, now: datetime) -> None:
+    for name in ("name", "company", "title", "source"):
+        if name in item.given and getattr(item, name) is not None:
+            setattr(lead, name, getattr(item, name))
+    if item.external_id and not lead.external_id:
+        lead.external_id = item.external_id
+    if "email" in item.given:
+        lead.email, lead.email_norm = item.email, item.email.lower()
+    if item.attributes:
+        lead.attributes = {**(lead.attributes or {}), **item.attributes}
+    lead.score = item.score
+    lead.updated_at = now
+
+
+# Claim ----------------------------------------------------------------------
+def claim(session: Session, lead_id: int, user: str, now: datetime) -> Lead:
+    """First click wins: one conditional UPDATE, so one owner under any concurrency."""
+    res = session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, Lead.mql_at.is_not(None), Lead.claimed_at.is_(None),
+               Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None))
+        .values(claimed_at=now, claimed_by=user, updated_at=now)
+        .execution_options(synchronize_session=False))
+    lead = session.get(Lead, lead_id, populate_existing=True)
+    if res.rowcount == 1:
+        audit(session, lead_id, user, "claimed", now, within_sla=lead.claimed_at <= lead.claim_due)
+        queue_card_update(session, lead, "claimed", now)
+        return lead
+    if lead is None:
+        raise LeadNotFound()
+    if lead.mql_at is None:
+        raise NotHandedOff()
+    if lead.claimed_by == user and not lead.closed:
+        raise AlreadyYours()
+    if lead.claimed_by and not lead.closed:
+        raise AlreadyClaimed(user=lead.claimed_by)
+    raise LeadClosed()
+
+
+def queue_card_update(session: Session, lead: Lead, transition: str, now: datetime) -> None:
+    """Re-render the card once its state changed (the sender waits for a card still queued)."""
+    if lead.mql_at is not None:
+        enqueue(session, kind=Kind.CARD_UPDATE, dedupe_key=f"card:{lead.id}:{transition}", now=now,
+                channel=lead.card_channel, lead_id=lead.id)
+
+
+# Not a fit ------------------------------------------------------------------
+def check_can_disqualify(lead: Lead | None, user: str, managers: tuple[str, ...]) -> Lead:
+    if lead is None:
+        raise LeadNotFound()
+    if lead.mql_at is None:
+        raise NotHandedOff()
+    if lead.closed:
+        raise LeadClosed()
+    if lead.claimed_by and lead.claimed_by != user and user not in managers:
+        raise NotAllowed(user=lead.claimed_by)
+    return lead
+
+
+def disqualify(session: Session, lead_id: int, user: str, reason: str, note: str | None, now: datetime,
+               managers: tuple[str, ...], marketing_channel: str | None) -> Lead:
+    """Return the lead to marketing. From an unclaimed card it also counts as the response."""
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
+    check_can_disqualify(lead, user, managers)
+    values = dict(disqualified_at=now, disqualify_reason=reason, updated_at=now)
+    if lead.claimed_at is None:
+        values.update(claimed_at=now, claimed_by=user)
+    res = session.execute(
+        update(Lead).where(Lead.id == lead_id, Lead.disqualified_at.is_(None), Lead.lost_at.is_(None),
+                           Lead.won_at.is_(None))
+        .values(**values).execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise LeadClosed()
+    session.refresh(lead)
+    audit(session, lead_id, user, "disqualified", now, reason=reason, note=note)
+    queue_card_update(session, lead, "disqualified", now)
+    if marketing_channel:
+        enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead_id}:disqualified", now=now,
+                channel=marketing_channel, lead_id=lead_id, payload={"note": note, "user": user})
+    return lead

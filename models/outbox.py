@@ -1,0 +1,85 @@
+"""The durable outbox: rows committed with the change that caused them.
+
+What a row means for Slack is decided by the sender (outbox/), which renders
+it from the lead as it stands when it is sent. This module only stores,
+leases and settles rows.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from models.tables import OutboxMessage
+
+
+class Kind(StrEnum):
+    CARD_POST = "card_post"      # the handoff card for a lead
+    CARD_UPDATE = "card_update"  # re-render the card in place
+    NOTICE = "notice"            # a private (ephemeral) message: payload user, key, params
+    FEEDBACK = "feedback"        # the lead's feedback post to marketing
+
+
+def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, channel: str | None = None,
+            lead_id: int | None = None, payload: dict | None = None) -> bool:
+    """Queue one message unless one with the same key exists. True when queued."""
+    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    if exists is not None:
+        return False
+    session.add(OutboxMessage(dedupe_key=dedupe_key, kind=str(kind), lead_id=lead_id, channel=channel,
+                              payload=payload or {}, status="pending", attempts=0, created_at=now,
+                              next_attempt_at=now))
+    return True
+
+
+def due(session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:
+    """Pending rows whose time has come and that nobody holds, oldest first."""
+    return list(session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
+               or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))
+        .order_by(OutboxMessage.id).limit(limit)))
+
+
+def lease(session: Session, row_id: int, now: datetime, seconds: float = 60) -> bool:
+    """Take a row for sending; only one process can hold it at a time."""
+    res = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending",
+               or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))
+        .values(lease_until=now + timedelta(seconds=seconds)))
+    return res.rowcount == 1
+
+
+def mark_sent(session: Session, row_id: int, now: datetime, ts: str | None = None, note: str | None = None) -> None:
+    session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+        status="sent", sent_at=now, result_ts=ts, lease_until=None, last_error=note,
+        attempts=OutboxMessage.attempts + 1))
+
+
+def retry_later(session: Session, row_id: int, at: datetime, error: str | None, count_attempt: bool = True) -> None:
+    values = dict(next_attempt_at=at, lease_until=None, last_error=error)
+    if count_attempt:
+        values["attempts"] = OutboxMessage.attempts + 1
+    session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+
+
+def mark_failed(session: Session, row_id: int, error: str) -> None:
+    session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+        status="failed", lease_until=None, last_error=error, attempts=OutboxMessage.attempts + 1))
+
+
+def counts(session: Session, since_id: int = 0) -> dict[str, int]:
+    rows = session.execute(select(OutboxMessage.status, func.count()).where(OutboxMessage.id > since_id)
+                           .group_by(OutboxMessage.status))
+    out = {"pending": 0, "sent": 0, "failed": 0}
+    out.update({status: n for status, n in rows})
+    return out
+
+
+def pending_card_post(session: Session, lead_id: int) -> bool:
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.lead_id == lead_id, OutboxMessage.kind == Kind.CARD_POST,
+        OutboxMessage.status == "pending")) > 0

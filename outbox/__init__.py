@@ -1,0 +1,1 @@
+"""How things reach Slack: the durable queue's sender, paced and retrying."""

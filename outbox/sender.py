@@ -1,0 +1,289 @@
+"""The one way messages reach Slack: a paced, retrying sender over the durable outbox.
+
+- Pacing: chat.postMessage is held to OUTBOX_CHANNEL_RATE per channel (token
+  bucket, burst OUTBOX_CHANNEL_BURST), so a burst of MQLs queues instead of
+  hammering Slack into 429s.
+- 429: the row waits `Retry-After` and so does everything else for that
+  channel (or method); it does not count as a failed attempt.
+- 5xx and connection errors: retried with exponential backoff, for ever.
+- Setup errors (bot not in channel, bad token): retried slowly for two days,
+  loudly logged, so an admin can fix them without losing anything.
+- Anything else Slack refuses (bad payload): failed for good, logged.
+Several processes may run a sender: a row is leased before it is sent.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import random
+import threading
+import time
+import urllib.error
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from blocks import card as card_blocks
+from blocks import disqualify as disqualify_blocks
+from blocks.texts import t
+from models import outbox as queue
+from models.outbox import Kind
+from models.tables import Lead, OutboxMessage
+
+log = logging.getLogger("handoff.outbox")
+UTC = timezone.utc
+
+SETUP_ERRORS = {"not_in_channel", "channel_not_found", "invalid_auth", "not_authed", "account_inactive",
+                "token_revoked", "token_expired", "missing_scope", "team_access_not_granted"}
+TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+SETUP_GIVE_UP = timedelta(hours=48)
+MAX_BACKOFF = 300.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_client(settings) -> WebClient:
+    """A Web API client that honours SLACK_API_URL; retries are the outbox's job."""
+    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10,
+                     retry_handlers=[])
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.last = float(burst), None
+
+    def _fill(self, now: float) -> None:
+        if self.last is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+
+    def wait_time(self, now: float) -> float:
+        self._fill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._fill(now)
+        self.tokens -= 1
+
+
+@dataclass
+class Outcome:
+    """What happened to one row: sent, deferred (not an attempt), retry, or failed."""
+
+    state: str
+    ts: str | None = None
+    channel: str | None = None
+    delay: float = 0.0
+    error: str | None = None
+
+
+class Sender:
+    def __init__(self, db, settings, client: WebClient | None = None, now=utcnow, monotonic=time.monotonic,
+                 poll_seconds: float = 1.0):
+        self.db, self.settings = db, settings
+        self.client = client or make_client(settings)
+        self.now, self.monotonic = now, monotonic
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._paused: dict[str, float] = {}  # pace key -> monotonic instant it may go again
+
+    # Running ----------------------------------------------------------------
+    def notify(self) -> None:
+        """Something was committed to the outbox: look now instead of at the next poll."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("outbox sender started")
+        while not stop.is_set():
+            try:
+                wait = self.run_pass()
+            except Exception:  # the database may be briefly away; never let the thread die
+                log.exception("outbox pass failed; retrying")
+                wait = self.poll_seconds * 5
+            if wait > 0:
+                self._wake.wait(wait)
+            self._wake.clear()
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        self.thread = threading.Thread(target=self.run, args=(stop,), name="outbox-sender", daemon=True)
+        self.thread.start()
+        return self.thread
+
+    def drain(self, timeout: float, since_id: int = 0) -> dict[str, int]:
+        """Send until nothing is pending (or `timeout` seconds passed); for `run-job outbox`."""
+        deadline = self.monotonic() + timeout
+        while True:
+            wait = self.run_pass()
+            with self.db.begin() as s:
+                c = queue.counts(s, since_id)
+            if c["pending"] == 0 or self.monotonic() >= deadline:
+                return c
+            time.sleep(min(max(wait, 0.05), max(0.0, deadline - self.monotonic())))
+
+    # One pass ---------------------------------------------------------------
+    def run_pass(self) -> float:
+        """Send every row that is due and may go now; return how long to wait before the next pass."""
+        now = self.now()
+        with self.db.begin() as s:
+            rows = [(r.id, r.kind, r.channel) for r in queue.due(s, now)]
+            upcoming = s.query(OutboxMessage.next_attempt_at).filter(
+                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > now
+            ).order_by(OutboxMessage.next_attempt_at).limit(1).scalar()
+        wait = self.poll_seconds
+        if upcoming is not None:
+            wait = min(wait, max(0.0, (upcoming - now).total_seconds()))
+        held: set[str] = set()  # keep each channel's order: once one row waits, the rest of it waits too
+        for row_id, kind, channel in rows:
+            key = self._pace_key(kind, channel)
+            if key in held:
+                continue
+            ready_in = self._ready_in(key, kind)
+            if ready_in > 0:
+                held.add(key)
+                wait = min(wait, ready_in)
+                continue
+            with self.db.begin() as s:
+                if not queue.lease(s, row_id, self.now()):
+                    continue
+            self._deliver(row_id, key, kind)
+            if key in self._paused:  # a 429 just paused this key
+                held.add(key)
+        if len(rows) >= 200:
+            wait = 0.0
+        return wait
+
+    def _pace_key(self, kind: str, channel: str | None) -> str:
+        return f"post:{channel}" if kind in (Kind.CARD_POST, Kind.FEEDBACK) else f"method:{kind}"
+
+    def _ready_in(self, key: str, kind: str) -> float:
+        now = self.monotonic()
+        paused = self._paused.get(key, 0.0) - now
+        if paused > 0:
+            return paused
+        self._paused.pop(key, None)
+        if not key.startswith("post:"):
+            return 0.0
+        bucket = self._buckets.setdefault(key, TokenBucket(self.settings.OUTBOX_CHANNEL_RATE,
+                                                           self.settings.OUTBOX_CHANNEL_BURST))
+        return bucket.wait_time(now)
+
+    # Delivery ---------------------------------------------------------------
+    def _deliver(self, row_id: int, key: str, kind: str) -> None:
+        try:
+            outcome = self._send(row_id, key)
+        except SlackApiError as exc:
+            outcome = self._classify(exc, row_id)
+            if outcome.state == "retry" and exc.response.status_code == 429:
+                self._paused[key] = self.monotonic() + outcome.delay
+        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
+            outcome = Outcome("retry", error=f"connection: {exc}")
+        except Exception as exc:  # a bug in rendering must not stop the other rows
+            log.exception("outbox row %s could not be sent", row_id)
+            outcome = Outcome("retry", error=f"{type(exc).__name__}: {exc}")
+        self._settle(row_id, kind, outcome)
+
+    def _settle(self, row_id: int, kind: str, outcome: Outcome) -> None:
+        now = self.now()
+        with self.db.begin() as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is None:  # deleted meanwhile (only ever by hand)
+                return
+            if outcome.state == "sent":
+                queue.mark_sent(s, row_id, now, outcome.ts, outcome.error)
+                if kind == Kind.CARD_POST and outcome.ts:
+                    lead = s.get(Lead, row.lead_id)
+                    lead.card_channel, lead.card_ts = outcome.channel, outcome.ts
+                return
+            if outcome.state == "defer":
+                queue.retry_later(s, row_id, now + timedelta(seconds=outcome.delay), outcome.error,
+                                  count_attempt=False)
+                return
+            if outcome.state == "failed" or (outcome.state == "setup" and now - row.created_at > SETUP_GIVE_UP):
+                log.error("outbox row %s (%s) failed for good: %s", row_id, kind, outcome.error)
+                queue.mark_failed(s, row_id, outcome.error or "failed")
+                return
+            delay = outcome.delay or self._backoff(row.attempts, cap=900 if outcome.state == "setup" else MAX_BACKOFF)
+            level = logging.ERROR if outcome.state == "setup" else logging.WARNING
+            log.log(level, "outbox row %s (%s) will be retried in %.1f s: %s", row_id, kind, delay, outcome.error)
+            queue.retry_later(s, row_id, now + timedelta(seconds=delay), outcome.error,
+                              count_attempt=outcome.error != "ratelimited")
+
+    @staticmethod
+    def _backoff(attempts: int, cap: float) -> float:
+        base = min(cap, 2.0 ** min(attempts, 16))
+        return base * random.uniform(0.75, 1.0)
+
+    def _classify(self, exc: SlackApiError, row_id: int) -> Outcome:
+        resp = exc.response
+        status = resp.status_code
+        error = (resp.data or {}).get("error") if isinstance(resp.data, dict) else None
+        if status == 429 or error == "ratelimited":
+            headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
+            retry_after = headers.get("retry-after")
+            if isinstance(retry_after, list):
+                retry_after = retry_after[0]
+            try:
+                delay = max(0.0, float(retry_after))
+            except (TypeError, ValueError):
+                delay = 1.0
+            return Outcome("retry", delay=delay or 0.01, error="ratelimited")
+        if status >= 500 or error in TRANSIENT_ERRORS:
+            return Outcome("retry", error=f"HTTP {status}: {error}")
+        if error in SETUP_ERRORS:
+            return Outcome("setup", error=error)
+        return Outcome("failed", error=f"HTTP {status}: {error}")
+
+    def _send(self, row_id: int, key: str) -> Outcome:
+        lang, clock = self.settings.LANGUAGE, self.settings.clock
+        with self.db.begin() as s:
+            row = s.get(OutboxMessage, row_id)
+            lead = s.get(Lead, row.lead_id) if row.lead_id else None
+            kind, channel, payload = row.kind, row.channel, dict(row.payload or {})
+            waiting_for_card = (kind == Kind.CARD_UPDATE and lead is not None and not lead.card_ts
+                                and queue.pending_card_post(s, lead.id))
+            if lead is not None:
+                s.expunge(lead)
+
+        if kind == Kind.CARD_POST:
+            text, blocks = card_blocks.card(lead, lang, clock)
+            self._take(key)
+            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
+                                                unfurl_links=False, unfurl_media=False)
+            return Outcome("sent", ts=resp["ts"], channel=resp["channel"])
+        if kind == Kind.CARD_UPDATE:
+            if lead is None:
+                return Outcome("sent", error="skipped: lead gone")
+            if not lead.card_ts:
+                if waiting_for_card:
+                    return Outcome("defer", delay=0.5, error="waiting for the card to be posted")
+                return Outcome("sent", error="skipped: the lead has no card")
+            text, blocks = card_blocks.card(lead, lang, clock)
+            resp = self.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
+            return Outcome("sent", ts=resp.get("ts"))
+        if kind == Kind.NOTICE:
+            text = t(payload["key"], lang, **payload.get("params", {}))
+            self.client.chat_postEphemeral(channel=channel, user=payload["user"], text=text)
+            return Outcome("sent")
+        if kind == Kind.FEEDBACK:
+            permalink = None
+            if lead.card_ts:
+                permalink = self.client.chat_getPermalink(channel=lead.card_channel,
+                                                          message_ts=lead.card_ts).get("permalink")
+            text, blocks = disqualify_blocks.feedback(lead, payload.get("user") or lead.claimed_by,
+                                                      payload.get("note"), lead.disqualified_at or self.now(),
+                                                      clock.tz, lang, permalink)
+            self._take(key)
+            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
+                                                unfurl_links=False, unfurl_media=False)
+            return Outcome("sent", ts=resp["ts"])
+        return Outcome("failed", error=f"unknown kind {kind}")
+
+    def _take(self, key: str) -> None:
+        if key in self._buckets:
+            self._buckets[key].take(self.monotonic())

@@ -1,0 +1,263 @@
+"""Every setting of Handoff, typed and validated once at start (SPEC section 2).
+
+Settings come from the environment or a `.env` file in the working directory.
+An invalid value raises `SettingsError` naming the variable and what to do;
+`bot.py` prints it as one line and exits non-zero.
+"""
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import cached_property
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# What to tell the user for each variable when its value is rejected.
+_HINTS = {
+    "DATABASE_URL": "use an SQLAlchemy URL such as sqlite:///handoff.db or postgres://user:pass@host/db",
+    "PORT": "use a TCP port number between 1 and 65535",
+    "MQL_SCORE_THRESHOLD": "use an integer from 0 to 100",
+    "TIMEZONE": "use an IANA time zone name such as Asia/Tokyo or Europe/Berlin",
+    "BUSINESS_HOURS": "use HH:MM-HH:MM with the opening before the closing, e.g. 09:00-18:00, or leave it empty for 24/7",
+    "BUSINESS_DAYS": "use day names or ranges such as mon-fri or mon,tue,thu",
+    "HOLIDAYS": "use a country code such as JP or US, or leave it empty for none",
+    "SLA_CLAIM_MINUTES": "use a whole number of business minutes, at least 1",
+    "SLA_CONTACT_MINUTES": "use a whole number of business minutes, at least 1",
+    "LANGUAGE": "use en or ja",
+    "SCHEDULER": "use on or off",
+    "MANAGER_IDS": "use comma-separated Slack user ids such as U012AB3CD,U045EF6GH",
+    "OUTBOX_CHANNEL_RATE": "use messages per second per channel, e.g. 1",
+    "OUTBOX_CHANNEL_BURST": "use a whole number of messages, at least 1",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line for the user."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept hosting-style URLs: postgres:// and postgresql:// use psycopg 3."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def parse_business_hours(value: str) -> tuple[time, time] | None:
+    value = value.strip()
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", value)
+    if not m:
+        raise ValueError(f"{value!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h2 == 24 and m2 == 0:
+        h2, m2 = 23, 59  # "09:00-24:00": close at the last minute of the day
+    if not (0 <= h1 < 24 and 0 <= m1 < 60 and 0 <= h2 < 24 and 0 <= m2 < 60):
+        raise ValueError(f"{value!r} has an hour or minute out of range")
+    start, end = time(h1, m1), time(h2, m2)
+    if start >= end:
+        raise ValueError(f"{value!r} opens at or after it closes")
+    return start, end
+
+
+def parse_business_days(value: str) -> frozenset[int]:
+    days: set[int] = set()
+    for part in value.lower().replace(" ", "").split(","):
+        if not part:
+            continue
+        if "-" in part:
+            a, b = part.split("-", 1)
+            if a not in DAY_NAMES or b not in DAY_NAMES:
+                raise ValueError(f"{part!r} is not a range of day names")
+            i, j = DAY_NAMES.index(a), DAY_NAMES.index(b)
+            span = range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)]
+            days.update(span)
+        elif part in DAY_NAMES:
+            days.add(DAY_NAMES.index(part))
+        else:
+            raise ValueError(f"{part!r} is not a day name (mon … sun)")
+    if not days:
+        raise ValueError("no working day given")
+    return frozenset(days)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=True)
+
+    SLACK_BOT_TOKEN: str | None = None
+    SLACK_SIGNING_SECRET: str | None = None
+    SLACK_APP_TOKEN: str | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    DATABASE_URL: str = "sqlite:///handoff.db"
+    PORT: int = Field(3000, ge=1, le=65535)
+    HANDOFF_CHANNEL: str | None = None
+    DIGEST_CHANNEL: str | None = None
+    MARKETING_CHANNEL: str | None = None
+    MANAGER_IDS: Annotated[tuple[str, ...], NoDecode] = ()
+    LEAD_WEBHOOK_TOKEN: str | None = None
+    MQL_SCORE_THRESHOLD: int = Field(60, ge=0, le=100)
+    TIMEZONE: str = "Asia/Tokyo"
+    BUSINESS_HOURS: str = "09:00-18:00"
+    BUSINESS_DAYS: str = "mon-fri"
+    HOLIDAYS: str = "JP"
+    SLA_CLAIM_MINUTES: int = Field(240, ge=1)
+    SLA_CONTACT_MINUTES: int = Field(540, ge=1)
+    LANGUAGE: Literal["en", "ja"] = "en"
+    SCHEDULER: Literal["on", "off"] = "on"
+    # Beyond the SPEC: how fast the outbox posts into one channel (Slack allows
+    # about one message per second per channel, with short bursts).
+    OUTBOX_CHANNEL_RATE: float = Field(1.0, gt=0)
+    OUTBOX_CHANNEL_BURST: int = Field(3, ge=1)
+
+    @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
+                     "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v):
+        if isinstance(v, str) and not v.strip():
+            return None
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("SLACK_BOT_TOKEN")
+    @classmethod
+    def _bot_token(cls, v):
+        if v is not None and not v.startswith("xoxb-"):
+            raise ValueError("a bot token starts with xoxb-")
+        return v
+
+    @field_validator("SLACK_APP_TOKEN")
+    @classmethod
+    def _app_token(cls, v):
+        if v is not None and not v.startswith("xapp-"):
+            raise ValueError("an app-level token starts with xapp-")
+        return v
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _api_url(cls, v: str):
+        v = v.strip()
+        if not re.match(r"^https?://", v):
+            raise ValueError("must be an http(s) URL")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _db_url(cls, v: str):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        v = normalize_database_url(v)
+        try:
+            make_url(v)
+        except ArgumentError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("MANAGER_IDS", mode="before")
+    @classmethod
+    def _managers(cls, v):
+        if isinstance(v, str):
+            ids = tuple(p.strip() for p in v.split(",") if p.strip())
+        else:
+            ids = tuple(v or ())
+        for i in ids:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", i):
+                raise ValueError(f"{i!r} is not a Slack user id")
+        return ids
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _tz(cls, v: str):
+        try:
+            ZoneInfo(v.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a known time zone") from None
+        return v.strip()
+
+    @field_validator("BUSINESS_HOURS")
+    @classmethod
+    def _hours(cls, v: str):
+        parse_business_hours(v)
+        return v.strip()
+
+    @field_validator("BUSINESS_DAYS")
+    @classmethod
+    def _days(cls, v: str):
+        parse_business_days(v)
+        return v.strip()
+
+    @field_validator("HOLIDAYS")
+    @classmethod
+    def _holidays(cls, v: str):
+        v = v.strip().upper()
+        if v and v not in holidays.list_supported_countries():
+            raise ValueError(f"{v!r} is not a country the holidays calendar knows")
+        return v
+
+    @field_validator("LANGUAGE", "SCHEDULER", mode="before")
+    @classmethod
+    def _lower(cls, v):
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _digest_default(self):
+        if self.DIGEST_CHANNEL is None:
+            self.DIGEST_CHANNEL = self.HANDOFF_CHANNEL
+        return self
+
+    # Parsed views -----------------------------------------------------------
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.TIMEZONE)
+
+    @cached_property
+    def business_hours(self) -> tuple[time, time] | None:
+        return parse_business_hours(self.BUSINESS_HOURS)
+
+    @cached_property
+    def business_days(self) -> frozenset[int]:
+        return parse_business_days(self.BUSINESS_DAYS)
+
+    @cached_property
+    def clock(self):
+        from models.clock import BusinessClock
+
+        return BusinessClock(self.tz, self.business_hours, self.business_days, self.HOLIDAYS or None)
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.SLACK_APP_TOKEN is not None
+
+    def is_manager(self, user_id: str) -> bool:
+        return user_id in self.MANAGER_IDS
+
+    def require(self, *names: str) -> None:
+        """Stop with a clear line when a setting needed by this command is missing."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise SettingsError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: put "
+                f"{' and '.join(missing)} in the environment or in .env (see .env.example); "
+                "to try Handoff without Slack, run `make demo`")
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate settings; raise SettingsError with one line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            hint = _HINTS.get(name)
+            lines.append(f"{name} is invalid: {msg}" + (f" ({hint})" if hint else ""))
+        raise SettingsError("; ".join(lines)) from None

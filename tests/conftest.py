@@ -1,0 +1,178 @@
+"""Shared fixtures: a database (SQLite, or PostgreSQL via TEST_DATABASE_URL), the Slack stand-in,
+and the app served on a real port, driven with signed requests."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+
+from models.db import Database
+from models.tables import Base
+from settings import load_settings
+from standin import slack_requests
+from standin.server import SlackStandIn
+
+SECRET = "test-signing-secret"
+HOOK_TOKEN = "test-hook-token"
+HANDOFF = "C0HANDOFF"
+MARKETING = "C0MARKETING"
+MANAGER = "UMANAGER1"
+
+
+def pytest_report_header(config):
+    return f"database: {os.environ.get('TEST_DATABASE_URL') or 'sqlite (temporary file)'}"
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        from settings import normalize_database_url
+
+        return normalize_database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'handoff-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def _migrated(db_url):
+    db = Database(db_url)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    db.migrate()
+    db.dispose()
+    return db_url
+
+
+@pytest.fixture
+def db(_migrated):
+    database = Database(_migrated)
+    yield database
+    with database.engine.begin() as conn:
+        if database.engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def _standin():
+    with SlackStandIn() as s:
+        yield s
+
+
+@pytest.fixture
+def slack(_standin):
+    _standin.reset()
+    yield _standin
+    _standin.reset()
+
+
+def make_settings(db_url: str, api_url: str, **extra):
+    values = dict(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api_url,
+                  DATABASE_URL=db_url, HANDOFF_CHANNEL=HANDOFF, MARKETING_CHANNEL=MARKETING,
+                  LEAD_WEBHOOK_TOKEN=HOOK_TOKEN, MANAGER_IDS=MANAGER, OUTBOX_CHANNEL_RATE=1000.0,
+                  OUTBOX_CHANNEL_BURST=1000, SCHEDULER="off", _env_file=None)
+    values.update(extra)
+    return load_settings(**values)
+
+
+class Client:
+    """Talks to the served app like Slack and like a marketing tool would."""
+
+    def __init__(self, base: str, runtime, slack: SlackStandIn):
+        self.base, self.runtime, self.slack = base, runtime, slack
+
+    def request(self, path: str, body: bytes | str = b"", headers: dict | None = None, method: str = "POST"):
+        data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request(self.base + path, data=data if method == "POST" else None,
+                                     headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+                return resp.status, _decode(raw)
+        except urllib.error.HTTPError as err:
+            return err.code, _decode(err.read())
+
+    def post_leads(self, payload, token: str = HOOK_TOKEN):
+        return self.request("/hooks/leads", json.dumps(payload),
+                            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+    def slack_post(self, body: str, timestamp: int | None = None, headers: dict | None = None):
+        h = slack_requests.signed_headers(SECRET, body, timestamp)
+        h.update(headers or {})
+        return self.request("/slack/events", body, h)
+
+    def click(self, action_id: str, lead_id: int, user: str, message_ts: str = "1.000001"):
+        return self.slack_post(slack_requests.block_action(action_id, str(lead_id), user, HANDOFF, message_ts))
+
+    def drain(self, timeout: float = 10.0):
+        return self.runtime.services.sender.drain(timeout)
+
+
+def _decode(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def make_app(db, slack):
+    """Build and serve the app; keyword arguments override settings."""
+    from bot import build_runtime
+
+    stops, servers, clients = [], [], []
+
+    def factory(now=None, **extra):
+        settings = make_settings(db.url, slack.url, **extra)
+        rt = build_runtime(settings, db=db, now=now)
+        server = rt.start_http(host="127.0.0.1", port=0)
+        stop = threading.Event()
+        rt.start_background(stop, scheduler=False)
+        stops.append(stop)
+        servers.append(server)
+        client = Client(f"http://127.0.0.1:{server.effective_port}", rt, slack)
+        clients.append(client)
+        return client
+
+    yield factory
+    for stop in stops:
+        stop.set()
+    for client in clients:
+        client.runtime.services.sender.notify()
+        client.runtime.services.sender.thread.join(10)
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.02):
+    """Poll for something the app does in the background (never a wait for a deadline)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return predicate()
