@@ -18,8 +18,9 @@ def insert_ignore(session: Session, model, values: dict) -> bool:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    res = session.execute(insert(model).values(**values).on_conflict_do_nothing())
-    return res.rowcount == 1
+    pk = list(model.__table__.primary_key.columns)[0]
+    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(pk)
+    return session.connection().execute(stmt).first() is not None
 
 
 def first_time(session: Session, key: str, now: datetime) -> bool:

@@ -1,0 +1,32 @@
+# Handoff: make run | make test | make demo | make bench
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test demo bench migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) bot.py migrate
+	$(PY) bot.py serve
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) bot.py demo
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+migrate: $(STAMP)
+	$(PY) bot.py migrate
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis demo-output
