@@ -16,17 +16,21 @@ def lead_id_of(action: dict) -> int:
 
 def register(app, services) -> None:
     @app.action(ActionId.CLAIM)
-    def on_claim(ack, body, action):
+    def on_claim(ack, body, action, context):
         ack()
-        with services.db.begin() as session:
+        with services.once(context) as session:
+            if session is None:
+                return
             claim(session, lead_id_of(action), body["user"]["id"], services.now())
         services.notify()
 
     @app.action(ActionId.DISQUALIFY)
-    def on_disqualify(ack, body, action, client):
+    def on_disqualify(ack, body, action, client, context):
         ack()
         lead_id = lead_id_of(action)
-        with services.db.begin() as session:
+        with services.once(context) as session:
+            if session is None:
+                return
             lead = check_can_disqualify(session.get(Lead, lead_id), body["user"]["id"],
                                         services.settings.MANAGER_IDS)
             view = disqualify_blocks.modal(lead, services.settings.LANGUAGE)

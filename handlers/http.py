@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, jsonify, request
 from slack_bolt import App
@@ -19,7 +20,9 @@ def build_bolt_app(services, verify_token: bool = True) -> App:
     s = services.settings
     app = App(token=s.SLACK_BOT_TOKEN, signing_secret=s.SLACK_SIGNING_SECRET or "",
               client=make_client(s), token_verification_enabled=verify_token,
-              request_verification_enabled=not s.socket_mode, process_before_response=False)
+              request_verification_enabled=not s.socket_mode, process_before_response=False,
+              # listeners ack() first; enough workers that a burst of clicks never waits for one
+              listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"))
     handlers.register(app, services)
     return app
 

@@ -1,15 +1,13 @@
-"""Bolt middleware: a request Slack delivers twice takes effect once."""
+"""Bolt middleware: name each Slack request so a repeated delivery takes effect once.
+
+The key is recorded in the same transaction as the request's effect (see
+`Services.once`), so a retry of a request that changed something finds it,
+and a request that failed changed nothing and may be retried.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-
-from slack_bolt import BoltResponse
-
-from models.requests import first_time
-
-log = logging.getLogger("handoff.slack")
 
 
 def request_key(req) -> str:
@@ -19,11 +17,6 @@ def request_key(req) -> str:
 
 def register(app, services) -> None:
     @app.middleware
-    def once_only(req, resp, next):  # runs after Bolt has verified the signature
-        with services.db.begin() as session:
-            fresh = first_time(session, request_key(req), services.now())
-        if not fresh:
-            retry = req.headers.get("x-slack-retry-num", ["?"])
-            log.info("dropping a repeated Slack request (retry %s)", retry[0] if retry else "?")
-            return BoltResponse(status=200, body="")
+    def name_request(req, resp, next):  # runs after Bolt has verified the signature
+        req.context["request_key"] = request_key(req)
         return next()

@@ -1,11 +1,16 @@
 """What every entry point shares: settings, the database, the clock, the outbox sender."""
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
 from models.leads import Policy
+from models.requests import first_time
+
+log = logging.getLogger("handoff.slack")
 
 
 def utcnow() -> datetime:
@@ -24,6 +29,16 @@ class Services:
         s = self.settings
         self.policy = Policy(threshold=s.MQL_SCORE_THRESHOLD, clock=s.clock, claim_minutes=s.SLA_CLAIM_MINUTES,
                              contact_minutes=s.SLA_CONTACT_MINUTES, handoff_channel=s.HANDOFF_CHANNEL)
+
+    @contextlib.contextmanager
+    def once(self, context):
+        """A transaction for one Slack request; yields None when this request was already handled."""
+        with self.db.begin() as session:
+            if not first_time(session, context["request_key"], self.now()):
+                log.info("dropping a repeated Slack request")
+                yield None
+                return
+            yield session
 
     def notify(self) -> None:
         """Wake the sender after a commit that queued messages."""

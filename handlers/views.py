@@ -9,7 +9,7 @@ from models.leads import LeadError, disqualify
 
 def register(app, services) -> None:
     @app.view(CallbackId.DISQUALIFY)
-    def on_disqualify_submit(ack, body, view):
+    def on_disqualify_submit(ack, body, view, context):
         lang = services.settings.LANGUAGE
         reason, note = disqualify_blocks.read_submission(view["state"]["values"])
         if reason is None:
@@ -20,7 +20,10 @@ def register(app, services) -> None:
         except ValueError:
             lead_id = -1
         try:
-            with services.db.begin() as session:
+            with services.once(context) as session:
+                if session is None:
+                    ack()
+                    return
                 disqualify(session, lead_id, body["user"]["id"], reason, note, services.now(),
                            services.settings.MANAGER_IDS, services.settings.MARKETING_CHANNEL)
         except LeadError as exc:  # shown in the modal: the person sees why nothing changed
