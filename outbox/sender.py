@@ -64,11 +64,11 @@ class TokenBucket:
 
     def wait_time(self, now: float) -> float:
         self._fill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        return 0.0 if self.tokens >= 1 - 1e-9 else (1 - self.tokens) / self.rate
 
     def take(self, now: float) -> None:
         self._fill(now)
-        self.tokens -= 1
+        self.tokens = max(0.0, self.tokens - 1)
 
 
 @dataclass
@@ -84,11 +84,12 @@ class Outcome:
 
 class Sender:
     def __init__(self, db, settings, client: WebClient | None = None, now=utcnow, monotonic=time.monotonic,
-                 poll_seconds: float = 1.0):
+                 poll_seconds: float = 1.0, backoff_base: float = 1.0):
         self.db, self.settings = db, settings
         self.client = client or make_client(settings)
         self.now, self.monotonic = now, monotonic
         self.poll_seconds = poll_seconds
+        self.backoff_base = backoff_base  # first retry after about this many seconds, doubling
         self._wake = threading.Event()
         self._buckets: dict[str, TokenBucket] = {}
         self._paused: dict[str, float] = {}  # pace key -> monotonic instant it may go again
@@ -214,10 +215,8 @@ class Sender:
             queue.retry_later(s, row_id, now + timedelta(seconds=delay), outcome.error,
                               count_attempt=outcome.error != "ratelimited")
 
-    @staticmethod
-    def _backoff(attempts: int, cap: float) -> float:
-        base = min(cap, 2.0 ** min(attempts, 16))
-        return base * random.uniform(0.75, 1.0)
+    def _backoff(self, attempts: int, cap: float) -> float:
+        return min(cap, self.backoff_base * 2.0 ** min(attempts, 16)) * random.uniform(0.75, 1.0)
 
     def _classify(self, exc: SlackApiError, row_id: int) -> Outcome:
         resp = exc.response

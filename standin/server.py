@@ -46,7 +46,7 @@ class SlackStandIn:
         self.on_call = on_call
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._faults: list[tuple[str | None, int, float | None]] = []  # (method, status, retry_after)
+        self._faults: list[tuple] = []  # (method, status, retry_after, error)
         self._limits: dict[str, _Bucket] = {}
         self._limit: tuple[float, int] | None = None
         self._ts = itertools.count(1)
@@ -77,10 +77,10 @@ class SlackStandIn:
 
     # Misbehaving ------------------------------------------------------------
     def fail_next(self, times: int, status: int = 500, method: str | None = None,
-                  retry_after: float | None = None) -> None:
-        """The next `times` calls (of `method`, or any) answer `status`."""
+                  retry_after: float | None = None, error: str | None = None) -> None:
+        """The next `times` calls (of `method`, or any) answer `status` (with `error` if given)."""
         with self._lock:
-            self._faults.extend([(method, status, retry_after)] * times)
+            self._faults.extend([(method, status, retry_after, error)] * times)
 
     def limit_channel_posts(self, rate: float, burst: int) -> None:
         """Enforce a per-channel chat.postMessage limit, answering 429 with Retry-After beyond it."""
@@ -119,10 +119,10 @@ class SlackStandIn:
     # Answering --------------------------------------------------------------
     def _fault_for(self, method: str):
         with self._lock:
-            for i, (m, status, retry_after) in enumerate(self._faults):
+            for i, (m, status, retry_after, error) in enumerate(self._faults):
                 if m is None or m == method:
                     del self._faults[i]
-                    return status, retry_after
+                    return status, retry_after, error
         return None
 
     def _rate_limited(self, method: str, params: dict) -> float:
@@ -137,9 +137,10 @@ class SlackStandIn:
     def answer(self, method: str, params: dict, token: str | None) -> tuple[int, dict, dict]:
         fault = self._fault_for(method)
         if fault is not None:
-            status, retry_after = fault
+            status, retry_after, error = fault
             headers = {"Retry-After": str(int(retry_after or 1))} if status == 429 else {}
-            return status, headers, {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+            error = error or ("ratelimited" if status == 429 else "internal_error")
+            return status, headers, {"ok": False, "error": error}
         wait = self._rate_limited(method, params)
         if wait > 0:
             return 429, {"Retry-After": str(max(1, round(wait)))}, {"ok": False, "error": "ratelimited"}

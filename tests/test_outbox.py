@@ -1,0 +1,135 @@
+"""The outbox: Slack rate limits, errors and a killed process lose nothing and send nothing twice."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from models.tables import Lead, OutboxMessage
+from outbox.sender import TokenBucket
+from tests.conftest import HANDOFF, HOOK_TOKEN, SECRET, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ok_posts(slack):
+    return [c for c in slack.calls_to("chat.postMessage")]
+
+
+def test_429_and_500_still_deliver_exactly_once(app, slack, db):
+    app.runtime.services.sender.backoff_base = 0.05
+    slack.fail_next(2, 429, method="chat.postMessage", retry_after=1)
+    slack.fail_next(3, 500, method="chat.postMessage")
+    started = time.monotonic()
+    status, body = app.post_leads({"email": "r@example.com", "score": 90})
+    assert status == 201
+    assert len(slack.wait_calls("chat.postMessage", 1, timeout=20)) == 1
+    assert time.monotonic() - started >= 2  # Retry-After was honoured twice
+    assert len([c for c in slack.rejected if c.method == "chat.postMessage"]) == 5
+    time.sleep(0.5)
+    assert len(ok_posts(slack)) == 1
+    with db.begin() as s:
+        row = s.scalars(select(OutboxMessage)).one()
+        assert row.status == "sent" and row.attempts == 4  # 3 errors + the success; 429s are not attempts
+        assert s.get(Lead, body["id"]).card_ts == row.result_ts
+
+
+def test_a_refused_payload_fails_for_good_and_the_rest_goes_on(app, slack, db):
+    slack.fail_next(1, 200, method="chat.postMessage", error="invalid_blocks")
+    _, first = app.post_leads({"email": "one@example.com", "score": 90})
+    _, second = app.post_leads({"email": "two@example.com", "score": 90})
+    counts = app.drain()
+    assert counts == {"pending": 0, "sent": 1, "failed": 1}
+    assert len(ok_posts(slack)) == 1
+    with db.begin() as s:
+        failed = s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")).one()
+        assert "invalid_blocks" in failed.last_error and failed.lead_id == first["id"]
+
+
+def test_card_update_waits_for_the_card(app, slack, db):
+    """A claim committed before the card was posted still ends with one card showing the owner."""
+    slack.fail_next(2, 500, method="chat.postMessage")
+    app.runtime.services.sender.backoff_base = 0.2
+    _, body = app.post_leads({"email": "early@example.com", "score": 90})
+    with db.begin() as s:
+        from models.leads import claim
+
+        claim(s, body["id"], "UREP1", app.runtime.services.now())
+    app.drain(15)
+    posts = ok_posts(slack)
+    assert len(posts) == 1 and "<@UREP1>" in str(posts[0].params["blocks"])
+    updates = slack.calls_to("chat.update")
+    assert len(updates) == 1 and updates[0].params["ts"] == posts[0].params.get("ts", updates[0].params["ts"])
+
+
+def test_paced_per_channel():
+    bucket = TokenBucket(rate=10, burst=3)
+    t = 100.0
+    sent = []
+    while len(sent) < 30:
+        wait = bucket.wait_time(t)
+        if wait:
+            t += wait
+            continue
+        bucket.take(t)
+        sent.append(t)
+    assert sent[2] == 100.0  # the burst goes at once
+    assert sent[-1] == pytest.approx(100.0 + 27 / 10)  # then 10 per second
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(env) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "bot.py", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['PORT']}/healthz"
+
+    def up():
+        try:
+            return urllib.request.urlopen(url, timeout=1).status == 200
+        except OSError:
+            return False
+    assert wait_until(up, timeout=30), proc.stdout.read1().decode() if proc.poll() is not None else "not up"
+    return proc
+
+
+@pytest.mark.slow
+def test_killed_process_sends_the_queued_card_after_restart_once(db, slack):
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_URL": slack.url, "DATABASE_URL": db.url, "HANDOFF_CHANNEL": HANDOFF,
+           "MARKETING_CHANNEL": "C0MARKETING", "LEAD_WEBHOOK_TOKEN": HOOK_TOKEN, "SCHEDULER": "off",
+           "PORT": str(free_port())}
+    slack.fail_next(10_000, 500, method="chat.postMessage")  # Slack is down for posting
+    proc = serve(env)
+    try:
+        req = urllib.request.Request(f"http://127.0.0.1:{env['PORT']}/hooks/leads",
+                                     data=b'{"email": "k@example.com", "score": 90}',
+                                     headers={"Authorization": f"Bearer {HOOK_TOKEN}",
+                                              "Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=10).status == 201
+        assert wait_until(lambda: slack.rejected, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert ok_posts(slack) == []
+    slack.reset()  # Slack is back
+    proc = serve(env)
+    try:
+        assert len(slack.wait_calls("chat.postMessage", 1, timeout=60)) == 1
+        time.sleep(1.5)
+        assert len(ok_posts(slack)) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
