@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from blocks import disqualify as disqualify_blocks
 from blocks.ids import ActionId
+from handlers.errors import explained
 from models.leads import LeadNotFound, check_can_disqualify, claim
 from models.tables import Lead
 
@@ -16,6 +17,7 @@ def lead_id_of(action: dict) -> int:
 
 def register(app, services) -> None:
     @app.action(ActionId.CLAIM)
+    @explained(services)
     def on_claim(ack, body, action, context):
         ack()
         with services.once(context) as session:
@@ -25,6 +27,7 @@ def register(app, services) -> None:
         services.notify()
 
     @app.action(ActionId.DISQUALIFY)
+    @explained(services)
     def on_disqualify(ack, body, action, client, context):
         ack()
         lead_id = lead_id_of(action)

@@ -1,6 +1,13 @@
-"""One error handler: domain errors become a private message to the person who clicked."""
+"""One place that turns failures into a private message to the person who clicked.
+
+Listeners are wrapped with `explained`: a domain error (the lead is taken,
+closed, not yours) becomes its catalog message; anything else is logged and
+the person hears that nothing changed. Catching here, rather than letting the
+error reach Bolt after `ack()`, keeps the acknowledgement that Slack waits for.
+"""
 from __future__ import annotations
 
+import functools
 import logging
 
 from models.leads import LeadError
@@ -9,20 +16,40 @@ from models.outbox import Kind, enqueue
 log = logging.getLogger("handoff.slack")
 
 
+def reply_privately(services, body: dict, key: str, params: dict) -> None:
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
+    if not (user and channel):
+        return
+    token = body.get("trigger_id") or (body.get("actions") or [{}])[0].get("action_ts") or ""
+    with services.db.begin() as session:
+        enqueue(session, kind=Kind.NOTICE, dedupe_key=f"notice:{user}:{token}", now=services.now(),
+                channel=channel, payload={"user": user, "key": key, "params": params})
+    services.notify()
+
+
+def explain(services, error: BaseException, body: dict) -> None:
+    if isinstance(error, LeadError):
+        reply_privately(services, body, error.key, error.params)
+    else:
+        log.error("listener failed", exc_info=error)
+        reply_privately(services, body, "notice.error", {})
+
+
+def explained(services):
+    """Decorate a listener (which must take `body`) so that its failures are explained privately."""
+    def decorate(fn):
+        @functools.wraps(fn)  # Bolt reads the wrapped signature to inject arguments
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:
+                explain(services, error, kwargs.get("body") or {})
+        return wrapper
+    return decorate
+
+
 def register(app, services) -> None:
     @app.error
-    def on_error(error, body):
-        user = (body.get("user") or {}).get("id") or body.get("user_id")
-        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
-        if isinstance(error, LeadError):
-            key, params = error.key, error.params
-        else:
-            log.error("listener failed", exc_info=error)
-            key, params = "notice.error", {}
-        if not (user and channel):
-            return
-        token = body.get("trigger_id") or (body.get("actions") or [{}])[0].get("action_ts") or ""
-        with services.db.begin() as session:
-            enqueue(session, kind=Kind.NOTICE, dedupe_key=f"notice:{user}:{token}", now=services.now(),
-                    channel=channel, payload={"user": user, "key": key, "params": params})
-        services.notify()
+    def on_error(error, body):  # failures outside listeners (middleware, Bolt itself)
+        explain(services, error, body or {})

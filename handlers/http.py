@@ -18,7 +18,7 @@ log = logging.getLogger("handoff.http")
 
 def build_bolt_app(services, verify_token: bool = True) -> App:
     s = services.settings
-    app = App(token=s.SLACK_BOT_TOKEN, signing_secret=s.SLACK_SIGNING_SECRET or "",
+    app = App(signing_secret=s.SLACK_SIGNING_SECRET or "",  # the token travels in the client
               client=make_client(s), token_verification_enabled=verify_token,
               request_verification_enabled=not s.socket_mode, process_before_response=False,
               # listeners ack() first; enough workers that a burst of clicks never waits for one

@@ -1,0 +1,118 @@
+"""`make demo`: the product offline against the local Slack stand-in, every message printed."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from blocks.ids import ActionId, BlockId, CallbackId
+from blocks.texts import t
+from standin import slack_requests
+from standin.render import render_call
+from standin.server import SlackStandIn
+
+OUT = Path("demo-output")
+SECRET = "demo-signing-secret"
+HOOK = "demo-hook-token"
+HANDOFF, MARKETING = "C0HANDOFF", "C0MARKETING"
+MANAGER, AIKO, KEN = "U0MANAGER", "U0AIKO", "U0KEN"
+
+LEADS = [
+    {"external_id": "hs-1001", "email": "sato@sato-kogyo.example", "name": "佐藤 愛子", "company": "佐藤工業株式会社",
+     "title": "情報システム部 部長", "score": 82, "source": "webinar",
+     "attributes": {"webinar": "DX最前線 2026-11", "visited": "pricing page ×3"}},
+    {"external_id": "hs-1002", "email": "j.doe@acme.example", "name": "Jane Doe", "company": "ACME Corp",
+     "title": "VP Sales", "score": 91, "source": "paid_search", "attributes": {"downloaded": "ROI calculator"}},
+    {"external_id": "hs-1003", "email": "student@uni.example", "name": "Taro", "company": "<!channel> *Free* <https://x.test|click>",
+     "score": 64, "source": "organic"},
+    {"external_id": "hs-1004", "email": "lurker@globex.example", "name": "Hank", "company": "Globex", "score": 35,
+     "source": "event"},
+]
+
+
+def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def run_demo(base_settings) -> int:
+    from bot import build_runtime
+    from settings import load_settings
+
+    lang = base_settings.LANGUAGE
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir()
+    printed = threading.Lock()
+
+    def show(call):
+        with printed:
+            print(render_call(call), flush=True)
+
+    with SlackStandIn(on_call=show) as slack:
+        settings = load_settings(
+            _env_file=None, SLACK_BOT_TOKEN="xoxb-demo", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
+            DATABASE_URL=f"sqlite:///{OUT / 'demo.db'}", HANDOFF_CHANNEL=HANDOFF, MARKETING_CHANNEL=MARKETING,
+            LEAD_WEBHOOK_TOKEN=HOOK, MANAGER_IDS=MANAGER, LANGUAGE=lang, SCHEDULER="off",
+            TIMEZONE=base_settings.TIMEZONE, OUTBOX_CHANNEL_RATE=20.0)
+        rt = build_runtime(settings)
+        server = rt.start_http(host="127.0.0.1", port=0)
+        stop = threading.Event()
+        rt.start_background(stop, scheduler=False)
+        base = f"http://127.0.0.1:{server.effective_port}"
+        print(t("demo.start", lang, url=slack.url, db=OUT / "demo.db"), "\n", flush=True)
+
+        def say(key, **kw):
+            rt.services.sender.drain(10)
+            time.sleep(0.2)
+            with printed:
+                print("\n" + t(key, lang, **kw), flush=True)
+
+        def slack_post(body: str, **headers):
+            return _post(base + "/slack/events", body.encode(),
+                         {**slack_requests.signed_headers(SECRET, body), **headers})
+
+        say("demo.step.leads", n=len(LEADS))
+        ids = []
+        for lead in LEADS:
+            status, body = _post(base + "/hooks/leads", json.dumps(lead).encode(),
+                                 {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"})
+            ids.append(json.loads(body)["id"])
+            with printed:
+                print(t("demo.step.answer", lang, email=lead["email"], status=status, body=body), flush=True)
+
+        say("demo.step.update", score=88)
+        _post(base + "/hooks/leads", json.dumps({**LEADS[3], "score": 88}).encode(),
+              {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"})
+
+        say("demo.step.claim", user=AIKO)
+        click = slack_requests.block_action(ActionId.CLAIM, str(ids[0]), AIKO, HANDOFF)
+        slack_post(click)
+
+        say("demo.step.double", user=KEN)
+        slack_post(slack_requests.block_action(ActionId.CLAIM, str(ids[0]), KEN, HANDOFF))
+
+        say("demo.step.disqualify", user=KEN)
+        slack_post(slack_requests.block_action(ActionId.DISQUALIFY, str(ids[2]), KEN, HANDOFF))
+        values = {**slack_requests.select_value(BlockId.REASON, "value", "student_personal"),
+                  **slack_requests.text_value(BlockId.NOTE, "value", "学生さんでした / a student, not a buyer")}
+        slack_post(slack_requests.view_submission(CallbackId.DISQUALIFY, str(ids[2]), KEN, values))
+
+        say("demo.step.retry")
+        slack_post(click, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+        rt.services.sender.drain(10)
+        time.sleep(0.3)
+        print("\n" + t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),
+                       updates=len(slack.calls_to("chat.update")),
+                       ephemerals=len(slack.calls_to("chat.postEphemeral")),
+                       modals=len(slack.calls_to("views.open"))))
+        stop.set()
+        server.close()
+    return 0

@@ -1,0 +1,50 @@
+"""Slack messages as readable terminal text, for the demo."""
+from __future__ import annotations
+
+import textwrap
+
+
+def _text(obj) -> str:
+    return (obj or {}).get("text", "") if isinstance(obj, dict) else str(obj or "")
+
+
+def render_blocks(blocks: list[dict]) -> list[str]:
+    lines: list[str] = []
+    for b in blocks or []:
+        kind = b.get("type")
+        if kind == "header":
+            lines.append(f"== {_text(b.get('text'))} ==")
+        elif kind == "section":
+            if b.get("text"):
+                lines.extend(_text(b["text"]).splitlines())
+            for f in b.get("fields", []):
+                lines.append(f"  {_text(f)}")
+        elif kind == "context":
+            lines.append("  · " + "  ".join(_text(e) for e in b.get("elements", [])))
+        elif kind == "actions":
+            lines.append("  " + " ".join(f"[{_text(e.get('text'))}]" for e in b.get("elements", [])))
+        elif kind == "input":
+            lines.append(f"  {_text(b.get('label'))}: ____")
+        elif kind == "divider":
+            lines.append("  ---")
+    return lines
+
+
+def render_call(call) -> str:
+    p = call.params
+    if call.method == "chat.postMessage":
+        head = f"→ chat.postMessage to #{p.get('channel')}"
+        body = render_blocks(p.get("blocks")) or [p.get("text", "")]
+    elif call.method == "chat.update":
+        head = f"→ chat.update of {p.get('channel')}/{p.get('ts')} (the card changes in place)"
+        body = render_blocks(p.get("blocks")) or [p.get("text", "")]
+    elif call.method == "chat.postEphemeral":
+        head = f"→ chat.postEphemeral to @{p.get('user')} in #{p.get('channel')} (only they see it)"
+        body = [p.get("text", "")]
+    elif call.method == "views.open":
+        view = p.get("view") or {}
+        head = f"→ views.open: modal “{_text(view.get('title'))}”"
+        body = render_blocks(view.get("blocks"))
+    else:
+        head, body = f"→ {call.method}", []
+    return head + "\n" + textwrap.indent("\n".join(body), "   │ ")
