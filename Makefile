@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(PY) bot.py demo
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || (apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(PY) -m bench.run
 
 migrate: $(STAMP)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import sys
 import threading
@@ -98,7 +99,8 @@ def cmd_serve(settings: Settings, args) -> int:
         SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
     from waitress.server import create_server
 
-    server = create_server(rt.http, host="0.0.0.0", port=settings.PORT, threads=16, ident="handoff")
+    server = create_server(rt.http, host="0.0.0.0", port=settings.PORT, threads=int(os.environ.get("WEB_THREADS", "16")), ident="handoff")
+    sys.setswitchinterval(float(os.environ.get("SWITCH", "0.005")))
     print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
     try:
         server.run()

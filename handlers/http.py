@@ -20,9 +20,10 @@ def build_bolt_app(services, verify_token: bool = True) -> App:
     s = services.settings
     app = App(signing_secret=s.SLACK_SIGNING_SECRET or "",  # the token travels in the client
               client=make_client(s), token_verification_enabled=verify_token,
-              request_verification_enabled=not s.socket_mode, process_before_response=False,
-              # listeners ack() first; enough workers that a burst of clicks never waits for one
-              listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"))
+              request_verification_enabled=not s.socket_mode,
+              # Listeners ack on the request thread; slow work goes to lazy listeners on the executor.
+              process_before_response=True,
+              listener_executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="listener"))
     handlers.register(app, services)
     return app
 

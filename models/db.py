@@ -94,3 +94,14 @@ def migrate(engine: Engine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
+
+
+def insert_ignore(session: Session, model, values: dict) -> bool:
+    """INSERT that does nothing on a unique conflict, on SQLite and PostgreSQL. True when inserted."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    pk = list(model.__table__.primary_key.columns)[0]
+    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(pk)
+    return session.connection().execute(stmt).first() is not None

@@ -280,19 +280,19 @@ def _apply_update(lead: Lead, item: LeadIn, now: datetime) -> None:
 
 
 # Claim ----------------------------------------------------------------------
-def claim(session: Session, lead_id: int, user: str, now: datetime) -> Lead:
+def claim(session: Session, lead_id: int, user: str, now: datetime) -> int:
     """First click wins: one conditional UPDATE, so one owner under any concurrency."""
-    res = session.execute(
-        update(Lead)
+    won = session.connection().execute(
+        update(Lead.__table__)
         .where(Lead.id == lead_id, Lead.mql_at.is_not(None), Lead.claimed_at.is_(None),
                Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None))
         .values(claimed_at=now, claimed_by=user, updated_at=now)
-        .execution_options(synchronize_session=False))
-    lead = session.get(Lead, lead_id, populate_existing=True)
-    if res.rowcount == 1:
-        audit(session, lead_id, user, "claimed", now, within_sla=lead.claimed_at <= lead.claim_due)
-        queue_card_update(session, lead, "claimed", now)
-        return lead
+        .returning(Lead.claim_due)).first()
+    if won is not None:
+        audit(session, lead_id, user, "claimed", now, within_sla=now <= won.claim_due)
+        enqueue(session, kind=Kind.CARD_UPDATE, dedupe_key=f"card:{lead_id}:claimed", now=now, lead_id=lead_id)
+        return lead_id
+    lead = session.get(Lead, lead_id)
     if lead is None:
         raise LeadNotFound()
     if lead.mql_at is None:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from models.db import insert_ignore
 from models.tables import OutboxMessage
 
 
@@ -25,13 +26,10 @@ class Kind(StrEnum):
 def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, channel: str | None = None,
             lead_id: int | None = None, payload: dict | None = None) -> bool:
     """Queue one message unless one with the same key exists. True when queued."""
-    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
-    if exists is not None:
-        return False
-    session.add(OutboxMessage(dedupe_key=dedupe_key, kind=str(kind), lead_id=lead_id, channel=channel,
-                              payload=payload or {}, status="pending", attempts=0, created_at=now,
-                              next_attempt_at=now))
-    return True
+    session.flush()  # the lead it refers to must exist before this row
+    return insert_ignore(session, OutboxMessage, dict(
+        dedupe_key=dedupe_key, kind=str(kind), lead_id=lead_id, channel=channel, payload=payload or {},
+        status="pending", attempts=0, created_at=now, next_attempt_at=now))
 
 
 def due(session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:

@@ -7,20 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from models.db import insert_ignore
 from models.tables import ProcessedRequest
 
 KEEP = timedelta(days=1)  # Slack retries within minutes; a day is plenty
-
-
-def insert_ignore(session: Session, model, values: dict) -> bool:
-    """INSERT that does nothing on a unique conflict, on SQLite and PostgreSQL. True when inserted."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    pk = list(model.__table__.primary_key.columns)[0]
-    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(pk)
-    return session.connection().execute(stmt).first() is not None
 
 
 def first_time(session: Session, key: str, now: datetime) -> bool:

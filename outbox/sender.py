@@ -170,8 +170,10 @@ class Sender:
         self._paused.pop(key, None)
         if not key.startswith("post:"):
             return 0.0
-        bucket = self._buckets.setdefault(key, TokenBucket(self.settings.OUTBOX_CHANNEL_RATE,
-                                                           self.settings.OUTBOX_CHANNEL_BURST))
+        # One token of the burst is kept back as slack, so that jitter on the way to Slack
+        # does not make two messages arrive closer together than Slack's own bucket allows.
+        burst = max(1, self.settings.OUTBOX_CHANNEL_BURST - 1)
+        bucket = self._buckets.setdefault(key, TokenBucket(self.settings.OUTBOX_CHANNEL_RATE, burst))
         return bucket.wait_time(now)
 
     # Delivery ---------------------------------------------------------------

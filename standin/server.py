@@ -213,7 +213,25 @@ class SlackStandIn:
             def log_message(self, *args):  # quiet
                 pass
 
+            def _control(self) -> bool:
+                """GET /_calls: what was recorded, for a stand-in running in another process."""
+                if not self.path.startswith("/_calls"):
+                    return False
+                with standin._lock:
+                    data = json.dumps({
+                        "calls": [{"method": c.method, "params": c.params, "status": c.status} for c in standin.calls],
+                        "rejected": [{"method": c.method, "status": c.status} for c in standin.rejected],
+                    }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return True
+
             def do_POST(self):
+                if self._control():
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 ctype = self.headers.get("Content-Type", "")
@@ -244,3 +262,27 @@ class SlackStandIn:
             do_GET = do_POST
 
         return Handler
+
+
+def main(argv=None) -> int:
+    """Run the stand-in on its own: `python -m standin.server --port 8099 [--limit 10:3]`."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Local Slack Web API stand-in")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--limit", help="RATE:BURST per-channel chat.postMessage limit, e.g. 10:3")
+    args = p.parse_args(argv)
+    standin = SlackStandIn(port=args.port)
+    if args.limit:
+        rate, burst = args.limit.split(":")
+        standin.limit_channel_posts(float(rate), int(burst))
+    print(standin.url, flush=True)
+    try:
+        standin.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

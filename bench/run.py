@@ -1,0 +1,265 @@
+"""`make bench`: claim latency, webhook ingest and a paced MQL burst; writes BENCHMARKS.md.
+
+Runs `bot.py serve` as a real process against the local Slack stand-in, on
+SQLite and, when BENCH_POSTGRES_URL is set, on PostgreSQL too.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import platform
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from settings import normalize_database_url
+from standin import slack_requests
+from standin.server import SlackStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET, HOOK, HANDOFF = "bench-secret", "bench-hook", "C0BENCH"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, db_url: str, api_url: str, **extra):
+        self.port = free_port()
+        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
+               "SLACK_API_URL": api_url, "DATABASE_URL": db_url, "HANDOFF_CHANNEL": HANDOFF,
+               "MARKETING_CHANNEL": "C0MKT", "LEAD_WEBHOOK_TOKEN": HOOK, "SCHEDULER": "off",
+               "PORT": str(self.port), **{k: str(v) for k, v in extra.items()}}
+        self.proc = subprocess.Popen([sys.executable, "bot.py", "serve"], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def fresh_sqlite(tmp: Path, name: str) -> str:
+    return f"sqlite:///{tmp / name}"
+
+
+def fresh_postgres(url: str) -> str:
+    url = normalize_database_url(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def run_clients(port: int, jobs: list[tuple[str, bytes, dict]], concurrency: int) -> list[tuple[float, int]]:
+    """Send every (path, body, headers) with `concurrency` keep-alive clients; (seconds, status) each."""
+    work: queue.Queue = queue.Queue()
+    for job in jobs:
+        work.put(job)
+    results: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while True:
+            try:
+                path, body, headers = work.get_nowait()
+            except queue.Empty:
+                break
+            started = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            mine.append((time.perf_counter() - started, resp.status))
+        conn.close()
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def lead_jobs(n: int, batch: int, start: int = 0, score=lambda i: 30 if i % 3 else 80):
+    jobs = []
+    headers = {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"}
+    for b in range(start, start + n, batch):
+        leads = [{"email": f"lead{i}@bench.example", "score": score(i), "external_id": f"b-{i}",
+                  "company": f"Company {i}", "source": ["webinar", "ads", "organic"][i % 3]}
+                 for i in range(b, min(b + batch, start + n))]
+        body = leads[0] if batch == 1 else {"leads": leads}
+        jobs.append(("/hooks/leads", json.dumps(body).encode(), headers))
+    return jobs
+
+
+def bench_ingest(db_url: str, slack: SlackStandIn) -> dict:
+    server = Server(db_url, slack.url, OUTBOX_CHANNEL_RATE=1000, OUTBOX_CHANNEL_BURST=1000)
+    try:
+        out = {}
+        for label, batch, concurrency, start in (("batched (500 per request, 4 clients)", 500, 4, 0),
+                                                 ("single (1 per request, 8 clients)", 1, 8, 100_000)):
+            jobs = lead_jobs(10_000, batch, start)
+            t0 = time.perf_counter()
+            res = run_clients(server.port, jobs, concurrency)
+            elapsed = time.perf_counter() - t0
+            assert all(status in (200, 201) for _, status in res), {s for _, s in res}
+            out[label] = 10_000 / elapsed
+        return out
+    finally:
+        server.stop()
+
+
+def bench_claims(db_url: str, slack: SlackStandIn) -> dict:
+    server = Server(db_url, slack.url, OUTBOX_CHANNEL_RATE=1000, OUTBOX_CHANNEL_BURST=1000)
+    try:
+        ids = []
+        for path, body, headers in lead_jobs(1000, 500, 0, score=lambda i: 90):
+            req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=body, headers=headers)
+            ids += [x["id"] for x in json.loads(urllib.request.urlopen(req).read())["leads"]]
+        time.sleep(3)  # let the 1,000 cards go out first
+        jobs = []
+        for i in range(2000):  # every card clicked twice: one claim, one "already claimed"
+            body = slack_requests.block_action("lead_claim", str(ids[i % 1000]), f"UREP{i % 50:03d}", HANDOFF)
+            jobs.append(("/slack/events", body.encode(), slack_requests.signed_headers(SECRET, body)))
+        if shutil.which("wrk"):
+            return claims_with_wrk(server.port, jobs)
+        res = run_clients(server.port, jobs, 50)
+        assert all(status == 200 for _, status in res), {s for _, s in res}
+        times = [t * 1000 for t, _ in res]
+        return {"p50_ms": pct(times, 50), "p99_ms": pct(times, 99), "max_ms": max(times), "n": len(times),
+                "client": "Python threads (install wrk for a lighter client)"}
+    finally:
+        server.stop()
+
+
+def claims_with_wrk(port: int, jobs) -> dict:
+    """50 wrk connections, each replaying its own 40 pre-signed clicks once."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
+        for _, body, headers in jobs:
+            f.write(f"{headers['X-Slack-Request-Timestamp']}\t{headers['X-Slack-Signature']}\t{body.decode()}\n")
+    out = subprocess.run(["wrk", "-t", "50", "-c", "50", "-d", "120s", "--timeout", "10s",
+                          "-s", str(ROOT / "bench" / "claims.lua"), f"http://127.0.0.1:{port}", "--", f.name,
+                          str(len(jobs) // 50)], capture_output=True, text=True, check=True)
+    os.unlink(f.name)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
+    vals = dict(kv.split("=") for kv in line.split()[1:])
+    assert vals["non200"] == "0", out.stdout
+    return {"p50_ms": float(vals["p50_ms"]), "p99_ms": float(vals["p99_ms"]), "max_ms": float(vals["max_ms"]),
+            "n": int(vals["requests"]), "client": "wrk"}
+
+
+def bench_burst(db_url: str) -> dict:
+    with SlackStandIn() as slack:
+        slack.limit_channel_posts(rate=10, burst=3)
+        server = Server(db_url, slack.url, OUTBOX_CHANNEL_RATE=10, OUTBOX_CHANNEL_BURST=3)
+        try:
+            jobs = lead_jobs(300, 300, 0, score=lambda i: 90)
+            t0 = time.monotonic()
+            run_clients(server.port, jobs, 1)
+            ok = slack.wait_for(lambda calls: sum(c.method == "chat.postMessage" for c in calls) >= 300, 120)
+            elapsed = time.monotonic() - t0
+            posts = slack.calls_to("chat.postMessage")
+            lead_ids = [b["elements"][0]["value"] for c in posts for b in c.params["blocks"] if b["type"] == "actions"]
+            time.sleep(2)
+            return {"arrived": len(set(lead_ids)), "duplicates": len(lead_ids) - len(set(lead_ids)), "all": ok,
+                    "seconds": elapsed, "floor": (300 - 3) / 10,
+                    "rate_limited": sum(c.method == "chat.postMessage" and c.status == 429 for c in slack.rejected)}
+        finally:
+            server.stop()
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
+    targets = [("SQLite", lambda name: fresh_sqlite(tmp, name))]
+    pg = os.environ.get("BENCH_POSTGRES_URL")
+    if pg:
+        targets.append(("PostgreSQL", lambda name: fresh_postgres(pg)))
+    lines = [f"# Benchmarks\n", f"Machine: {machine()}  ", f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+             "Command: `make bench` (set `BENCH_POSTGRES_URL` to include PostgreSQL)\n"]
+    ingest_rows, claim_rows = [], []
+    with SlackStandIn() as slack:
+        for label, fresh in targets:
+            print(f"[{label}] webhook ingest …", flush=True)
+            ing = bench_ingest(fresh("ingest.db"), slack)
+            for mode, rate in ing.items():
+                ingest_rows.append(f"| {label} | {mode} | {rate:,.0f} |")
+            print(f"[{label}] claim latency …", flush=True)
+            cl = bench_claims(fresh("claims.db"), slack)
+            claim_rows.append(f"| {label} | {cl['n']:,} | {cl['p50_ms']:.1f} | {cl['p99_ms']:.1f} | "
+                              f"{cl['max_ms']:.1f} | {cl['client']} |")
+            print(f"  {cl}", flush=True)
+    print("[SQLite] burst of 300 MQLs against a 10/s (burst 3) channel limit …", flush=True)
+    burst = bench_burst(fresh_sqlite(tmp, "burst.db"))
+    print(f"  {burst}", flush=True)
+
+    lines += ["## Claim click: time to the HTTP answer",
+              "2,000 signed `lead_claim` clicks from 50 concurrent keep-alive clients on 1,000 cards (each clicked "
+              "twice: one claim, one private refusal). Aim: p99 under 100 ms (Slack allows 3,000).\n",
+              "| database | requests | p50 ms | p99 ms | max ms | client |", "|---|---|---|---|---|---|",
+              *claim_rows, "",
+              "## Webhook ingest", "10,000 leads (a third of them MQLs, each queuing a card) into a fresh database. "
+              "Aim: ≥ 1,000 leads/s batched on SQLite.\n",
+              "| database | mode | leads/s |", "|---|---|---|", *ingest_rows, "",
+              "## Burst of 300 MQLs against Slack's per-channel limit",
+              "One batch of 300 MQLs; the stand-in enforces 10 messages/s per channel (burst 3) and answers 429 "
+              "beyond it; the outbox is set to the same limit (`OUTBOX_CHANNEL_RATE=10`, `OUTBOX_CHANNEL_BURST=3`).\n",
+              "| cards arrived | duplicates | seconds | floor allowed by the limit | within 10 % | 429 answers |",
+              "|---|---|---|---|---|---|",
+              f"| {burst['arrived']} | {burst['duplicates']} | {burst['seconds']:.1f} | {burst['floor']:.1f} | "
+              f"{'yes' if burst['seconds'] <= burst['floor'] * 1.1 else 'no'} | {burst['rate_limited']} |", ""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
