@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import logging
 import sys
 import threading
@@ -30,12 +29,16 @@ class Runtime:
     bolt: object | None
     http: object
 
-    def start_http(self, host: str = "0.0.0.0", port: int | None = None, threads: int = 16):
-        """Serve the WSGI app with waitress in a thread; returns the server (its `effective_port`)."""
+    def make_server(self, host: str = "0.0.0.0", port: int | None = None):
+        """The production WSGI server (waitress) for the app, bound but not yet running."""
         from waitress.server import create_server
 
-        server = create_server(self.http, host=host, port=self.settings.PORT if port is None else port,
-                               threads=threads, ident="handoff", channel_timeout=30, clear_untrusted_proxy_headers=True)
+        return create_server(self.http, host=host, port=self.settings.PORT if port is None else port,
+                             threads=16, ident="handoff", channel_timeout=30, clear_untrusted_proxy_headers=True)
+
+    def start_http(self, host: str = "0.0.0.0", port: int | None = None):
+        """Serve in a background thread; returns the server (see its `effective_port`)."""
+        server = self.make_server(host, port)
         threading.Thread(target=server.run, name="http", daemon=True).start()
         return server
 
@@ -97,10 +100,7 @@ def cmd_serve(settings: Settings, args) -> int:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
-    from waitress.server import create_server
-
-    server = create_server(rt.http, host="0.0.0.0", port=settings.PORT, threads=int(os.environ.get("WEB_THREADS", "16")), ident="handoff")
-    sys.setswitchinterval(float(os.environ.get("SWITCH", "0.005")))
+    server = rt.make_server()
     print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
     try:
         server.run()
