@@ -173,7 +173,7 @@ def claims_with_wrk(port: int, jobs) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
         for _, body, headers in jobs:
             f.write(f"{headers['X-Slack-Request-Timestamp']}\t{headers['X-Slack-Signature']}\t{body.decode()}\n")
-    out = subprocess.run(["wrk", "-t", "50", "-c", "50", "-d", "120s", "--timeout", "10s",
+    out = subprocess.run(["wrk", "-t", "50", "-c", "50", "-d", "30s", "--timeout", "10s",
                           "-s", str(ROOT / "bench" / "claims.lua"), f"http://127.0.0.1:{port}", "--", f.name,
                           str(len(jobs) // 50)], capture_output=True, text=True, check=True)
     os.unlink(f.name)

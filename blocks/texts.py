@@ -109,6 +109,24 @@ CATALOG: dict[str, dict[str, str]] = {
     "field.slack_user": {"en": "must be a Slack user id such as U012AB3CD", "ja": "U012AB3CD のような Slack ユーザーIDにしてください"},
     "field.unknown_column": {"en": "is not a known column", "ja": "不明な列です"},
     "field.order": {"en": "is before mql_at", "ja": "mql_at より前です"},
+    # /kpi -----------------------------------------------------------------
+    "kpi.usage": {
+        "en": "*/kpi* — lead handoff KPIs (sales managers)\n"
+              "• `/kpi week [2026-W47]` · `/kpi month [2026-11]` — the report for a period\n"
+              "• `/kpi rep [@user]` · `/kpi source` — by rep, by source\n"
+              "• `/kpi plan REVENUE DEAL_SIZE [WIN_RATE] [MQL_TO_SQL_RATE]` — MQLs needed for a revenue goal\n"
+              "• `/kpi help` — this message",
+        "ja": "*/kpi* — リード引き渡しの KPI(営業マネージャー向け)\n"
+              "• `/kpi week [2026-W47]` · `/kpi month [2026-11]` — 期間のレポート\n"
+              "• `/kpi rep [@user]` · `/kpi source` — 担当者別・流入元別\n"
+              "• `/kpi plan 売上目標 平均単価 [受注率] [MQL→SQL率]` — 目標に必要な MQL 数\n"
+              "• `/kpi help` — このメッセージ",
+    },
+    "kpi.refused": {"en": "Sorry, /kpi is for sales managers. Ask a manager to add you to MANAGER_IDS if you need it.",
+                    "ja": "申し訳ありません。/kpi は営業マネージャー専用です。必要な場合はマネージャーに MANAGER_IDS への追加を依頼してください。"},
+    "kpi.unknown": {"en": "I did not understand `{word}`.", "ja": "`{word}` は認識できませんでした。"},
+    "kpi.not_yet": {"en": "`/kpi {what}` reports arrive with the KPI release; this version collects the data they will use.",
+                    "ja": "`/kpi {what}` のレポートは KPI 機能のリリースで提供されます。このバージョンではそのためのデータを記録しています。"},
     # The offline demo -----------------------------------------------------
     "demo.start": {"en": "Handoff demo — offline, against the local Slack stand-in at {url}\n(database: {db})",
                    "ja": "Handoff デモ — オフラインで、ローカルの Slack スタンドイン {url} を相手に動きます\n(データベース: {db})"},

@@ -1,7 +1,7 @@
 """What Slack and the outside send us: thin listeners that parse, call the domain and respond."""
 from __future__ import annotations
 
-from handlers import actions, errors, middleware, views
+from handlers import actions, commands, errors, middleware, views
 
 
 def register(app, services) -> None:
@@ -10,3 +10,4 @@ def register(app, services) -> None:
     errors.register(app, services)
     actions.register(app, services)
     views.register(app, services)
+    commands.register(app, services)

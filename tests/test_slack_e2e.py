@@ -182,3 +182,17 @@ def test_japanese_texts(make_app, slack):
     app.click(ActionId.CLAIM, lead_id, "UREP2")
     eph = slack.wait_calls("chat.postEphemeral", 1)
     assert "担当しています" in eph[0].params["text"]
+
+
+def test_kpi_command_is_private_and_for_managers(app):
+    def kpi(text, user):
+        status, body = app.slack_post(slack_requests.slash_command("/kpi", text, user, HANDOFF))
+        assert status == 200
+        # a plain-text answer to a slash command is shown only to the person who typed it
+        assert isinstance(body, str) or body.get("response_type", "ephemeral") == "ephemeral"
+        return body if isinstance(body, str) else body["text"]
+
+    assert "sales managers" in kpi("", "UREP1")
+    assert "/kpi week" in kpi("help", MANAGER)
+    answer = kpi("weak", MANAGER)
+    assert "`weak`" in answer and "/kpi week" in answer
