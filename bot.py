@@ -156,9 +156,7 @@ def cmd_import(settings: Settings, args) -> int:
     from models.leads import Policy
 
     db = open_database(settings)
-    policy = Policy(threshold=settings.MQL_SCORE_THRESHOLD, clock=settings.clock,
-                    claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
-                    handoff_channel=None)  # an import posts nothing to Slack
+    policy = Policy.from_settings(settings, post_cards=False)  # an import posts nothing to Slack
     lang = settings.LANGUAGE
 
     def progress(n: int) -> None:

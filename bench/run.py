@@ -222,7 +222,7 @@ def main() -> int:
     pg = os.environ.get("BENCH_POSTGRES_URL")
     if pg:
         targets.append(("PostgreSQL", lambda name: fresh_postgres(pg)))
-    lines = [f"# Benchmarks\n", f"Machine: {machine()}  ", f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+    lines = ["# Benchmarks\n", f"Machine: {machine()}  ", f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  ",
              "Command: `make bench` (set `BENCH_POSTGRES_URL` to include PostgreSQL)\n"]
     ingest_rows, claim_rows = [], []
     with SlackStandIn() as slack:

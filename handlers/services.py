@@ -26,9 +26,7 @@ class Services:
     policy: Policy = field(init=False)
 
     def __post_init__(self):
-        s = self.settings
-        self.policy = Policy(threshold=s.MQL_SCORE_THRESHOLD, clock=s.clock, claim_minutes=s.SLA_CLAIM_MINUTES,
-                             contact_minutes=s.SLA_CONTACT_MINUTES, handoff_channel=s.HANDOFF_CHANNEL)
+        self.policy = Policy.from_settings(self.settings)
 
     @contextlib.contextmanager
     def once(self, context):

@@ -180,6 +180,12 @@ class Policy:
     contact_minutes: int
     handoff_channel: str | None
 
+    @classmethod
+    def from_settings(cls, settings, post_cards: bool = True) -> "Policy":
+        return cls(threshold=settings.MQL_SCORE_THRESHOLD, clock=settings.clock,
+                   claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
+                   handoff_channel=settings.HANDOFF_CHANNEL if post_cards else None)
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -290,7 +296,7 @@ def claim(session: Session, lead_id: int, user: str, now: datetime) -> int:
         .returning(Lead.claim_due)).first()
     if won is not None:
         audit(session, lead_id, user, "claimed", now, within_sla=now <= won.claim_due)
-        enqueue(session, kind=Kind.CARD_UPDATE, dedupe_key=f"card:{lead_id}:claimed", now=now, lead_id=lead_id)
+        queue_card_update(session, lead_id, "claimed", now)
         return lead_id
     lead = session.get(Lead, lead_id)
     if lead is None:
@@ -304,11 +310,9 @@ def claim(session: Session, lead_id: int, user: str, now: datetime) -> int:
     raise LeadClosed()
 
 
-def queue_card_update(session: Session, lead: Lead, transition: str, now: datetime) -> None:
+def queue_card_update(session: Session, lead_id: int, transition: str, now: datetime) -> None:
     """Re-render the card once its state changed (the sender waits for a card still queued)."""
-    if lead.mql_at is not None:
-        enqueue(session, kind=Kind.CARD_UPDATE, dedupe_key=f"card:{lead.id}:{transition}", now=now,
-                channel=lead.card_channel, lead_id=lead.id)
+    enqueue(session, kind=Kind.CARD_UPDATE, dedupe_key=f"card:{lead_id}:{transition}", now=now, lead_id=lead_id)
 
 
 # Not a fit ------------------------------------------------------------------
@@ -340,7 +344,7 @@ def disqualify(session: Session, lead_id: int, user: str, reason: str, note: str
         raise LeadClosed()
     session.refresh(lead)
     audit(session, lead_id, user, "disqualified", now, reason=reason, note=note)
-    queue_card_update(session, lead, "disqualified", now)
+    queue_card_update(session, lead_id, "disqualified", now)
     if marketing_channel:
         enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead_id}:disqualified", now=now,
                 channel=marketing_channel, lead_id=lead_id, payload={"note": note, "user": user})

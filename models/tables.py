@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text,
-                        TypeDecorator, UniqueConstraint)
+                        TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UTC = timezone.utc

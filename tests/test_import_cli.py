@@ -22,8 +22,7 @@ HEADER = "external_id,email,name,company,source,score,created_at,mql_at,claimed_
 
 
 def policy(settings):
-    return Policy(settings.MQL_SCORE_THRESHOLD, settings.clock, settings.SLA_CLAIM_MINUTES,
-                  settings.SLA_CONTACT_MINUTES, None)
+    return Policy.from_settings(settings, post_cards=False)
 
 
 @pytest.fixture
