@@ -244,10 +244,13 @@ class Sender:
         lang, clock = self.settings.LANGUAGE, self.settings.clock
         with self.db.begin() as s:
             row = s.get(OutboxMessage, row_id)
-            lead = s.get(Lead, row.lead_id) if row.lead_id else None
             kind, channel, payload = row.kind, row.channel, dict(row.payload or {})
-            waiting_for_card = (kind == Kind.CARD_UPDATE and lead is not None and not lead.card_ts
-                                and queue.pending_card_post(s, lead.id))
+            # Ask whether the card is still on its way *before* reading the lead: the post settles
+            # (status and card_ts) in one commit, and under READ COMMITTED each statement sees the
+            # latest commit, so the other order could see neither the ts nor the pending post.
+            waiting_for_card = (kind == Kind.CARD_UPDATE and row.lead_id is not None
+                                and queue.pending_card_post(s, row.lead_id))
+            lead = s.get(Lead, row.lead_id) if row.lead_id else None
             if lead is not None:
                 s.expunge(lead)
 
