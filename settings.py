@@ -34,6 +34,14 @@ _HINTS = {
     "MANAGER_IDS": "use comma-separated Slack user ids such as U012AB3CD,U045EF6GH",
     "OUTBOX_CHANNEL_RATE": "use messages per second per channel, e.g. 1",
     "OUTBOX_CHANNEL_BURST": "use a whole number of messages, at least 1",
+    "CLAIM_REMINDERS": "use percentages of the SLA between 1 and 99, comma-separated, e.g. 50,80 (empty for none)",
+    "CONTACT_REMINDERS": "use percentages of the SLA between 1 and 99, comma-separated, e.g. 50,80 (empty for none)",
+    "ESCALATION_GRACE_MINUTES": "use a whole number of business minutes, 0 or more",
+    "SNOOZE_LIMIT": "use a whole number of snoozes per lead, 0 or more",
+    "OUTCOME_REMINDER_DAYS": "use a whole number of business days, 0 to turn the reminder off",
+    "ASSIGNMENT": "use off or round-robin",
+    "SALES_REP_IDS": "use comma-separated Slack user ids such as U012AB3CD,U045EF6GH",
+    "ASSIGNMENT_WINDOW_MINUTES": "use a whole number of business minutes, at least 1",
 }
 
 
@@ -117,6 +125,15 @@ class Settings(BaseSettings):
     # about one message per second per channel, with short bursts).
     OUTBOX_CHANNEL_RATE: float = Field(1.0, gt=0)
     OUTBOX_CHANNEL_BURST: int = Field(3, ge=1)
+    # The SLA ladders (README, "Reminders and escalation").
+    CLAIM_REMINDERS: Annotated[tuple[int, ...], NoDecode] = (50, 80)
+    CONTACT_REMINDERS: Annotated[tuple[int, ...], NoDecode] = (50, 80)
+    ESCALATION_GRACE_MINUTES: int = Field(60, ge=0)
+    SNOOZE_LIMIT: int = Field(2, ge=0)
+    OUTCOME_REMINDER_DAYS: int = Field(5, ge=0)
+    ASSIGNMENT: Literal["off", "round-robin"] = "off"
+    SALES_REP_IDS: Annotated[tuple[str, ...], NoDecode] = ()
+    ASSIGNMENT_WINDOW_MINUTES: int = Field(30, ge=1)
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
                      "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", mode="before")
@@ -161,7 +178,21 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return v
 
-    @field_validator("MANAGER_IDS", mode="before")
+    @field_validator("CLAIM_REMINDERS", "CONTACT_REMINDERS", mode="before")
+    @classmethod
+    def _percents(cls, v):
+        if isinstance(v, str):
+            parts = [p.strip().rstrip("%") for p in v.split(",") if p.strip()]
+            try:
+                v = [int(p) for p in parts]
+            except ValueError:
+                raise ValueError(f"{','.join(parts)!r} is not a list of whole percentages") from None
+        values = tuple(sorted(set(v or ())))
+        if any(not 0 < p < 100 for p in values):
+            raise ValueError("every reminder is a percentage between 1 and 99")
+        return values
+
+    @field_validator("MANAGER_IDS", "SALES_REP_IDS", mode="before")
     @classmethod
     def _managers(cls, v):
         if isinstance(v, str):
@@ -202,7 +233,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{v!r} is not a country the holidays calendar knows")
         return v
 
-    @field_validator("LANGUAGE", "SCHEDULER", mode="before")
+    @field_validator("LANGUAGE", "SCHEDULER", "ASSIGNMENT", mode="before")
     @classmethod
     def _lower(cls, v):
         return v.strip().lower() if isinstance(v, str) else v

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from blocks.format import clip, escape, local_time, reason_label
+from blocks.format import clip, plain, escape, local_time, reason_label
 from blocks.ids import BlockId, CallbackId, DISQUALIFY_REASONS
 from blocks.texts import t
 from models.tables import Lead
 
 VALUE = "value"  # action_id of the input elements inside the modal's blocks
 
-
-def _plain(text: str) -> dict:
-    return {"type": "plain_text", "text": text, "emoji": False}
 
 
 def modal(lead: Lead, lang: str) -> dict:
@@ -22,17 +19,17 @@ def modal(lead: Lead, lang: str) -> dict:
         "type": "modal",
         "callback_id": CallbackId.DISQUALIFY,
         "private_metadata": str(lead.id),
-        "title": _plain(clip(t("disqualify.title", lang), 24)),
-        "submit": _plain(clip(t("disqualify.submit", lang), 24)),
-        "close": _plain(clip(t("disqualify.cancel", lang), 24)),
+        "title": plain(clip(t("disqualify.title", lang), 24)),
+        "submit": plain(clip(t("disqualify.submit", lang), 24)),
+        "close": plain(clip(t("disqualify.cancel", lang), 24)),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": clip(t(
                 "disqualify.intro", lang, company=escape(company), name=escape(name)), 2900)}},
-            {"type": "input", "block_id": BlockId.REASON, "label": _plain(t("disqualify.reason", lang)),
+            {"type": "input", "block_id": BlockId.REASON, "label": plain(t("disqualify.reason", lang)),
              "element": {"type": "static_select", "action_id": VALUE, "options": [
-                 {"text": _plain(reason_label(code, lang)), "value": code} for code in DISQUALIFY_REASONS]}},
+                 {"text": plain(reason_label(code, lang)), "value": code} for code in DISQUALIFY_REASONS]}},
             {"type": "input", "block_id": BlockId.NOTE, "optional": True,
-             "label": _plain(t("disqualify.note", lang)),
+             "label": plain(t("disqualify.note", lang)),
              "element": {"type": "plain_text_input", "action_id": VALUE, "multiline": True,
                          "max_length": 1000}},
         ],
@@ -59,7 +56,7 @@ def feedback(lead: Lead, user: str, note: str | None, when: datetime, tz, lang: 
         {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(detail, 2900)}]},
     ]
     if note:
-        blocks.append({"type": "section", "text": _plain(clip(f"{t('feedback.note', lang)}: {note}", 2900))})
+        blocks.append({"type": "section", "text": plain(clip(f"{t('feedback.note', lang)}: {note}", 2900))})
     if permalink:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": t("feedback.link", lang, url=permalink)}]})

@@ -14,6 +14,11 @@ def escape(text: str | None) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def plain(text: str) -> dict:
+    """A plain_text object: Slack never formats, mentions or links what is in it."""
+    return {"type": "plain_text", "text": text or " ", "emoji": False}
+
+
 def clip(text: str | None, limit: int) -> str:
     text = text or ""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -38,3 +43,17 @@ def reason_label(code: str | None, lang: str) -> str:
     """A reason code from the taxonomy in the user's language; anything else escaped."""
     key = f"reason.{code}"
     return t(key, lang) if key in CATALOG else escape(code)
+
+
+def instant_param(value: datetime) -> dict:
+    """A moment inside a queued message's parameters (JSON); shown in local time when sent."""
+    return {"instant": value.isoformat()}
+
+
+def render_params(params: dict, tz: ZoneInfo, lang: str) -> dict:
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, dict) and set(value) == {"instant"}:
+            value = local_time(datetime.fromisoformat(value["instant"]), tz, lang)
+        out[name] = value
+    return out

@@ -24,6 +24,9 @@ class BlockId(StrEnum):
     CARD_ACTIONS = "lead_actions"
     REASON = "reason"
     NOTE = "note"
+    REMIND_ACTIONS = "remind_actions"  # + ":<lead id>"
+    REMIND_MORE = "remind_more"        # + ":<lead id>"
+    REASSIGN = "reassign"              # + ":<lead id>": users_select carries no value of its own
 
 
 DISQUALIFY_REASONS = ("bad_contact_data", "student_personal", "competitor", "duplicate",

@@ -1,7 +1,7 @@
 """What Slack and the outside send us: thin listeners that parse, call the domain and respond."""
 from __future__ import annotations
 
-from handlers import actions, commands, errors, middleware, views
+from handlers import actions, commands, errors, handoff_command, middleware, views
 
 
 def register(app, services) -> None:
@@ -11,3 +11,4 @@ def register(app, services) -> None:
     actions.register(app, services)
     views.register(app, services)
     commands.register(app, services)
+    handoff_command.register(app, services)

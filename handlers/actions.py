@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from blocks import disqualify as disqualify_blocks
 from blocks.ids import ActionId
-from handlers.errors import explained
+from handlers.errors import explained, reply_privately
 from models.leads import LeadNotFound, check_can_disqualify, claim
+from models.ownership import log_contact, reassign, snooze
 from models.tables import Lead
 
 
 def lead_id_of(action: dict) -> int:
+    """The lead a control is about: its value ("12" or "12:choice"), else its block_id ("reassign:12")."""
+    raw = action.get("value") or (action.get("block_id") or "").rpartition(":")[2]
     try:
-        return int(action.get("value", ""))
+        return int(raw.split(":")[0])
     except ValueError:
         raise LeadNotFound() from None
+
+
+def choice_of(action: dict, default: str) -> str:
+    _, _, choice = (action.get("value") or "").partition(":")
+    return choice or default
 
 
 def ack_now(ack):
@@ -30,8 +38,38 @@ def register(app, services) -> None:
         with services.once(context) as session:
             if session is None:
                 return
-            claim(session, lead_id_of(action), body["user"]["id"], services.now())
+            claim(session, lead_id_of(action), body["user"]["id"], services.now(), services.policy.sla,
+                  services.settings.MANAGER_IDS)
         services.notify()
+
+    @explained(services)
+    def contacted(body, action, context):
+        with services.once(context) as session:
+            if session is None:
+                return
+            log_contact(session, lead_id_of(action), body["user"]["id"], services.now(),
+                        services.settings.MANAGER_IDS, services.policy.sla)
+        reply_privately(services, body, "notice.contacted", {})
+
+    @explained(services)
+    def snooze_nag(body, action, context):
+        with services.once(context) as session:
+            if session is None:
+                return
+            until, count = snooze(session, lead_id_of(action), body["user"]["id"], choice_of(action, "1h"),
+                                  services.now(), services.settings.MANAGER_IDS, services.policy.sla)
+        reply_privately(services, body, "notice.snoozed",
+                        {"until": until, "count": count, "limit": services.policy.sla.snooze_limit})
+
+    @explained(services)
+    def reassign_lead(body, action, context):
+        new_owner = action.get("selected_user") or ""
+        with services.once(context) as session:
+            if session is None:
+                return
+            reassign(session, lead_id_of(action), body["user"]["id"], new_owner, services.now(),
+                     services.settings.MANAGER_IDS, services.policy.sla)
+        reply_privately(services, body, "notice.reassigned", {"user": new_owner})
 
     @explained(services)
     def open_disqualify_modal(body, action, client, context):
@@ -47,3 +85,6 @@ def register(app, services) -> None:
 
     app.action(ActionId.CLAIM)(ack=ack_now, lazy=[claim_lead])
     app.action(ActionId.DISQUALIFY)(ack=ack_now, lazy=[open_disqualify_modal])
+    app.action(ActionId.CONTACTED)(ack=ack_now, lazy=[contacted])
+    app.action(ActionId.SNOOZE)(ack=ack_now, lazy=[snooze_nag])
+    app.action(ActionId.REASSIGN)(ack=ack_now, lazy=[reassign_lead])

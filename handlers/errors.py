@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import datetime
 
+from blocks.format import instant_param
 from models.leads import LeadError
 from models.outbox import Kind, enqueue
 
@@ -21,6 +23,7 @@ def reply_privately(services, body: dict, key: str, params: dict) -> None:
     channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
     if not (user and channel):
         return
+    params = {k: instant_param(v) if isinstance(v, datetime) else v for k, v in params.items()}
     token = body.get("trigger_id") or (body.get("actions") or [{}])[0].get("action_ts") or ""
     with services.db.begin() as session:
         enqueue(session, kind=Kind.NOTICE, dedupe_key=f"notice:{user}:{token}", now=services.now(),

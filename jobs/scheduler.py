@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from jobs import sla_sweep as sweep
 from models.requests import prune
 
 log = logging.getLogger("handoff.clock")
@@ -22,10 +24,24 @@ def prune_requests(services) -> None:
         log.info("pruned %d remembered Slack requests", n)
 
 
+def sla_sweep(services, now: datetime | None = None) -> sweep.SweepResult:
+    """Act on every SLA timer due at `now` (default: the services' clock), then wake the sender."""
+    now = now or services.now()
+    res = sweep.run(services.db, now, services.policy.sla, sweep.Targets.from_settings(services.settings))
+    if res.sent:
+        log.info("sla-sweep at %s: %d messages queued (%s)", now.isoformat(timespec="seconds"), res.sent,
+                 ", ".join(f"{k} {v}" for k, v in sorted(res.actions.items())))
+        services.notify()
+    return res
+
+
 def build_scheduler(services) -> BackgroundScheduler:
     sched = BackgroundScheduler(timezone=services.settings.tz,
                                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     sched.add_job(prune_requests, "interval", hours=1, args=[services], id="prune-requests")
+    # Every minute, and once at start: what fell due while the app was down goes out now, once.
+    sched.add_job(sla_sweep, "interval", minutes=1, args=[services], id="sla-sweep",
+                  next_run_time=datetime.now(services.settings.tz))
     return sched
 
 

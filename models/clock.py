@@ -101,6 +101,26 @@ class BusinessClock:
         win = self.window(at.astimezone(self.tz).date())
         return win is not None and win[0] <= at < win[1]
 
+    def is_closing(self, at: datetime) -> bool:
+        """Whether `at` is exactly a closing time (a deadline can fall there, SPEC section 6)."""
+        at = _aware(at)
+        if self.hours is None:
+            return False
+        win = self.window(at.astimezone(self.tz).date())
+        return win is not None and at == win[1]
+
+    def next_day_opening(self, at: datetime) -> datetime:
+        """The first opening on a later local day than `at` ("until tomorrow")."""
+        at = _aware(at)
+        if self.hours is None:
+            return at + timedelta(days=1)
+        today = at.astimezone(self.tz).date()
+        for d in self._days_from(at):
+            win = self.window(d)
+            if d > today and win is not None:
+                return win[0]
+        raise AssertionError("unreachable")
+
     def next_opening(self, at: datetime) -> datetime:
         """`at` itself when the clock runs then, else the next opening."""
         at = _aware(at)

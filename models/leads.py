@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from models import sla
 from models.clock import BusinessClock
 from models.outbox import Kind, enqueue
 from models.tables import AuditEvent, Lead
@@ -60,6 +61,10 @@ class NotAllowed(LeadError):
 
 class NotHandedOff(LeadError):
     key = "notice.not_mql"
+
+
+class OfferedToOther(LeadError):
+    key = "notice.offered_to_other"
 
 
 @dataclass(frozen=True)
@@ -179,12 +184,17 @@ class Policy:
     claim_minutes: int
     contact_minutes: int
     handoff_channel: str | None
+    sla: sla.SlaPolicy | None = None  # None: no reminders (imports of history)
+    rotation: tuple[str, ...] = ()    # round-robin reps; empty: every MQL goes to the channel
 
     @classmethod
     def from_settings(cls, settings, post_cards: bool = True) -> "Policy":
+        live = post_cards
         return cls(threshold=settings.MQL_SCORE_THRESHOLD, clock=settings.clock,
                    claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
-                   handoff_channel=settings.HANDOFF_CHANNEL if post_cards else None)
+                   handoff_channel=settings.HANDOFF_CHANNEL if live else None,
+                   sla=sla.SlaPolicy.from_settings(settings) if live else None,
+                   rotation=settings.SALES_REP_IDS if live and settings.ASSIGNMENT == "round-robin" else ())
 
 
 @dataclass(frozen=True)
@@ -265,6 +275,12 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         audit(session, lead.id, actor, "created" if created else "updated", now, score=lead.score)
     for lead in crossed:
         audit(session, lead.id, actor, "mql", now, score=lead.score, claim_due=lead.claim_due.isoformat())
+        if policy.sla is not None:
+            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now)
+            if policy.rotation:
+                from models.ownership import offer_next
+
+                offer_next(session, lead, policy, now)
         if policy.handoff_channel:
             enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
                     channel=policy.handoff_channel, lead_id=lead.id)
@@ -286,17 +302,26 @@ def _apply_update(lead: Lead, item: LeadIn, now: datetime) -> None:
 
 
 # Claim ----------------------------------------------------------------------
-def claim(session: Session, lead_id: int, user: str, now: datetime) -> int:
-    """First click wins: one conditional UPDATE, so one owner under any concurrency."""
+def claim(session: Session, lead_id: int, user: str, now: datetime, sla_policy: sla.SlaPolicy | None = None,
+          managers: tuple[str, ...] = ()) -> int:
+    """First click wins: one conditional UPDATE, so one owner under any concurrency.
+
+    While a round-robin offer runs, only the rep it is offered to (or a manager) may take it.
+    """
+    conds = [Lead.id == lead_id, Lead.mql_at.is_not(None), Lead.claimed_at.is_(None),
+             Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None)]
+    if user not in managers:
+        conds.append(or_(Lead.offered_to.is_(None), Lead.offered_to == user, Lead.offer_until <= now))
     won = session.connection().execute(
-        update(Lead.__table__)
-        .where(Lead.id == lead_id, Lead.mql_at.is_not(None), Lead.claimed_at.is_(None),
-               Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None))
+        update(Lead.__table__).where(*conds)
         .values(claimed_at=now, claimed_by=user, updated_at=now)
         .returning(Lead.claim_due)).first()
     if won is not None:
         audit(session, lead_id, user, "claimed", now, within_sla=now <= won.claim_due)
         queue_card_update(session, lead_id, "claimed", now)
+        if sla_policy is not None:
+            sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
+            sla.open_timer(session, session.get(Lead, lead_id), sla.Ladder.CONTACT, sla_policy, now)
         return lead_id
     lead = session.get(Lead, lead_id)
     if lead is None:
@@ -307,6 +332,8 @@ def claim(session: Session, lead_id: int, user: str, now: datetime) -> int:
         raise AlreadyYours()
     if lead.claimed_by and not lead.closed:
         raise AlreadyClaimed(user=lead.claimed_by)
+    if not lead.closed and lead.offered_to and lead.offer_until and lead.offer_until > now:
+        raise OfferedToOther(user=lead.offered_to, until=lead.offer_until)
     raise LeadClosed()
 
 
@@ -343,6 +370,7 @@ def disqualify(session: Session, lead_id: int, user: str, reason: str, note: str
     if res.rowcount != 1:
         raise LeadClosed()
     session.refresh(lead)
+    sla.close_timers(session, lead_id)
     audit(session, lead_id, user, "disqualified", now, reason=reason, note=note)
     queue_card_update(session, lead_id, "disqualified", now)
     if marketing_channel:

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CARD_UPDATE = "card_update"  # re-render the card in place
     NOTICE = "notice"            # a private (ephemeral) message: payload user, key, params
     FEEDBACK = "feedback"        # the lead's feedback post to marketing
+    REMINDER = "reminder"        # an SLA nag, escalation or offer: payload action, step, user
 
 
 def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, channel: str | None = None,

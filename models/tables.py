@@ -1,9 +1,9 @@
 """SQLAlchemy 2.0 typed models. Instants are stored as naive UTC and read back aware."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -64,6 +64,9 @@ class Lead(Base):
     lost_reason: Mapped[str | None] = mapped_column(String(100))
     disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     disqualify_reason: Mapped[str | None] = mapped_column(String(100))
+    # Round-robin: the rep the lead is offered to first, and until when
+    offered_to: Mapped[str | None] = mapped_column(String(32))
+    offer_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Where its card lives in Slack
     card_channel: Mapped[str | None] = mapped_column(String(32))
     card_ts: Mapped[str | None] = mapped_column(String(32))
@@ -121,3 +124,42 @@ class ProcessedRequest(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SlaTimer(Base):
+    """The next thing the SLA sweep must do for one lead and one ladder.
+
+    Only open ladders have a row; `due_at` is indexed, so a sweep reads what is
+    due and nothing else, however many leads there are.
+    """
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (UniqueConstraint("lead_id", "kind", name="uq_sla_timers_lead_kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # claim | contact | outcome | offer
+    step: Mapped[int] = mapped_column(Integer, default=0)  # index of the next step of the ladder
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    snoozes: Mapped[int] = mapped_column(Integer, default=0)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutOfOffice(Base):
+    """A rep away through `until` (a local date, inclusive): round-robin skips them."""
+
+    __tablename__ = "out_of_office"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[date] = mapped_column(Date)
+    set_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AssignmentState(Base):
+    """Where the round-robin rotation stands, so it survives restarts."""
+
+    __tablename__ = "assignment_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_user: Mapped[str | None] = mapped_column(String(32))

@@ -27,6 +27,8 @@ from slack_sdk.errors import SlackApiError
 
 from blocks import card as card_blocks
 from blocks import disqualify as disqualify_blocks
+from blocks import reminders as reminder_blocks
+from blocks.format import render_params
 from blocks.texts import t
 from models import outbox as queue
 from models.outbox import Kind
@@ -160,7 +162,8 @@ class Sender:
         return wait
 
     def _pace_key(self, kind: str, channel: str | None) -> str:
-        return f"post:{channel}" if kind in (Kind.CARD_POST, Kind.FEEDBACK) else f"method:{kind}"
+        posts = (Kind.CARD_POST, Kind.FEEDBACK, Kind.REMINDER)
+        return f"post:{channel}" if kind in posts else f"method:{kind}"
 
     def _ready_in(self, key: str, kind: str) -> float:
         now = self.monotonic()
@@ -248,7 +251,8 @@ class Sender:
             # Ask whether the card is still on its way *before* reading the lead: the post settles
             # (status and card_ts) in one commit, and under READ COMMITTED each statement sees the
             # latest commit, so the other order could see neither the ts nor the pending post.
-            waiting_for_card = (kind == Kind.CARD_UPDATE and row.lead_id is not None
+            needs_card = kind == Kind.CARD_UPDATE or (kind == Kind.REMINDER and payload.get("thread"))
+            waiting_for_card = (needs_card and row.lead_id is not None
                                 and queue.pending_card_post(s, row.lead_id))
             lead = s.get(Lead, row.lead_id) if row.lead_id else None
             if lead is not None:
@@ -270,8 +274,22 @@ class Sender:
             text, blocks = card_blocks.card(lead, lang, clock)
             resp = self.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
             return Outcome("sent", ts=resp.get("ts"))
+        if kind == Kind.REMINDER:
+            action = payload.get("action")
+            if lead is None or not reminder_blocks.still_relevant(action, lead, payload):
+                return Outcome("sent", error="skipped: no longer relevant")
+            thread_ts = None
+            if payload.get("thread"):
+                if not lead.card_ts and waiting_for_card:
+                    return Outcome("defer", delay=0.5, error="waiting for the card to be posted")
+                channel, thread_ts = lead.card_channel or channel, lead.card_ts
+            text, blocks = reminder_blocks.message(action, lead, payload, self.now(), lang, clock)
+            self._take(key)
+            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                                                unfurl_links=False, unfurl_media=False)
+            return Outcome("sent", ts=resp.get("ts"))
         if kind == Kind.NOTICE:
-            text = t(payload["key"], lang, **payload.get("params", {}))
+            text = t(payload["key"], lang, **render_params(payload.get("params", {}), clock.tz, lang))
             self.client.chat_postEphemeral(channel=channel, user=payload["user"], text=text)
             return Outcome("sent")
         if kind == Kind.FEEDBACK:

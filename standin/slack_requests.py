@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -45,6 +45,17 @@ def block_action(action_id: str, value: str, user: str, channel: str, message_ts
                      "text": {"type": "plain_text", "text": action_id}, "action_ts": f"{time.time():.6f}"}],
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def users_select_action(action_id: str, block_id: str, selected_user: str, user: str, channel: str,
+                        message_ts: str = "1.000001") -> str:
+    """The form body of a person picked in a users_select on a message."""
+    body = json.loads(parse_qs(block_action(action_id, "", user, channel, message_ts, block_id))["payload"][0])
+    act = body["actions"][0]
+    act.pop("value")
+    act.pop("text")
+    act.update(type="users_select", selected_user=selected_user)
+    return urlencode({"payload": json.dumps(body)})
 
 
 def view_submission(callback_id: str, private_metadata: str, user: str, values: dict) -> str:

@@ -1,0 +1,113 @@
+"""The `sla-sweep` job: act on every SLA timer that is due at `now`.
+
+The selection reads only the `due_at` index, so its cost follows what is due,
+not how many leads exist. Each timer is then handled in its own transaction:
+locked (skipped when another sweep holds it), checked again, decided by the
+pure `models.sla.decide`, and its message queued in the outbox under a dedupe
+key of its own. A failure on one timer is logged and the others go on; two
+sweeps at once, or the same sweep twice, queue each message once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from models import sla
+from models.leads import audit
+from models.ownership import expire_offer, reminder
+from models.tables import Lead, SlaTimer
+
+log = logging.getLogger("handoff.sla")
+BATCH = 500
+AUDIT_NAMES = {sla.Action.CLAIM_DUE: "claim_overdue", sla.Action.CLAIM_ESCALATE: "escalated",
+               sla.Action.CONTACT_DUE: "escalated", sla.Action.OFFER_EXPIRE: "offer_returned"}
+
+
+@dataclass
+class SweepResult:
+    looked_at: int = 0
+    sent: int = 0
+    errors: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Targets:
+    handoff_channel: str | None
+    managers: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls, settings) -> "Targets":
+        return cls(settings.HANDOFF_CHANNEL, tuple(settings.MANAGER_IDS))
+
+
+def run(db, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> SweepResult:
+    result = SweepResult()
+    seen: set[int] = set()
+    while True:
+        with db.begin() as session:
+            ids = sla.select_due(session, now, BATCH, frozenset(seen))
+        for timer_id in ids:
+            seen.add(timer_id)
+            result.looked_at += 1
+            try:
+                with db.begin() as session:
+                    action = handle(session, timer_id, now, policy, targets)
+            except Exception:
+                result.errors += 1
+                log.exception("SLA timer %s could not be handled; it stays due", timer_id)
+                continue
+            if action:
+                result.sent += 1
+                result.actions[action] = result.actions.get(action, 0) + 1
+        if len(ids) < BATCH:
+            return result
+
+
+def handle(session, timer_id: int, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> str | None:
+    """Do what one due timer asks. Returns the action taken, or None."""
+    timer = session.scalars(select(SlaTimer).where(SlaTimer.id == timer_id, SlaTimer.due_at <= now)
+                            .with_for_update(skip_locked=True)).first()
+    if timer is None:  # another sweep has it, or has just moved it on
+        return None
+    lead = session.get(Lead, timer.lead_id)
+    if lead is None or not sla.applies(timer.kind, lead):
+        session.delete(timer)  # what it was about is done
+        return None
+    ladder_steps = sla.steps(timer.kind, lead, policy)
+    state = sla.TimerState(timer.step, timer.due_at, timer.snoozes, timer.snoozed_until)
+    decision = sla.decide(ladder_steps, state, now, policy.clock)
+    if decision.fire is not None:
+        queue(session, lead, decision.fire, timer, decision.repeat, now, targets)
+        audit(session, lead.id, "sla-sweep", AUDIT_NAMES.get(decision.fire.action, "reminded"), now,
+              ladder=timer.kind, step=decision.fire.name, repeat=decision.repeat)
+    if decision.next_due is None:
+        session.delete(timer)
+    else:
+        timer.step, timer.due_at, timer.snoozed_until = decision.next_step, decision.next_due, decision.snoozed_until
+    return str(decision.fire.action) if decision.fire is not None else None
+
+
+def queue(session, lead: Lead, step: sla.Step, timer: SlaTimer, repeat: bool, now: datetime,
+          targets: Targets) -> None:
+    action = step.action
+    again = timer.snoozes if repeat else 0
+    if action in (sla.Action.CLAIM_REMIND, sla.Action.CLAIM_DUE, sla.Action.OFFER_EXPIRE):
+        was = lead.offered_to
+        if action == sla.Action.OFFER_EXPIRE and not expire_offer(session, lead, now):
+            return
+        channel = lead.card_channel or targets.handoff_channel
+        if channel:
+            reminder(session, lead, action, step.name, now, channel=channel, thread=True, was=was,
+                     managers=list(targets.managers) if action == sla.Action.CLAIM_DUE else [])
+        return
+    if action in (sla.Action.CLAIM_ESCALATE, sla.Action.CONTACT_DUE):
+        for manager in targets.managers:
+            reminder(session, lead, action, step.name, now, channel=manager, user=manager)
+        return
+    if action in (sla.Action.CONTACT_REMIND, sla.Action.OUTCOME_REMIND) and lead.claimed_by:
+        reminder(session, lead, action, step.name, now, channel=lead.claimed_by, user=lead.claimed_by,
+                 repeat=again)

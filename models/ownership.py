@@ -1,0 +1,218 @@
+"""Who works a lead: first contact, snoozing a nag, reassignment, round-robin offers, out of office.
+
+Like models/leads.py, every operation works in the caller's transaction and
+takes `now`; the SLA timers change in the same commit as the lead, so a
+reminder about something already done is never queued.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from models import sla
+from models.leads import (AlreadyYours, LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, Policy,
+                          audit, queue_card_update)
+from models.outbox import Kind, enqueue
+from models.tables import AssignmentState, Lead, OutOfOffice, SlaTimer
+
+ROTATION = "round-robin"
+
+
+class NotClaimed(LeadError):
+    key = "notice.not_claimed"
+
+
+class AlreadyContacted(LeadError):
+    key = "notice.already_contacted"
+
+
+class NothingToSnooze(LeadError):
+    key = "notice.nothing_to_snooze"
+
+
+class SnoozeLimit(LeadError):
+    key = "notice.snooze_limit"
+
+
+class ManagersOnly(LeadError):
+    key = "notice.managers_only"
+
+
+class NotAUser(LeadError):
+    key = "notice.not_a_user"
+
+
+def _locked(session: Session, lead_id: int) -> Lead:
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
+    if lead is None:
+        raise LeadNotFound()
+    if lead.mql_at is None:
+        raise NotHandedOff()
+    return lead
+
+
+def _owner_or_manager(lead: Lead, user: str, managers: tuple[str, ...]) -> None:
+    if lead.claimed_by is None:
+        raise NotClaimed()
+    if lead.claimed_by != user and user not in managers:
+        raise NotAllowed(user=lead.claimed_by)
+
+
+def reminder(session: Session, lead: Lead, action: str, step: str, now: datetime, *, channel: str,
+             user: str | None = None, repeat: int = 0, **extra) -> bool:
+    """Queue one SLA message. Its dedupe key makes it at most once per lead, step and person."""
+    key = f"remind:{action.split('_')[0]}:{lead.id}:{step}"
+    if action.endswith(("_escalate", "_due")) and user:
+        key += f":{user}"
+    if repeat:
+        key += f":again{repeat}"
+    return enqueue(session, kind=Kind.REMINDER, dedupe_key=key, now=now, channel=channel, lead_id=lead.id,
+                   payload={"action": str(action), "step": step, "user": user, "repeat": bool(repeat), **extra})
+
+
+# First contact --------------------------------------------------------------------
+def log_contact(session: Session, lead_id: int, user: str, now: datetime, managers: tuple[str, ...],
+                policy: sla.SlaPolicy | None) -> Lead:
+    lead = _locked(session, lead_id)
+    if lead.closed:
+        raise LeadClosed()
+    _owner_or_manager(lead, user, managers)
+    if lead.contacted_at is not None:
+        raise AlreadyContacted(at=lead.contacted_at)
+    lead.contacted_at, lead.updated_at = now, now
+    sla.close_timers(session, lead_id, sla.Ladder.CONTACT)
+    if policy is not None:
+        session.flush()
+        sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
+    audit(session, lead_id, user, "contacted", now, within_sla=now <= lead.contact_due)
+    queue_card_update(session, lead_id, "contacted", now)
+    return lead
+
+
+# Snooze ---------------------------------------------------------------------------
+def snooze(session: Session, lead_id: int, user: str, choice: str, now: datetime, managers: tuple[str, ...],
+           policy: sla.SlaPolicy) -> tuple[datetime, int]:
+    """Postpone the next nag (`1h` of business time, or `tomorrow`'s opening). Returns (until, snoozes used)."""
+    lead = _locked(session, lead_id)
+    if lead.closed:
+        raise LeadClosed()
+    _owner_or_manager(lead, user, managers)
+    timer = session.scalars(select(SlaTimer).where(
+        SlaTimer.lead_id == lead_id, SlaTimer.kind.in_([sla.Ladder.CONTACT, sla.Ladder.OUTCOME]))
+        .order_by(SlaTimer.kind).with_for_update()).first()
+    if timer is None:
+        raise NothingToSnooze()
+    if timer.snoozes >= policy.snooze_limit:
+        raise SnoozeLimit(limit=policy.snooze_limit)
+    clock = policy.clock
+    until = clock.next_day_opening(now) if choice == "tomorrow" else clock.add_minutes(now, 60)
+    timer.snoozes += 1
+    timer.snoozed_until = until
+    timer.due_at = until
+    audit(session, lead_id, user, "snoozed", now, ladder=timer.kind, until=until.isoformat(), count=timer.snoozes)
+    return until, timer.snoozes
+
+
+
+# Reassignment ---------------------------------------------------------------------
+def reassign(session: Session, lead_id: int, manager: str, new_owner: str, now: datetime,
+             managers: tuple[str, ...], policy: sla.SlaPolicy | None) -> Lead:
+    """A manager gives the lead to another rep. An unclaimed lead counts as claimed now, for them."""
+    if manager not in managers:
+        raise ManagersOnly()
+    if not new_owner or not new_owner.startswith(("U", "W")):
+        raise NotAUser()
+    lead = _locked(session, lead_id)
+    if lead.closed:
+        raise LeadClosed()
+    if lead.claimed_by == new_owner:
+        raise AlreadyYours()
+    before = lead.claimed_by
+    if lead.claimed_at is None:
+        lead.claimed_at = now
+    lead.claimed_by, lead.offered_to, lead.offer_until, lead.updated_at = new_owner, None, None, now
+    sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
+    session.flush()
+    if policy is not None and lead.contacted_at is None:
+        sla.open_timer(session, lead, sla.Ladder.CONTACT, policy, now)
+    elif policy is not None and lead.sql_at is None:
+        sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
+    audit(session, lead_id, manager, "reassigned", now, before=before, after=new_owner)
+    queue_card_update(session, lead_id, f"reassigned:{now.timestamp():.0f}:{new_owner}", now)
+    reminder(session, lead, "assigned", f"{now.timestamp():.0f}", now, channel=new_owner, user=new_owner,
+             by=manager)
+    return lead
+
+
+# Round-robin ----------------------------------------------------------------------
+def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
+    rows = session.scalars(select(OutOfOffice.user_id).where(OutOfOffice.user_id.in_(users),
+                                                             OutOfOffice.until >= today))
+    return set(rows)
+
+
+def offer_next(session: Session, lead: Lead, policy: Policy, now: datetime) -> str | None:
+    """Offer the MQL to the next rep in rotation who is not away; None when everyone is."""
+    reps = policy.rotation
+    if not reps or policy.sla is None:
+        return None
+    state = session.scalars(select(AssignmentState).where(AssignmentState.name == ROTATION)
+                            .with_for_update()).first()
+    if state is None:
+        from models.db import insert_ignore
+
+        insert_ignore(session, AssignmentState, {"name": ROTATION, "last_user": None})
+        state = session.scalars(select(AssignmentState).where(AssignmentState.name == ROTATION)
+                                .with_for_update()).one()
+    start = reps.index(state.last_user) + 1 if state.last_user in reps else 0
+    absent = away(session, reps, now.astimezone(policy.clock.tz).date())
+    order = [reps[(start + i) % len(reps)] for i in range(len(reps))]
+    rep = next((r for r in order if r not in absent), None)
+    if rep is None:
+        audit(session, lead.id, "round-robin", "offer_skipped", now, reason="everyone is out of office")
+        return None
+    state.last_user = rep
+    lead.offered_to = rep
+    lead.offer_until = policy.clock.add_minutes(lead.mql_at, policy.sla.offer_minutes)
+    session.flush()
+    sla.open_timer(session, lead, sla.Ladder.OFFER, policy.sla, now)
+    audit(session, lead.id, "round-robin", "offered", now, to=rep, until=lead.offer_until.isoformat())
+    reminder(session, lead, "offered", "1", now, channel=rep, user=rep)
+    return rep
+
+
+def expire_offer(session: Session, lead: Lead, now: datetime) -> bool:
+    """The offered rep did not claim in time: the lead is open to the whole channel."""
+    res = session.execute(update(Lead).where(Lead.id == lead.id, Lead.claimed_at.is_(None),
+                                             Lead.offered_to.is_not(None))
+                          .values(offered_to=None, offer_until=None, updated_at=now)
+                          .execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        return False
+    audit(session, lead.id, "sla-sweep", "offer_expired", now, was=lead.offered_to)
+    queue_card_update(session, lead.id, "offer_expired", now)
+    return True
+
+
+# Out of office --------------------------------------------------------------------
+def set_away(session: Session, user: str, until: date, by: str, now: datetime) -> None:
+    row = session.get(OutOfOffice, user, with_for_update=True)
+    if row is None:
+        session.add(OutOfOffice(user_id=user, until=until, set_by=by, set_at=now))
+    else:
+        row.until, row.set_by, row.set_at = until, by, now
+    audit(session, None, by, "out_of_office", now, user=user, until=until.isoformat())
+
+
+def clear_away(session: Session, user: str, by: str, now: datetime) -> bool:
+    res = session.execute(delete(OutOfOffice).where(OutOfOffice.user_id == user))
+    if res.rowcount:
+        audit(session, None, by, "back_in_office", now, user=user)
+    return bool(res.rowcount)
+
+
+def away_list(session: Session, today: date) -> list[tuple[str, date]]:
+    return [(r.user_id, r.until) for r in session.scalars(
+        select(OutOfOffice).where(OutOfOffice.until >= today).order_by(OutOfOffice.until))]
