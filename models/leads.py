@@ -276,7 +276,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
     for lead in crossed:
         audit(session, lead.id, actor, "mql", now, score=lead.score, claim_due=lead.claim_due.isoformat())
         if policy.sla is not None:
-            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now)
+            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now, fresh=True)
             if policy.rotation:
                 from models.ownership import offer_next
 

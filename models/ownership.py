@@ -177,7 +177,7 @@ def offer_next(session: Session, lead: Lead, policy: Policy, now: datetime) -> s
     lead.offered_to = rep
     lead.offer_until = policy.clock.add_minutes(lead.mql_at, policy.sla.offer_minutes)
     session.flush()
-    sla.open_timer(session, lead, sla.Ladder.OFFER, policy.sla, now)
+    sla.open_timer(session, lead, sla.Ladder.OFFER, policy.sla, now, fresh=True)
     audit(session, lead.id, "round-robin", "offered", now, to=rep, until=lead.offer_until.isoformat())
     reminder(session, lead, "offered", "1", now, channel=rep, user=rep)
     return rep

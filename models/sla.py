@@ -184,12 +184,16 @@ def decide(ladder_steps: list[Step], state: TimerState, now: datetime, clock: Bu
 
 
 # Timer rows ---------------------------------------------------------------------
-def open_timer(session: Session, lead: Lead, ladder: str, policy: SlaPolicy, now: datetime) -> SlaTimer | None:
-    """Start (or restart) one ladder for the lead; steps already behind `now` are skipped."""
+def open_timer(session: Session, lead: Lead, ladder: str, policy: SlaPolicy, now: datetime,
+               fresh: bool = False) -> SlaTimer | None:
+    """Start (or restart) one ladder for the lead; steps already behind `now` are skipped.
+
+    `fresh` says the lead cannot have this timer yet (a lead becomes an MQL once), sparing a read.
+    """
     ladder_steps = steps(ladder, lead, policy)
     first = start_step(ladder_steps, now)
-    timer = session.scalars(select(SlaTimer).where(SlaTimer.lead_id == lead.id, SlaTimer.kind == str(ladder))
-                            .with_for_update()).first()
+    timer = None if fresh else session.scalars(
+        select(SlaTimer).where(SlaTimer.lead_id == lead.id, SlaTimer.kind == str(ladder)).with_for_update()).first()
     if first >= len(ladder_steps):
         if timer is not None:
             session.delete(timer)

@@ -9,9 +9,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from blocks.format import local_time
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
 from standin import slack_requests
+from standin.clock import FakeClock
 from standin.render import render_call
 from standin.server import SlackStandIn
 
@@ -44,7 +46,10 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
 
 
 def run_demo(base_settings) -> int:
+    from datetime import datetime
+
     from bot import build_runtime
+    from jobs.scheduler import sla_sweep
     from settings import load_settings
 
     lang = base_settings.LANGUAGE
@@ -62,7 +67,9 @@ def run_demo(base_settings) -> int:
             DATABASE_URL=f"sqlite:///{OUT / 'demo.db'}", HANDOFF_CHANNEL=HANDOFF, MARKETING_CHANNEL=MARKETING,
             LEAD_WEBHOOK_TOKEN=HOOK, MANAGER_IDS=MANAGER, LANGUAGE=lang, SCHEDULER="off",
             TIMEZONE=base_settings.TIMEZONE, OUTBOX_CHANNEL_RATE=20.0)
-        rt = build_runtime(settings)
+        # The demo's day: Monday 30 November 2026, 10:00, in the team's time zone; the clock moves when we say.
+        clock = FakeClock(datetime(2026, 11, 30, 10, 0, tzinfo=settings.tz))
+        rt = build_runtime(settings, now=clock)
         server = rt.start_http(host="127.0.0.1", port=0)
         stop = threading.Event()
         rt.start_background(stop, scheduler=False)
@@ -107,6 +114,30 @@ def run_demo(base_settings) -> int:
 
         say("demo.step.retry")
         slack_post(click, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+
+        def sweep_at(*hm_day):
+            day, hh, mm = hm_day if len(hm_day) == 3 else (30, *hm_day)
+            clock.set(datetime(2026, 11, day, hh, mm, tzinfo=settings.tz) if day > 1 else
+                      datetime(2026, 12, day, hh, mm, tzinfo=settings.tz))
+            say("demo.step.sweep", at=local_time(clock(), settings.tz, lang))
+            sla_sweep(rt.services)
+
+        say("demo.step.ladder")
+        for hh, mm in ((12, 0), (13, 12), (14, 0), (15, 0)):
+            sweep_at(hh, mm)
+        say("demo.step.reassign", manager=MANAGER, user=KEN)
+        slack_post(slack_requests.users_select_action(ActionId.REASSIGN, f"{BlockId.REASSIGN}:{ids[1]}", KEN,
+                                                      MANAGER, "D0MANAGER"))
+        sweep_at(17, 12)
+        say("demo.step.snooze", user=KEN)
+        clock.set(datetime(2026, 11, 30, 17, 20, tzinfo=settings.tz))
+        slack_post(slack_requests.block_action(ActionId.SNOOZE, f"{ids[1]}:1h", KEN, "D0KEN"))
+        sweep_at(18, 30)
+        sweep_at(1, 9, 20)
+        say("demo.step.contacted", user=KEN)
+        slack_post(slack_requests.block_action(ActionId.CONTACTED, str(ids[1]), KEN, "D0KEN"))
+        sweep_at(1, 10, 0)
+
         rt.services.sender.drain(10)
         time.sleep(0.3)
         print("\n" + t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),

@@ -8,6 +8,12 @@ def _text(obj) -> str:
     return (obj or {}).get("text", "") if isinstance(obj, dict) else str(obj or "")
 
 
+def _element(e: dict) -> str:
+    if e.get("type") in ("users_select", "static_select"):
+        return f"[{_text(e.get('placeholder'))} ▾]"
+    return f"[{_text(e.get('text'))}]"
+
+
 def render_blocks(blocks: list[dict]) -> list[str]:
     lines: list[str] = []
     for b in blocks or []:
@@ -22,7 +28,7 @@ def render_blocks(blocks: list[dict]) -> list[str]:
         elif kind == "context":
             lines.append("  · " + "  ".join(_text(e) for e in b.get("elements", [])))
         elif kind == "actions":
-            lines.append("  " + " ".join(f"[{_text(e.get('text'))}]" for e in b.get("elements", [])))
+            lines.append("  " + " ".join(_element(e) for e in b.get("elements", [])))
         elif kind == "input":
             lines.append(f"  {_text(b.get('label'))}: ____")
         elif kind == "divider":
@@ -33,7 +39,11 @@ def render_blocks(blocks: list[dict]) -> list[str]:
 def render_call(call) -> str:
     p = call.params
     if call.method == "chat.postMessage":
-        head = f"→ chat.postMessage to #{p.get('channel')}"
+        channel = str(p.get("channel"))
+        where = f"DM to @{channel}" if channel.startswith(("U", "W")) else f"#{channel}"
+        if p.get("thread_ts"):
+            where += f", in the thread of {p['thread_ts']}"
+        head = f"→ chat.postMessage, {where}"
         body = render_blocks(p.get("blocks")) or [p.get("text", "")]
     elif call.method == "chat.update":
         head = f"→ chat.update of {p.get('channel')}/{p.get('ts')} (the card changes in place)"

@@ -7,7 +7,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import text
@@ -16,6 +16,7 @@ from models.db import Database
 from models.tables import Base
 from settings import load_settings
 from standin import slack_requests
+from standin.clock import FakeClock  # noqa: F401  (the tests import it from here)
 from standin.server import SlackStandIn
 
 SECRET = "test-signing-secret"
@@ -184,27 +185,3 @@ JST = __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
 def jst(*args) -> datetime:
     """An instant given as Tokyo wall time (the default TIMEZONE)."""
     return datetime(*args, tzinfo=JST).astimezone(timezone.utc)
-
-
-class FakeClock:
-    """`now` for the app under test: it reads what the test set, and moves only when told
-    (or, after `run()`, goes on from there in real time, so retries and backoff come due)."""
-
-    def __init__(self, at: datetime):
-        self.at, self._since = at, None
-
-    def __call__(self) -> datetime:
-        if self._since is None:
-            return self.at
-        import time
-
-        return self.at + timedelta(seconds=time.monotonic() - self._since)
-
-    def set(self, at: datetime) -> datetime:
-        self.at, self._since = at, None
-        return at
-
-    def run(self) -> None:
-        import time
-
-        self._since = time.monotonic()
