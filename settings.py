@@ -42,6 +42,8 @@ _HINTS = {
     "ASSIGNMENT": "use off or round-robin",
     "SALES_REP_IDS": "use comma-separated Slack user ids such as U012AB3CD,U045EF6GH",
     "ASSIGNMENT_WINDOW_MINUTES": "use a whole number of business minutes, at least 1",
+    "LOST_REASONS": "use comma-separated reason codes of lowercase letters, digits and _, e.g. budget,timing,other",
+    "DISQUALIFY_REASONS": "use comma-separated reason codes of lowercase letters, digits and _, e.g. spam,duplicate,other",
 }
 
 
@@ -134,6 +136,11 @@ class Settings(BaseSettings):
     ASSIGNMENT: Literal["off", "round-robin"] = "off"
     SALES_REP_IDS: Annotated[tuple[str, ...], NoDecode] = ()
     ASSIGNMENT_WINDOW_MINUTES: int = Field(30, ge=1)
+    # The reason taxonomies of the Lost… and Not a fit… modals (labels in the text catalog).
+    LOST_REASONS: Annotated[tuple[str, ...], NoDecode] = (
+        "budget", "timing", "no_authority", "no_need", "competitor", "no_response", "bad_contact_data", "other")
+    DISQUALIFY_REASONS: Annotated[tuple[str, ...], NoDecode] = (
+        "bad_contact_data", "student_personal", "competitor", "duplicate", "out_of_segment", "spam", "other")
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
                      "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", mode="before")
@@ -191,6 +198,19 @@ class Settings(BaseSettings):
         if any(not 0 < p < 100 for p in values):
             raise ValueError("every reminder is a percentage between 1 and 99")
         return values
+
+    @field_validator("LOST_REASONS", "DISQUALIFY_REASONS", mode="before")
+    @classmethod
+    def _reasons(cls, v):
+        codes = tuple(p.strip().lower() for p in v.split(",") if p.strip()) if isinstance(v, str) else tuple(v or ())
+        if not codes:
+            raise ValueError("at least one reason is needed")
+        if len(codes) > 100:
+            raise ValueError("a select holds at most 100 reasons")
+        for code in codes:
+            if not re.fullmatch(r"[a-z0-9_]{1,40}", code):
+                raise ValueError(f"{code!r} is not a reason code")
+        return tuple(dict.fromkeys(codes))
 
     @field_validator("MANAGER_IDS", "SALES_REP_IDS", mode="before")
     @classmethod

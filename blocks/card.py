@@ -1,7 +1,7 @@
 """The handoff card: one message per MQL, updated in place as the lead moves."""
 from __future__ import annotations
 
-from blocks.format import clip, plain, duration, escape, local_time, reason_label
+from blocks.format import button, clip, plain, duration, escape, local_time, reason_label
 from blocks.ids import ActionId, BlockId
 from blocks.texts import t
 from models.clock import BusinessClock
@@ -35,23 +35,7 @@ def card(lead: Lead, lang: str, clock: BusinessClock) -> tuple[str, list[dict]]:
         blocks.append({"type": "section", "text": plain(clip(
             f"{t('card.attributes', lang)}\n{lines}", 2900))})
 
-    if lead.disqualified_at is not None:
-        status = t("card.disqualified", lang, user=lead.claimed_by,
-                   reason=reason_label(lead.disqualify_reason, lang))
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]})
-        fallback = t("card.disqualified.fallback", lang, company=escape(company))
-    elif lead.claimed_at is not None:
-        minutes = clock.minutes_between(lead.mql_at, lead.claimed_at)
-        sla = t("sla.within" if lead.claimed_at <= lead.claim_due else "sla.missed", lang)
-        status = t("card.claimed", lang, user=lead.claimed_by, duration=duration(minutes, lang), sla=sla)
-        elements = [{"type": "mrkdwn", "text": status}]
-        if lead.contacted_at is not None:
-            elements.append({"type": "mrkdwn", "text": t(
-                "card.contacted", lang, when=local_time(lead.contacted_at, clock.tz, lang),
-                sla=t("sla.within" if lead.contacted_at <= lead.contact_due else "sla.missed", lang))})
-        blocks.append({"type": "context", "elements": elements})
-        fallback = t("card.claimed.fallback", lang, company=escape(company), user=lead.claimed_by)
-    else:
+    if lead.claimed_at is None:
         deadline = local_time(lead.claim_due, clock.tz, lang)
         elements = [{"type": "mrkdwn", "text": t("card.claim_by", lang, deadline=deadline)}]
         if lead.offered_to and lead.offer_until:
@@ -59,12 +43,62 @@ def card(lead: Lead, lang: str, clock: BusinessClock) -> tuple[str, list[dict]]:
                 "card.offered", lang, user=lead.offered_to, until=local_time(lead.offer_until, clock.tz, lang))})
         blocks.append({"type": "context", "elements": elements})
         blocks.append({"type": "actions", "block_id": BlockId.CARD_ACTIONS, "elements": [
-            {"type": "button", "action_id": ActionId.CLAIM, "style": "primary", "value": str(lead.id),
-             "text": plain(t("card.button.claim", lang))},
-            {"type": "button", "action_id": ActionId.DISQUALIFY, "value": str(lead.id),
-             "text": plain(t("card.button.disqualify", lang))},
+            button(t("card.button.claim", lang), ActionId.CLAIM, lead.id, "primary"),
+            button(t("card.button.disqualify", lang), ActionId.DISQUALIFY, lead.id),
         ]})
         fallback = t("card.fallback", lang, company=escape(company), name=escape(name),
                      score=lead.score, deadline=deadline)
+        return fallback, blocks
+
+    blocks.append({"type": "context", "elements": status_lines(lead, lang, clock)})
+    blocks.append({"type": "actions", "block_id": BlockId.OWNER_ACTIONS, "elements": owner_controls(lead, lang)})
+    if lead.disqualified_at is not None:
+        fallback = t("card.disqualified.fallback", lang, company=escape(company))
+    else:
+        fallback = t("card.claimed.fallback", lang, company=escape(company), user=lead.claimed_by)
     return fallback, blocks
 
+
+
+
+def status_lines(lead: Lead, lang: str, clock: BusinessClock) -> list[dict]:
+    """Where a claimed lead stands: owner and time to claim, contact, SQL, the outcome, its quality."""
+    tz = clock.tz
+    lines = []
+    if lead.disqualified_at is not None:
+        lines.append(t("card.disqualified", lang, user=lead.claimed_by,
+                       reason=reason_label(lead.disqualify_reason, lang)))
+    else:
+        minutes = clock.minutes_between(lead.mql_at, lead.claimed_at)
+        sla = t("sla.within" if lead.claimed_at <= lead.claim_due else "sla.missed", lang)
+        lines.append(t("card.claimed", lang, user=lead.claimed_by, duration=duration(minutes, lang), sla=sla))
+        if lead.contacted_at is not None:
+            lines.append(t("card.contacted", lang, when=local_time(lead.contacted_at, tz, lang),
+                           sla=t("sla.within" if lead.contacted_at <= lead.contact_due else "sla.missed", lang)))
+        if lead.sql_at is not None and lead.won_at is None:
+            lines.append(t("card.sql", lang, when=local_time(lead.sql_at, tz, lang)))
+        if lead.won_at is not None:
+            lines.append(t("card.won", lang, when=local_time(lead.won_at, tz, lang), user=lead.claimed_by))
+        if lead.lost_at is not None:
+            lines.append(t("card.lost", lang, when=local_time(lead.lost_at, tz, lang), user=lead.claimed_by,
+                           reason=reason_label(lead.lost_reason, lang)))
+    if lead.quality:
+        lines.append(t("card.quality", lang, rating=t(f"quality.{lead.quality}", lang)))
+    return [{"type": "mrkdwn", "text": line} for line in lines[:10]]
+
+
+def owner_controls(lead: Lead, lang: str) -> list[dict]:
+    """The owner's buttons for where the lead stands (others who click are told why not, privately)."""
+    if lead.closed:
+        return [button(t("card.button.undo", lang), ActionId.UNDO, lead.id)]
+    out = []
+    if lead.contacted_at is None:
+        out.append(button(t("remind.button.contacted", lang), ActionId.CONTACTED, lead.id, "primary"))
+    if lead.sql_at is None:
+        out.append(button(t("card.button.sql", lang), ActionId.SQL, lead.id))
+    out.append(button(t("card.button.won", lang), ActionId.WON, lead.id))
+    out.append(button(t("card.button.lost", lang), ActionId.LOST, lead.id))
+    out.append(button(t("card.button.disqualify", lang), ActionId.DISQUALIFY, lead.id))
+    if lead.sql_at is not None:
+        out.append(button(t("card.button.undo", lang), ActionId.UNDO, lead.id))
+    return out

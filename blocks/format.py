@@ -19,6 +19,13 @@ def plain(text: str) -> dict:
     return {"type": "plain_text", "text": text or " ", "emoji": False}
 
 
+def button(label: str, action_id: str, value, style: str | None = None) -> dict:
+    b = {"type": "button", "action_id": action_id, "value": str(value), "text": plain(label)}
+    if style:
+        b["style"] = style
+    return b
+
+
 def clip(text: str | None, limit: int) -> str:
     text = text or ""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,6 +13,7 @@ class ActionId(StrEnum):
     QUALITY_BAD = "lead_quality_bad"
     SNOOZE = "lead_snooze"
     REASSIGN = "lead_reassign"
+    UNDO = "lead_undo"  # take back a mistaken outcome (owner or manager)
 
 
 class CallbackId(StrEnum):
@@ -22,12 +23,10 @@ class CallbackId(StrEnum):
 
 class BlockId(StrEnum):
     CARD_ACTIONS = "lead_actions"
+    OWNER_ACTIONS = "owner_actions"
     REASON = "reason"
     NOTE = "note"
     REMIND_ACTIONS = "remind_actions"  # + ":<lead id>"
     REMIND_MORE = "remind_more"        # + ":<lead id>"
     REASSIGN = "reassign"              # + ":<lead id>": users_select carries no value of its own
 
-
-DISQUALIFY_REASONS = ("bad_contact_data", "student_personal", "competitor", "duplicate",
-                      "out_of_segment", "spam", "other")

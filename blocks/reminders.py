@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from blocks.format import clip, duration, escape, local_time, plain
+from blocks.format import button, clip, duration, escape, local_time, plain
 from blocks.ids import ActionId, BlockId
 from blocks.texts import t
 from models.clock import BusinessClock
@@ -23,21 +23,15 @@ def _section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
 
 
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict:
-    b = {"type": "button", "action_id": action_id, "value": value, "text": plain(label)}
-    if style:
-        b["style"] = style
-    return b
-
 
 def _snooze_blocks(lead: Lead, lang: str, with_contact: bool) -> list[dict]:
-    first = [_button(t("remind.button.snooze_hour", lang), ActionId.SNOOZE, f"{lead.id}:1h")]
+    first = [button(t("remind.button.snooze_hour", lang), ActionId.SNOOZE, f"{lead.id}:1h")]
     if with_contact:
-        first.insert(0, _button(t("remind.button.contacted", lang), ActionId.CONTACTED, str(lead.id), "primary"))
+        first.insert(0, button(t("remind.button.contacted", lang), ActionId.CONTACTED, str(lead.id), "primary"))
     # Two blocks: an action_id may appear once per block, and both snooze choices use lead_snooze.
     return [{"type": "actions", "block_id": f"{BlockId.REMIND_ACTIONS}:{lead.id}", "elements": first},
             {"type": "actions", "block_id": f"{BlockId.REMIND_MORE}:{lead.id}", "elements": [
-                _button(t("remind.button.snooze_tomorrow", lang), ActionId.SNOOZE, f"{lead.id}:tomorrow")]}]
+                button(t("remind.button.snooze_tomorrow", lang), ActionId.SNOOZE, f"{lead.id}:tomorrow")]}]
 
 
 def _reassign_block(lead: Lead, lang: str) -> dict:
@@ -77,32 +71,42 @@ def message(action: str, lead: Lead, payload: dict, now: datetime, lang: str,
         since = duration(clock.minutes_between(lead.contacted_at, now), lang)
         text = again + t("remind.outcome", lang, since=since, **who)
         blocks = [_section(text), *_snooze_blocks(lead, lang, with_contact=False)]
-        blocks[1]["elements"].append(_button(t("card.button.disqualify", lang), ActionId.DISQUALIFY, str(lead.id)))
+        blocks[1]["elements"].append(button(t("card.button.disqualify", lang), ActionId.DISQUALIFY, str(lead.id)))
         return text, blocks
     if action == "offered":
         text = t("remind.offered", lang, score=lead.score, until=local_time(lead.offer_until or now, tz, lang), **who)
         return text, [_section(text), {"type": "actions", "block_id": f"{BlockId.REMIND_ACTIONS}:{lead.id}",
-                                       "elements": [_button(t("card.button.claim", lang), ActionId.CLAIM,
+                                       "elements": [button(t("card.button.claim", lang), ActionId.CLAIM,
                                                             str(lead.id), "primary")]}]
     if action == "offer_expire":
         text = t("remind.offer_expired", lang, user=payload.get("was") or "")
         return text, [_section(text)]
+    if action == "quality":
+        from models.outcomes import outcome_of
+
+        text = t("remind.quality", lang, outcome=t(f"outcome.{outcome_of(lead) or 'sql'}", lang), **who)
+        return text, [_section(text), {"type": "actions", "block_id": f"{BlockId.REMIND_ACTIONS}:{lead.id}",
+                                       "elements": [
+            button(t("remind.button.quality_good", lang), ActionId.QUALITY_GOOD, lead.id, "primary"),
+            button(t("remind.button.quality_bad", lang), ActionId.QUALITY_BAD, lead.id)]}]
     if action == "assigned":
         text = t("remind.assigned", lang, by=payload.get("by") or "",
                  deadline=local_time(lead.contact_due, tz, lang), **who)
         blocks = [_section(text)]
         if lead.contacted_at is None:
             blocks.append({"type": "actions", "block_id": f"{BlockId.REMIND_ACTIONS}:{lead.id}", "elements": [
-                _button(t("remind.button.contacted", lang), ActionId.CONTACTED, str(lead.id), "primary")]})
+                button(t("remind.button.contacted", lang), ActionId.CONTACTED, str(lead.id), "primary")]})
         return text, blocks
     raise ValueError(f"unknown reminder {action!r}")
 
 
 def still_relevant(action: str, lead: Lead, payload: dict) -> bool:
     """Whether the message still has a reason to be sent now (nothing stale ever goes out)."""
+    user = payload.get("user")
+    if action == "quality":
+        return lead.quality is None and lead.claimed_by == user
     if lead.mql_at is None or lead.closed:
         return False
-    user = payload.get("user")
     if action in ("claim_remind", "claim_due", "claim_escalate"):
         return lead.claimed_at is None
     if action == "contact_remind":
@@ -115,6 +119,14 @@ def still_relevant(action: str, lead: Lead, payload: dict) -> bool:
         return lead.claimed_at is None and lead.offered_to == user
     if action == "offer_expire":
         return lead.claimed_at is None
+    if action == "quality":
+        from models.outcomes import outcome_of
+
+        text = t("remind.quality", lang, outcome=t(f"outcome.{outcome_of(lead) or 'sql'}", lang), **who)
+        return text, [_section(text), {"type": "actions", "block_id": f"{BlockId.REMIND_ACTIONS}:{lead.id}",
+                                       "elements": [
+            button(t("remind.button.quality_good", lang), ActionId.QUALITY_GOOD, lead.id, "primary"),
+            button(t("remind.button.quality_bad", lang), ActionId.QUALITY_BAD, lead.id)]}]
     if action == "assigned":
         return lead.claimed_by == user
     return False

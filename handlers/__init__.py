@@ -1,7 +1,7 @@
 """What Slack and the outside send us: thin listeners that parse, call the domain and respond."""
 from __future__ import annotations
 
-from handlers import actions, commands, errors, handoff_command, middleware, views
+from handlers import actions, commands, errors, handoff_command, home, middleware, views
 
 
 def register(app, services) -> None:
@@ -12,3 +12,4 @@ def register(app, services) -> None:
     views.register(app, services)
     commands.register(app, services)
     handoff_command.register(app, services)
+    home.register(app, services)

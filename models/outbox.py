@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CARD_UPDATE = "card_update"  # re-render the card in place
     NOTICE = "notice"            # a private (ephemeral) message: payload user, key, params
     FEEDBACK = "feedback"        # the lead's feedback post to marketing
+    HOME = "home"                # publish a user's App Home: payload user
     REMINDER = "reminder"        # an SLA nag, escalation or offer: payload action, step, user
 
 
@@ -82,3 +83,9 @@ def pending_card_post(session: Session, lead_id: int) -> bool:
     return session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.lead_id == lead_id, OutboxMessage.kind == Kind.CARD_POST,
         OutboxMessage.status == "pending")) > 0
+
+
+def queue_home(session: Session, user: str, now: datetime, token: str) -> bool:
+    """Republish one person's App Home (rendered when sent, so it shows the latest state)."""
+    return enqueue(session, kind=Kind.HOME, dedupe_key=f"home:{user}:{token}", now=now, channel=user,
+                   payload={"user": user})

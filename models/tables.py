@@ -64,6 +64,10 @@ class Lead(Base):
     lost_reason: Mapped[str | None] = mapped_column(String(100))
     disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     disqualify_reason: Mapped[str | None] = mapped_column(String(100))
+    # "Was this MQL sales-ready?" asked of the owner after an outcome: good | bad
+    quality: Mapped[str | None] = mapped_column(String(8))
+    quality_by: Mapped[str | None] = mapped_column(String(32))
+    quality_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Round-robin: the rep the lead is offered to first, and until when
     offered_to: Mapped[str | None] = mapped_column(String(32))
     offer_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

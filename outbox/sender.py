@@ -26,12 +26,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from blocks import card as card_blocks
-from blocks import disqualify as disqualify_blocks
+from blocks import home as home_blocks
+from blocks import outcome as outcome_blocks
 from blocks import reminders as reminder_blocks
 from blocks.format import render_params
 from blocks.texts import t
+from models import home as home_data
 from models import outbox as queue
 from models.outbox import Kind
+from models.outcomes import outcome_of
 from models.tables import Lead, OutboxMessage
 
 log = logging.getLogger("handoff.outbox")
@@ -247,7 +250,7 @@ class Sender:
         lang, clock = self.settings.LANGUAGE, self.settings.clock
         with self.db.begin() as s:
             row = s.get(OutboxMessage, row_id)
-            kind, channel, payload = row.kind, row.channel, dict(row.payload or {})
+            kind, channel, payload, created_at = row.kind, row.channel, dict(row.payload or {}), row.created_at
             # Ask whether the card is still on its way *before* reading the lead: the post settles
             # (status and card_ts) in one commit, and under READ COMMITTED each statement sees the
             # latest commit, so the other order could see neither the ts nor the pending post.
@@ -274,6 +277,12 @@ class Sender:
             text, blocks = card_blocks.card(lead, lang, clock)
             resp = self.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
             return Outcome("sent", ts=resp.get("ts"))
+        if kind == Kind.HOME:
+            user = payload["user"]
+            with self.db.begin() as s:
+                data = home_data.load(s, user, self.settings.is_manager(user), self.now())
+            self.client.views_publish(user_id=user, view=home_blocks.view(data, self.now(), lang, clock))
+            return Outcome("sent")
         if kind == Kind.REMINDER:
             action = payload.get("action")
             if lead is None or not reminder_blocks.still_relevant(action, lead, payload):
@@ -290,16 +299,20 @@ class Sender:
             return Outcome("sent", ts=resp.get("ts"))
         if kind == Kind.NOTICE:
             text = t(payload["key"], lang, **render_params(payload.get("params", {}), clock.tz, lang))
-            self.client.chat_postEphemeral(channel=channel, user=payload["user"], text=text)
+            if payload.get("dm"):
+                self.client.chat_postMessage(channel=payload["user"], text=text)
+            else:
+                self.client.chat_postEphemeral(channel=channel, user=payload["user"], text=text)
             return Outcome("sent")
         if kind == Kind.FEEDBACK:
             permalink = None
             if lead.card_ts:
                 permalink = self.client.chat_getPermalink(channel=lead.card_channel,
                                                           message_ts=lead.card_ts).get("permalink")
-            text, blocks = disqualify_blocks.feedback(lead, payload.get("user") or lead.claimed_by,
-                                                      payload.get("note"), lead.disqualified_at or self.now(),
-                                                      clock.tz, lang, permalink)
+            outcome = payload.get("outcome") or "disqualified"
+            if outcome in ("lost", "disqualified") and outcome_of(lead) != outcome:
+                return Outcome("sent", error="skipped: the outcome was undone before it was sent")
+            text, blocks = outcome_blocks.feedback(lead, payload, created_at, clock.tz, lang, permalink)
             self._take(key)
             resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
                                                 unfurl_links=False, unfurl_media=False)

@@ -43,6 +43,7 @@ class SlackStandIn:
         self.calls: list[Call] = []
         self.rejected: list[Call] = []
         self.messages: dict[tuple[str, str], dict] = {}
+        self.homes: dict[str, dict] = {}  # user id -> the App Home view last published
         self.on_call = on_call
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -112,6 +113,7 @@ class SlackStandIn:
         with self._lock:
             self.calls.clear()
             self.rejected.clear()
+            self.homes.clear()
             self._faults.clear()
             self._limit = None
             self._limits.clear()
@@ -191,7 +193,14 @@ class SlackStandIn:
         return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **(p.get("view") or {})}}
 
     def _m_views_publish(self, p):
-        return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
+        view = p.get("view") or {}
+        if not p.get("user_id") or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        with self._lock:
+            self.homes[p["user_id"]] = view
+        return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **view}}
 
     def _m_conversations_open(self, p):
         users = p.get("users", "")

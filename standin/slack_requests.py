@@ -90,3 +90,26 @@ def slash_command(command: str, text: str, user: str, channel: str) -> str:
                       "channel_id": channel, "channel_name": "handoff", "user_id": user, "user_name": user.lower(),
                       "command": command, "text": text, "api_app_id": "A0HANDOFF",
                       "response_url": "https://hooks.slack.invalid/commands/T0DEMO/1/x", "trigger_id": _trigger()})
+
+
+def home_action(action_id: str, value: str, user: str, block_id: str = "owner_actions") -> str:
+    """A button clicked in App Home: no channel, the container is the home view."""
+    body = json.loads(parse_qs(block_action(action_id, value, user, "-", block_id=block_id))["payload"][0])
+    view_id = f"VHOME{user}"
+    body.pop("channel")
+    body.pop("message")
+    body["container"] = {"type": "view", "view_id": view_id}
+    body["view"] = {"id": view_id, "type": "home", "team_id": TEAM["id"], "callback_id": "", "blocks": []}
+    return urlencode({"payload": json.dumps(body)})
+
+
+def app_home_opened(user: str) -> str:
+    """The Events API envelope (JSON) Slack sends when someone opens the app's Home tab."""
+    n = next(_seq)
+    return json.dumps({
+        "token": "legacy-verification-token", "team_id": TEAM["id"], "api_app_id": "A0HANDOFF",
+        "type": "event_callback", "event_id": f"Ev{n:010d}", "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM["id"], "user_id": "U0HANDOFF", "is_bot": True}],
+        "event": {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home",
+                  "event_ts": f"{time.time():.6f}"},
+    })

@@ -37,7 +37,9 @@ def test_mql_gets_one_card_and_claim_updates_it(app, slack, db):
     updates = slack.wait_calls("chat.update", 1)
     assert len(updates) == 1
     assert "<@UREP1>" in str(updates[0].params["blocks"])
-    assert not [b for b in updates[0].params["blocks"] if b["type"] == "actions"]
+    # the claim button is gone; the owner's controls took its place
+    controls = [e["action_id"] for b in updates[0].params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert ActionId.CLAIM not in controls and ActionId.CONTACTED in controls and ActionId.LOST in controls
     time.sleep(0.3)  # nothing else should follow
     assert len(slack.calls_to("chat.update")) == 1
     assert len(slack.calls_to("chat.postMessage")) == 1

@@ -10,7 +10,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from blocks import card as card_blocks
-from blocks import disqualify as disqualify_blocks
+from blocks import home as home_blocks
+from blocks import outcome as outcome_blocks
+from blocks import reminders as reminder_blocks
 from blocks.format import duration, escape, local_time
 from blocks.ids import ActionId
 from blocks.texts import CATALOG, t
@@ -37,7 +39,7 @@ def test_no_user_facing_literal_outside_the_catalog():
     import ast
     import inspect
 
-    for module in (card_blocks, disqualify_blocks):
+    for module in (card_blocks, outcome_blocks, reminder_blocks, home_blocks):
         tree = ast.parse(inspect.getsource(module))
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, (ast.Module, ast.FunctionDef)) and node.body
@@ -71,11 +73,11 @@ def test_unclaimed_card():
 def test_claimed_card_says_who_and_how_fast():
     claimed = lead(claimed_at=datetime(2026, 11, 24, 1, 12, tzinfo=timezone.utc), claimed_by="UREP1")
     _, blocks = card_blocks.card(claimed, "en", CLOCK)
-    assert blocks[-1]["elements"][0]["text"] == \
+    assert blocks[-2]["elements"][0]["text"] == \
         ":white_check_mark: Claimed by <@UREP1> · 12 min after handoff (within SLA)"
     late = lead(claimed_at=datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc), claimed_by="UREP1")
     _, blocks = card_blocks.card(late, "ja", CLOCK)
-    assert blocks[-1]["elements"][0]["text"] == ":white_check_mark: <@UREP1> さんが担当 · 引き渡しから9時間0分(SLA超過)"
+    assert blocks[-2]["elements"][0]["text"] == ":white_check_mark: <@UREP1> さんが担当 · 引き渡しから9時間0分(SLA超過)"
 
 
 def test_formatting_helpers():
@@ -86,14 +88,35 @@ def test_formatting_helpers():
     assert local_time(at, TOKYO, "ja") == "11月24日(火) 14:00 JST"
 
 
-def test_disqualify_modal_and_submission():
-    view = disqualify_blocks.modal(lead(company="<b>"), "ja")
+REASONS = ("duplicate", "spam", "custom_code")
+
+
+def test_reason_modals_and_submission():
+    view = outcome_blocks.modal("disqualified", lead(company="<b>"), "ja", REASONS)
     assert view["callback_id"] == "lead_disqualify" and view["private_metadata"] == "7"
     assert "&lt;b&gt;" in view["blocks"][0]["text"]["text"]
+    labels = [o["text"]["text"] for o in view["blocks"][1]["element"]["options"]]
+    assert labels == ["重複", "スパム・虚偽", "custom_code"]  # a configured code without a label shows as given
+    lost = outcome_blocks.modal("lost", lead(), "en", ("budget", "timing"))
+    assert lost["callback_id"] == "lead_lost" and lost["title"]["text"] == "Lost"
     values = {"reason": {"value": {"selected_option": {"value": "duplicate"}}}, "note": {"value": {"value": "  "}}}
-    assert disqualify_blocks.read_submission(values) == ("duplicate", None)
+    assert outcome_blocks.read_submission(values, REASONS) == ("duplicate", None)
     values["reason"]["value"]["selected_option"]["value"] = "made-up"
-    assert disqualify_blocks.read_submission(values)[0] is None
+    assert outcome_blocks.read_submission(values, REASONS)[0] is None
+
+
+def test_owner_controls_follow_the_lead():
+    claimed = lead(claimed_at=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc), claimed_by="UREP1")
+    ids = [e["action_id"] for e in card_blocks.owner_controls(claimed, "en")]
+    assert ids == [ActionId.CONTACTED, ActionId.SQL, ActionId.WON, ActionId.LOST, ActionId.DISQUALIFY]
+    claimed.contacted_at = claimed.sql_at = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+    ids = [e["action_id"] for e in card_blocks.owner_controls(claimed, "en")]
+    assert ids == [ActionId.WON, ActionId.LOST, ActionId.DISQUALIFY, ActionId.UNDO]
+    claimed.lost_at, claimed.lost_reason = claimed.sql_at, "budget"
+    assert [e["action_id"] for e in card_blocks.owner_controls(claimed, "en")] == [ActionId.UNDO]
+    text, blocks = card_blocks.card(claimed, "en", CLOCK)
+    status = " ".join(e["text"] for e in blocks[-2]["elements"])
+    assert "Lost" in status and "No budget" in status and "SQL since" in status  # the history stays visible
 
 
 def test_t_formats_and_falls_back():

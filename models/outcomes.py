@@ -1,0 +1,187 @@
+"""What happened to an MQL: SQL, won, lost, not a fit; the quality rating; corrections.
+
+Every outcome is a domain operation with its rules, in the caller's
+transaction, with `now`:
+- only the owner or a manager records it (not a fit may also come from an
+  unclaimed card, where it counts as the response and makes the clicker owner);
+- a won deal implies SQL and contact, an SQL implies contact: the implied
+  stamps are written too (and the audit entry says so);
+- lost and not a fit close the lead: its SLA timers stop, marketing gets the
+  feedback through the outbox;
+- the first outcome asks the owner "was this MQL sales-ready?";
+- a mistaken outcome is undone by the owner or a manager; the audit keeps both.
+Double clicks and Slack retries change nothing twice: a second attempt finds
+the stamp already there and says so.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from models import sla
+from models.leads import LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, audit, queue_card_update
+from models.outbox import Kind, enqueue
+from models.ownership import NotClaimed, reminder
+from models.tables import AuditEvent, Lead
+
+SQL, WON, LOST, DISQUALIFIED = "sql", "won", "lost", "disqualified"
+CLOSING = (WON, LOST, DISQUALIFIED)
+
+
+class AlreadyRecorded(LeadError):
+    key = "notice.already_recorded"
+
+
+class AlreadyClosedBy(LeadError):
+    key = "notice.closed_by"
+
+
+class BadReason(LeadError):
+    key = "notice.bad_reason"
+
+
+class NothingToUndo(LeadError):
+    key = "notice.nothing_to_undo"
+
+
+def outcome_of(lead: Lead) -> str | None:
+    """The lead's latest outcome, if any."""
+    for name, at in ((DISQUALIFIED, lead.disqualified_at), (LOST, lead.lost_at), (WON, lead.won_at),
+                     (SQL, lead.sql_at)):
+        if at is not None:
+            return name
+    return None
+
+
+def _closer(session: Session, lead: Lead) -> str | None:
+    """Who closed the lead (for "already closed by @x")."""
+    return session.scalar(select(AuditEvent.actor).where(
+        AuditEvent.lead_id == lead.id, AuditEvent.action.in_(CLOSING)).order_by(AuditEvent.id.desc()).limit(1))
+
+
+def check_can_record(session: Session, lead: Lead | None, user: str, outcome: str,
+                     managers: tuple[str, ...]) -> Lead:
+    """Raise the reason this user cannot record `outcome` on the lead now; else return the lead."""
+    if lead is None:
+        raise LeadNotFound()
+    if lead.mql_at is None:
+        raise NotHandedOff()
+    if lead.closed:
+        closer = _closer(session, lead)
+        if closer:
+            raise AlreadyClosedBy(user=closer, outcome=outcome_of(lead))
+        raise LeadClosed()
+    if lead.claimed_by is None:
+        if outcome != DISQUALIFIED:
+            raise NotClaimed()
+    elif lead.claimed_by != user and user not in managers:
+        raise NotAllowed(user=lead.claimed_by)
+    if outcome == SQL and lead.sql_at is not None:
+        raise AlreadyRecorded(outcome=SQL)
+    return lead
+
+
+def record(session: Session, lead_id: int, user: str, outcome: str, now: datetime, *,
+           managers: tuple[str, ...], policy: sla.SlaPolicy | None = None, reason: str | None = None,
+           note: str | None = None, reasons: tuple[str, ...] = (), marketing_channel: str | None = None) -> Lead:
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
+    check_can_record(session, lead, user, outcome, managers)
+    if outcome in (LOST, DISQUALIFIED) and (not reason or reason not in reasons):
+        raise BadReason()
+    implied = []
+    if lead.claimed_at is None:  # not a fit from an unclaimed card: that is the response
+        lead.claimed_at, lead.claimed_by = now, user
+        implied.append("claimed")
+    if outcome in (SQL, WON):
+        if lead.contacted_at is None:
+            lead.contacted_at = now
+            implied.append("contacted")
+        if lead.sql_at is None:
+            lead.sql_at = now
+            if outcome == WON:
+                implied.append(SQL)
+    if outcome == WON:
+        lead.won_at = now
+    elif outcome == LOST:
+        lead.lost_at, lead.lost_reason = now, reason
+    elif outcome == DISQUALIFIED:
+        lead.disqualified_at, lead.disqualify_reason = now, reason
+    lead.updated_at = now
+    session.flush()
+
+    sla.close_timers(session, lead.id)  # an SQL is what the outcome reminder waits for, too
+    audit(session, lead.id, user, outcome, now, reason=reason, note=note, implied=implied)
+    queue_card_update(session, lead.id, f"{outcome}:{now.timestamp():.0f}", now)
+    if outcome in (LOST, DISQUALIFIED) and marketing_channel:
+        enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead.id}:{outcome}:{now.timestamp():.0f}",
+                now=now, channel=marketing_channel, lead_id=lead.id,
+                payload={"outcome": outcome, "note": note, "user": user})
+    if lead.quality is None and lead.claimed_by:
+        reminder(session, lead, "quality", "1", now, channel=lead.claimed_by, user=lead.claimed_by)
+    return lead
+
+
+def undo(session: Session, lead_id: int, user: str, now: datetime, *, managers: tuple[str, ...],
+         policy: sla.SlaPolicy | None = None, marketing_channel: str | None = None) -> tuple[Lead, str]:
+    """Take back the latest outcome (a mis-click); the lead is open again where it was before it."""
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
+    if lead is None:
+        raise LeadNotFound()
+    if lead.claimed_by != user and user not in managers:
+        raise NotAllowed(user=lead.claimed_by or "-")
+    was = outcome_of(lead)
+    if was is None:
+        raise NothingToUndo()
+    before = {"outcome": was, "lost_reason": lead.lost_reason, "disqualify_reason": lead.disqualify_reason,
+              "at": {LOST: lead.lost_at, WON: lead.won_at, SQL: lead.sql_at,
+                     DISQUALIFIED: lead.disqualified_at}[was].isoformat()}
+    if was == DISQUALIFIED:
+        lead.disqualified_at = lead.disqualify_reason = None
+    elif was == LOST:
+        lead.lost_at = lead.lost_reason = None
+    elif was == WON:
+        lead.won_at = None
+    else:
+        lead.sql_at = None
+    lead.updated_at = now
+    session.flush()
+    if policy is not None and not lead.closed and lead.sql_at is None:
+        if lead.contacted_at is None and lead.claimed_at is not None:
+            sla.open_timer(session, lead, sla.Ladder.CONTACT, policy, now)
+        elif lead.contacted_at is not None:
+            sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
+    audit(session, lead.id, user, "outcome_undone", now, **before)
+    queue_card_update(session, lead.id, f"undo:{now.timestamp():.0f}", now)
+    if was in (LOST, DISQUALIFIED) and marketing_channel:
+        enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead.id}:undo:{now.timestamp():.0f}",
+                now=now, channel=marketing_channel, lead_id=lead.id,
+                payload={"outcome": "undone", "was": was, "user": user})
+    return lead, was
+
+
+def rate_quality(session: Session, lead_id: int, user: str, good: bool, now: datetime,
+                 managers: tuple[str, ...]) -> Lead:
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
+    if lead is None:
+        raise LeadNotFound()
+    if lead.claimed_by != user and user not in managers:
+        raise NotAllowed(user=lead.claimed_by or "-")
+    value = "good" if good else "bad"
+    if lead.quality != value:
+        audit(session, lead.id, user, "quality", now, before=lead.quality, after=value)
+        lead.quality, lead.quality_by, lead.quality_at = value, user, now
+    return lead
+
+
+def quality_by_source(session: Session, since: datetime) -> dict[str, dict[str, int]]:
+    """{source: {good, bad, unrated}} over the MQLs handed off since `since`."""
+    rows = session.execute(
+        select(Lead.source,
+               func.sum(case((Lead.quality == "good", 1), else_=0)),
+               func.sum(case((Lead.quality == "bad", 1), else_=0)),
+               func.count())
+        .where(Lead.mql_at >= since).group_by(Lead.source).order_by(Lead.source))
+    return {src: {"good": int(g or 0), "bad": int(b or 0), "rated": int(g or 0) + int(b or 0), "mqls": int(n)}
+            for src, g, b, n in rows}
