@@ -138,12 +138,31 @@ def run_demo(base_settings) -> int:
         slack_post(slack_requests.block_action(ActionId.CONTACTED, str(ids[1]), KEN, "D0KEN"))
         sweep_at(1, 10, 0)
 
+        say("demo.step.outcomes", user=AIKO)
+        clock.set(datetime(2026, 12, 1, 11, 0, tzinfo=settings.tz))
+        slack_post(slack_requests.block_action(ActionId.SQL, str(ids[0]), AIKO, HANDOFF))
+        clock.set(datetime(2026, 12, 1, 16, 0, tzinfo=settings.tz))
+        slack_post(slack_requests.block_action(ActionId.WON, str(ids[0]), AIKO, HANDOFF))
+        rt.services.sender.drain(10)
+        slack_post(slack_requests.block_action(ActionId.QUALITY_GOOD, str(ids[0]), AIKO, "D0AIKO"))
+
+        say("demo.step.lost", user=KEN)
+        slack_post(slack_requests.block_action(ActionId.LOST, str(ids[1]), KEN, HANDOFF))
+        values = {**slack_requests.select_value(BlockId.REASON, "value", "budget"),
+                  **slack_requests.text_value(BlockId.NOTE, "value", "予算凍結、4月に再検討 / budget frozen until April")}
+        slack_post(slack_requests.view_submission(CallbackId.LOST, str(ids[1]), KEN, values))
+
+        say("demo.step.home", user=MANAGER)
+        home = slack_requests.app_home_opened(MANAGER)
+        _post(base + "/slack/events", home.encode(),
+              {**slack_requests.signed_headers(SECRET, home), "Content-Type": "application/json"})
+
         rt.services.sender.drain(10)
         time.sleep(0.3)
         print("\n" + t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),
                        updates=len(slack.calls_to("chat.update")),
                        ephemerals=len(slack.calls_to("chat.postEphemeral")),
-                       modals=len(slack.calls_to("views.open"))))
+                       modals=len(slack.calls_to("views.open")), homes=len(slack.calls_to("views.publish"))))
         stop.set()
         server.close()
     return 0

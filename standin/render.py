@@ -51,6 +51,9 @@ def render_call(call) -> str:
     elif call.method == "chat.postEphemeral":
         head = f"→ chat.postEphemeral to @{p.get('user')} in #{p.get('channel')} (only they see it)"
         body = [p.get("text", "")]
+    elif call.method == "views.publish":
+        head = f"→ views.publish: the App Home of @{p.get('user_id')}"
+        body = render_blocks((p.get("view") or {}).get("blocks"))
     elif call.method == "views.open":
         view = p.get("view") or {}
         head = f"→ views.open: modal “{_text(view.get('title'))}”"
