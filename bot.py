@@ -188,6 +188,33 @@ def cmd_import(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_kpi(settings: Settings, args) -> int:
+    import json
+
+    from blocks import kpi as kpi_blocks
+    from handlers.services import utcnow
+    from models.kpi import PeriodError, compute, parse_period
+
+    lang = settings.LANGUAGE
+    at = parse_at(args.at, settings) or utcnow()
+    try:
+        period = parse_period(args.kind, args.period, at, settings.tz)
+    except PeriodError as exc:
+        raise CommandError(t("kpi.bad_period", lang, text=str(exc), kind=t(f"kpi.{args.kind}", lang),
+                             example="2026-W47" if args.kind == "week" else "2026-11")) from None
+    db = open_database(settings)
+    with db.begin() as session:
+        report = compute(session, period, at, settings.clock)
+        previous = compute(session, period.previous(settings.tz), at, settings.clock) if args.format == "text" else None
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(kpi_blocks.to_csv(report))
+    else:
+        print(kpi_blocks.text(report, previous, lang))
+    return 0
+
+
 def cmd_migrate(settings: Settings, args) -> int:
     from sqlalchemy.engine import make_url
 
@@ -214,12 +241,17 @@ def parser() -> argparse.ArgumentParser:
     rj.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Slack (default 120)")
     im = sub.add_parser("import-leads", help="bulk import leads from CSV")
     im.add_argument("file")
+    kp = sub.add_parser("kpi", help="the KPI report (SPEC section 6)")
+    kp.add_argument("kind", choices=("week", "month"))
+    kp.add_argument("period", nargs="?", help="2026-W47 or 2026-11 (default: the one containing --at)")
+    kp.add_argument("--at", help="the as-of instant, ISO 8601 (default now)")
+    kp.add_argument("--format", choices=("text", "json", "csv"), default="text")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
     return p
 
 
-COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import,
+COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "migrate": cmd_migrate, "demo": cmd_demo}
 
 
@@ -228,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
+    if command == "kpi":  # the report is the output; keep the migration chatter out of it
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         return COMMANDS[command](settings, args)

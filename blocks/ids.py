@@ -13,17 +13,22 @@ class ActionId(StrEnum):
     QUALITY_BAD = "lead_quality_bad"
     SNOOZE = "lead_snooze"
     REASSIGN = "lead_reassign"
-    UNDO = "lead_undo"  # take back a mistaken outcome (owner or manager)
+    UNDO = "lead_undo"
+    KPI_SHARE = "kpi_share"            # value: "week|month:<label>:<as_of ISO>" (the report is reproducible)
+    RETRO_ADD_ITEM = "retro_add_item"  # value: the retro's month  # take back a mistaken outcome (owner or manager)
 
 
 class CallbackId(StrEnum):
     LOST = "lead_lost"
     DISQUALIFY = "lead_disqualify"
+    RETRO_ITEM = "retro_action_item"
 
 
 class BlockId(StrEnum):
     CARD_ACTIONS = "lead_actions"
     OWNER_ACTIONS = "owner_actions"
+    KPI_ACTIONS = "kpi_actions"
+    ITEM = "item"
     REASON = "reason"
     NOTE = "note"
     REMIND_ACTIONS = "remind_actions"  # + ":<lead id>"

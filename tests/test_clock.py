@@ -139,3 +139,13 @@ def test_measuring_is_additive(a, b, c):
     a, b, c = sorted([a, b, c])
     clock = jp()
     assert clock.minutes_between(a, c) == pytest.approx(clock.minutes_between(a, b) + clock.minutes_between(b, c))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(a=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)),
+       minutes=st.integers(min_value=0, max_value=60 * 24 * 40), zone=st.sampled_from([TOKYO, BERLIN, NY]))
+def test_cumulative_measures_like_minutes_between(a, minutes, zone):
+    clock = BusinessClock(zone, (time(9), time(18)), WEEKDAYS, "JP" if zone is TOKYO else "DE")
+    start = a.replace(tzinfo=zone)
+    end = start + timedelta(minutes=minutes)
+    assert abs((clock.cumulative(end) - clock.cumulative(start)) - clock.minutes_between(start, end)) < 1e-6

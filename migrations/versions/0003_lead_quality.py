@@ -1,4 +1,4 @@
-"""lead quality
+"""lead quality; indexes for KPIs (claimed_at) and App Home (claimed_by)
 
 Revision ID: 0003
 Revises: 0002
@@ -19,11 +19,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('quality', sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column('quality_by', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('quality_at', sa.DateTime(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_leads_claimed_at'), ['claimed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_leads_claimed_by'), ['claimed_by'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_leads_claimed_by'))
+        batch_op.drop_index(batch_op.f('ix_leads_claimed_at'))
         batch_op.drop_column('quality_at')
         batch_op.drop_column('quality_by')
         batch_op.drop_column('quality')

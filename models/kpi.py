@@ -1,0 +1,215 @@
+"""The KPI report of SPEC section 6: periods, the as-of rule, and every formula.
+
+The counting happens in SQL, over the period's cohort (leads with `mql_at` in
+the period, read through the `mql_at` index), so the cost follows the size of
+the period, not of the table. Only the claimed leads' (mql_at, claimed_at)
+pairs come back to Python, for the business-time medians, measured with the
+clock's prefix sums.
+"""
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from models.clock import BusinessClock
+from models.tables import Lead
+
+UTC = timezone.utc
+KEYS = ("leads", "mqls", "claimed", "claimed_in_sla", "claim_sla_rate", "median_claim_minutes", "contacted",
+        "contacted_in_sla", "contact_sla_rate", "sqls", "mql_to_sql_rate", "won", "sql_to_won_rate",
+        "overdue_unclaimed", "lost_reasons", "disqualify_reasons", "by_source", "by_rep", "score_bands")
+UNSPECIFIED = "unspecified"
+
+
+class PeriodError(ValueError):
+    """A period that cannot be read; the message names it."""
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str    # week | month
+    label: str   # 2026-W47 | 2026-11
+    start: datetime
+    end: datetime
+
+    def previous(self, tz: ZoneInfo) -> "Period":
+        return period_containing(self.kind, self.start - timedelta(seconds=1), tz)
+
+    def next(self, tz: ZoneInfo) -> "Period":
+        return period_containing(self.kind, self.end, tz)
+
+
+def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
+def week(year: int, number: int, tz: ZoneInfo) -> Period:
+    try:
+        monday = date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise PeriodError(f"{year}-W{number:02d}") from None
+    return Period("week", f"{year}-W{number:02d}", _local_midnight(monday, tz),
+                  _local_midnight(monday + timedelta(days=7), tz))
+
+
+def month(year: int, number: int, tz: ZoneInfo) -> Period:
+    if not 1 <= number <= 12 or not 1 <= year <= 9998:
+        raise PeriodError(f"{year}-{number:02d}")
+    first = date(year, number, 1)
+    following = date(year + (number == 12), number % 12 + 1, 1)
+    return Period("month", f"{year}-{number:02d}", _local_midnight(first, tz), _local_midnight(following, tz))
+
+
+def period_containing(kind: str, at: datetime, tz: ZoneInfo) -> Period:
+    local = at.astimezone(tz).date()
+    if kind == "week":
+        y, w, _ = local.isocalendar()
+        return week(y, w, tz)
+    return month(local.year, local.month, tz)
+
+
+def parse_period(kind: str, text: str | None, at: datetime, tz: ZoneInfo) -> Period:
+    """`2026-W47` for a week, `2026-11` for a month; None: the period containing `at`."""
+    if kind not in ("week", "month"):
+        raise PeriodError(kind)
+    if not text:
+        return period_containing(kind, at, tz)
+    text = text.strip()
+    m = re.fullmatch(r"(\d{4})-W(\d{1,2})", text, re.I) if kind == "week" else re.fullmatch(r"(\d{4})-(\d{1,2})", text)
+    if not m:
+        raise PeriodError(text)
+    y, n = int(m.group(1)), int(m.group(2))
+    return week(y, n, tz) if kind == "week" else month(y, n, tz)
+
+
+# The formulas -------------------------------------------------------------------
+def rate(num: int, den: int) -> float | None:
+    return None if not den else round(num / den, 4)
+
+
+def band_of(score: int) -> str:
+    low = min(score // 10 * 10, 90)
+    return f"{low}-{low + 9}"
+
+
+def _by(col, at: datetime):
+    """Stamped, and not after the as-of instant."""
+    return and_(col.is_not(None), col <= at)
+
+
+def _n(cond):
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def compute(session: Session, period: Period, as_of: datetime, clock: BusinessClock) -> dict:
+    """The report for `period` as of `as_of`: exactly the keys of SPEC section 6, plus the period's."""
+    A = as_of.astimezone(UTC)
+    start, end = period.start, period.end
+    cohort = and_(Lead.mql_at >= start, Lead.mql_at < end, Lead.mql_at <= A)
+    claimed = _by(Lead.claimed_at, A)
+    in_sla = and_(claimed, Lead.claimed_at <= Lead.claim_due)
+    contacted = _by(Lead.contacted_at, A)
+    contact_in_sla = and_(contacted, Lead.contacted_at <= Lead.contact_due)
+    sql = _by(Lead.sql_at, A)
+
+    head = session.execute(select(
+        func.count(), _n(claimed), _n(in_sla), _n(or_(claimed, Lead.claim_due <= A)),
+        _n(contacted), _n(contact_in_sla), _n(or_(contacted, Lead.contact_due <= A)),
+        _n(sql), _n(_by(Lead.won_at, A))).where(cohort)).one()
+    mqls, n_claimed, n_in_sla, claim_den, n_contacted, n_contact_sla, contact_den, sqls, won = (int(v) for v in head)
+
+    leads = session.scalar(select(func.count()).select_from(Lead).where(
+        Lead.created_at >= start, Lead.created_at < end, Lead.created_at <= A))
+
+    pairs = session.execute(select(Lead.claimed_by, Lead.mql_at, Lead.claimed_at).where(cohort, claimed)).all()
+    minutes_by_rep: dict[str, list[float]] = {}
+    for rep, mql_at, claimed_at in pairs:
+        minutes_by_rep.setdefault(rep or UNSPECIFIED, []).append(
+            max(0.0, clock.cumulative(claimed_at) - clock.cumulative(mql_at)))
+    every = [m for ms in minutes_by_rep.values() for m in ms]
+
+    by_rep = {}
+    for rep, n, n_sla in session.execute(select(Lead.claimed_by, func.count(), _n(Lead.claimed_at <= Lead.claim_due))
+                                         .where(cohort, claimed).group_by(Lead.claimed_by)):
+        key = rep or UNSPECIFIED
+        by_rep[key] = {"claimed": int(n), "claimed_in_sla": int(n_sla),
+                       "median_claim_minutes": _median(minutes_by_rep.get(key, []))}
+
+    by_source = {}
+    for src, n, n_sql in session.execute(select(Lead.source, func.count(), _n(sql)).where(cohort)
+                                         .group_by(Lead.source)):
+        by_source[src] = {"mqls": int(n), "sqls": int(n_sql), "mql_to_sql_rate": rate(int(n_sql), int(n))}
+
+    band = case((Lead.score >= 90, 90), else_=(Lead.score // 10) * 10)
+    score_bands = {}
+    for low, n, n_sql in session.execute(select(band, func.count(), _n(sql)).where(cohort).group_by(band)
+                                         .order_by(band)):
+        low = int(low)
+        score_bands[f"{low}-{low + 9}"] = {"mqls": int(n), "sqls": int(n_sql), "mql_to_sql_rate": rate(int(n_sql), int(n))}
+
+    return {
+        "period": period.label,
+        "start": period.start.astimezone(clock.tz).isoformat(),
+        "end": period.end.astimezone(clock.tz).isoformat(),
+        "as_of": A.astimezone(clock.tz).isoformat(),
+        "leads": int(leads or 0),
+        "mqls": mqls,
+        "claimed": n_claimed,
+        "claimed_in_sla": n_in_sla,
+        "claim_sla_rate": rate(n_in_sla, claim_den),
+        "median_claim_minutes": _median(every),
+        "contacted": n_contacted,
+        "contacted_in_sla": n_contact_sla,
+        "contact_sla_rate": rate(n_contact_sla, contact_den),
+        "sqls": sqls,
+        "mql_to_sql_rate": rate(sqls, mqls),
+        "won": won,
+        "sql_to_won_rate": rate(won, sqls),
+        "overdue_unclaimed": overdue_unclaimed(session, A),
+        "lost_reasons": _reasons(session, Lead.lost_at, Lead.lost_reason, start, end, A),
+        "disqualify_reasons": _reasons(session, Lead.disqualified_at, Lead.disqualify_reason, start, end, A),
+        "by_source": dict(sorted(by_source.items())),
+        "by_rep": dict(sorted(by_rep.items())),
+        "score_bands": score_bands,
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _reasons(session: Session, at_col, reason_col, start: datetime, end: datetime, A: datetime) -> dict[str, int]:
+    rows = session.execute(select(reason_col, func.count()).where(at_col >= start, at_col < end, at_col <= A)
+                           .group_by(reason_col))
+    out: dict[str, int] = {}
+    for reason, n in rows:
+        out[reason or UNSPECIFIED] = out.get(reason or UNSPECIFIED, 0) + int(n)
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def overdue_unclaimed(session: Session, A: datetime) -> int:
+    """Any cohort: handed off by A, not claimed by A, not lost or disqualified by A, claim_due ≤ A.
+
+    Two index reads on claimed_at (never claimed; claimed only after A) instead of a scan of every MQL.
+    """
+    still_open = and_(Lead.mql_at <= A, Lead.claim_due <= A,
+                      or_(Lead.lost_at.is_(None), Lead.lost_at > A),
+                      or_(Lead.disqualified_at.is_(None), Lead.disqualified_at > A))
+    never = session.scalar(select(func.count()).select_from(Lead).where(Lead.claimed_at.is_(None), still_open))
+    later = session.scalar(select(func.count()).select_from(Lead).where(Lead.claimed_at > A, still_open))
+    return int(never or 0) + int(later or 0)
+
+
+def change(now: float | int | None, before: float | int | None) -> float | None:
+    """Relative change for the report's "vs previous" column; None when it has no meaning."""
+    if now is None or before is None or before == 0:
+        return None
+    value = (now - before) / before
+    return None if math.isinf(value) else value
