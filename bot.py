@@ -12,7 +12,6 @@ from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("handoff")
 JOBS = ("sla-sweep", "weekly-digest", "monthly-retro", "outbox")
-AVAILABLE_JOBS = ("sla-sweep", "outbox")
 
 
 class CommandError(Exception):
@@ -127,8 +126,6 @@ def cmd_run_job(settings: Settings, args) -> int:
     lang = settings.LANGUAGE
     if args.name not in JOBS:
         raise CommandError(t("cli.job.unknown", lang, name=args.name, jobs=", ".join(JOBS)))
-    if args.name not in AVAILABLE_JOBS:
-        raise CommandError(t("cli.job.not_yet", lang, name=args.name, jobs=", ".join(AVAILABLE_JOBS)))
     at = parse_at(args.at, settings)
     settings.require("SLACK_BOT_TOKEN")
     rt = build_runtime(settings, now=shifted_clock(at) if at else None, verify_token=False)
@@ -138,6 +135,13 @@ def cmd_run_job(settings: Settings, args) -> int:
         res = sla_sweep(rt.services)
         print(t("cli.sweep.done", lang, at=rt.services.now().isoformat(timespec="seconds"), looked=res.looked_at,
                 sent=res.sent, errors=res.errors))
+    elif args.name in ("weekly-digest", "monthly-retro"):
+        from jobs import scheduler
+
+        settings.require("DIGEST_CHANNEL")
+        job = scheduler.weekly_digest if args.name == "weekly-digest" else scheduler.monthly_retro
+        queued = job(rt.services)
+        print(t("cli.report.queued" if queued else "cli.report.already", lang, name=args.name))
     counts = rt.services.sender.drain(timeout=args.timeout)
     if counts["pending"]:
         raise CommandError(t("cli.outbox.timeout", lang, pending=counts["pending"], seconds=args.timeout))

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from jobs import reports
 from jobs import sla_sweep as sweep
 from models.requests import prune
 
@@ -35,6 +36,30 @@ def sla_sweep(services, now: datetime | None = None) -> sweep.SweepResult:
     return res
 
 
+def weekly_digest(services, now: datetime | None = None) -> bool:
+    """Queue the latest digest that has fallen due (once per week, whoever runs it). True when queued now."""
+    now = now or services.now()
+    due = reports.digest_due(now, services.settings.clock)
+    with services.db.begin() as session:
+        queued = reports.queue_digest(session, due, services.settings.DIGEST_CHANNEL, now)
+    if queued:
+        log.info("weekly digest for %s queued", due.period.label)
+        services.notify()
+    return queued
+
+
+def monthly_retro(services, now: datetime | None = None) -> bool:
+    """Queue the latest retro that has fallen due (once per month). True when queued now."""
+    now = now or services.now()
+    due = reports.retro_due(now, services.settings.clock)
+    with services.db.begin() as session:
+        queued = reports.queue_retro(session, due, services.settings.DIGEST_CHANNEL, now)
+    if queued:
+        log.info("monthly retro for %s queued", due.period.label)
+        services.notify()
+    return queued
+
+
 def build_scheduler(services) -> BackgroundScheduler:
     sched = BackgroundScheduler(timezone=services.settings.tz,
                                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
@@ -42,6 +67,12 @@ def build_scheduler(services) -> BackgroundScheduler:
     # Every minute, and once at start: what fell due while the app was down goes out now, once.
     sched.add_job(sla_sweep, "interval", minutes=1, args=[services], id="sla-sweep",
                   next_run_time=datetime.now(services.settings.tz))
+    # The reports are keyed by period, so checking often is free: on time within five minutes,
+    # and a report missed while the app was down goes out once when it is back.
+    if services.settings.DIGEST_CHANNEL:
+        for fn, name in ((weekly_digest, "weekly-digest"), (monthly_retro, "monthly-retro")):
+            sched.add_job(fn, "interval", minutes=5, args=[services], id=name,
+                          next_run_time=datetime.now(services.settings.tz))
     return sched
 
 

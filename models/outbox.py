@@ -22,6 +22,10 @@ class Kind(StrEnum):
     NOTICE = "notice"            # a private (ephemeral) message: payload user, key, params
     FEEDBACK = "feedback"        # the lead's feedback post to marketing
     HOME = "home"                # publish a user's App Home: payload user
+    REPORT = "report"            # a /kpi report shared to a channel: payload kind, label, as_of, user
+    DIGEST = "digest"            # the weekly digest: payload label, as_of
+    CHART = "chart"              # the weekly digest's chart (an upload): payload label, as_of
+    RETRO = "retro"              # the monthly retro agenda: payload label, as_of
     REMINDER = "reminder"        # an SLA nag, escalation or offer: payload action, step, user
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
                         TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -167,3 +167,27 @@ class AssignmentState(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_user: Mapped[str | None] = mapped_column(String(32))
+
+
+class KpiTarget(Base):
+    """A manager's target for one KPI in one month (`/kpi target mqls 120 2026-12`)."""
+
+    __tablename__ = "kpi_targets"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-12
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    set_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ActionItem(Base):
+    """An action item agreed in a monthly retro; the next retro lists it for review."""
+
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    retro_month: Mapped[str] = mapped_column(String(7), index=True)  # the month the retro was about
+    text: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)

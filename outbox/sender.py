@@ -36,6 +36,7 @@ from models import outbox as queue
 from models.outbox import Kind
 from models.outcomes import outcome_of
 from models.tables import Lead, OutboxMessage
+from outbox import reports as report_messages
 
 log = logging.getLogger("handoff.outbox")
 UTC = timezone.utc
@@ -165,7 +166,7 @@ class Sender:
         return wait
 
     def _pace_key(self, kind: str, channel: str | None) -> str:
-        posts = (Kind.CARD_POST, Kind.FEEDBACK, Kind.REMINDER)
+        posts = (Kind.CARD_POST, Kind.FEEDBACK, Kind.REMINDER, Kind.REPORT, Kind.DIGEST, Kind.CHART, Kind.RETRO)
         return f"post:{channel}" if kind in posts else f"method:{kind}"
 
     def _ready_in(self, key: str, kind: str) -> float:
@@ -277,6 +278,18 @@ class Sender:
             text, blocks = card_blocks.card(lead, lang, clock)
             resp = self.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
             return Outcome("sent", ts=resp.get("ts"))
+        if kind in (Kind.REPORT, Kind.DIGEST, Kind.RETRO):
+            text, blocks = report_messages.render(kind, payload, self.db, self.settings)
+            self._take(key)
+            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
+                                                unfurl_links=False, unfurl_media=False)
+            return Outcome("sent", ts=resp.get("ts"))
+        if kind == Kind.CHART:
+            png, filename, comment = report_messages.chart(payload, self.db, self.settings)
+            self._take(key)
+            resp = self.client.files_upload_v2(channel=channel, file=png, filename=filename, title=filename,
+                                               initial_comment=comment)
+            return Outcome("sent", ts=(resp.get("file") or {}).get("id"))
         if kind == Kind.HOME:
             user = payload["user"]
             with self.db.begin() as s:

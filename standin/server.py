@@ -44,6 +44,8 @@ class SlackStandIn:
         self.rejected: list[Call] = []
         self.messages: dict[tuple[str, str], dict] = {}
         self.homes: dict[str, dict] = {}  # user id -> the App Home view last published
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes posted to its upload URL
+        self.files: list[dict] = []  # completed uploads: id, title, channel, initial_comment, bytes
         self.on_call = on_call
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -114,6 +116,8 @@ class SlackStandIn:
             self.calls.clear()
             self.rejected.clear()
             self.homes.clear()
+            self.uploads.clear()
+            self.files.clear()
             self._faults.clear()
             self._limit = None
             self._limits.clear()
@@ -202,6 +206,27 @@ class SlackStandIn:
             self.homes[p["user_id"]] = view
         return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **view}}
 
+    def _m_files_getUploadURLExternal(self, p):
+        if not p.get("filename") or not str(p.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        return {"ok": True, "file_id": file_id, "upload_url": self.url.replace("/api/", f"/upload/{file_id}")}
+
+    def _m_files_completeUploadExternal(self, p):
+        files = p.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        done = []
+        with self._lock:
+            for f in files or []:
+                if f.get("id") not in self.uploads:
+                    return {"ok": False, "error": "file_not_found"}
+                record = {"id": f["id"], "title": f.get("title"), "channel": p.get("channel_id"),
+                          "initial_comment": p.get("initial_comment"), "bytes": self.uploads[f["id"]]}
+                self.files.append(record)
+                done.append({"id": f["id"], "title": f.get("title")})
+        return {"ok": True, "files": done}
+
     def _m_conversations_open(self, p):
         users = p.get("users", "")
         return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
@@ -238,11 +263,26 @@ class SlackStandIn:
                 self.wfile.write(data)
                 return True
 
+            def _upload(self, raw: bytes) -> bool:
+                """The upload URL handed out by files.getUploadURLExternal: keep the bytes."""
+                if not self.path.startswith("/upload/"):
+                    return False
+                with standin._lock:
+                    standin.uploads[self.path.rsplit("/", 1)[-1]] = raw
+                data = b"OK - " + str(len(raw)).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return True
+
             def do_POST(self):
                 if self._control():
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if self._upload(raw):
+                    return
                 ctype = self.headers.get("Content-Type", "")
                 if "json" in ctype:
                     params = json.loads(raw or b"{}")
