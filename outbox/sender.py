@@ -99,6 +99,9 @@ class Sender:
         self._wake = threading.Event()
         self._buckets: dict[str, TokenBucket] = {}
         self._paused: dict[str, float] = {}  # pace key -> monotonic instant it may go again
+        # One pass at a time per sender: the pacing state is not shared-safe, and two passes
+        # racing (the background thread and `drain`) could deliver a channel's rows out of order.
+        self._pass_lock = threading.Lock()
 
     # Running ----------------------------------------------------------------
     def notify(self) -> None:
@@ -136,6 +139,10 @@ class Sender:
     # One pass ---------------------------------------------------------------
     def run_pass(self) -> float:
         """Send every row that is due and may go now; return how long to wait before the next pass."""
+        with self._pass_lock:
+            return self._run_pass()
+
+    def _run_pass(self) -> float:
         now = self.now()
         with self.db.begin() as s:
             rows = [(r.id, r.kind, r.channel) for r in queue.due(s, now)]
