@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+import pandas as pd
+from sqlalchemy import and_, bindparam, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from models.clock import BusinessClock
-from models.tables import Lead
+from models.tables import Lead, UTCDateTime
 
 UTC = timezone.utc
 KEYS = ("leads", "mqls", "claimed", "claimed_in_sla", "claim_sla_rate", "median_claim_minutes", "contacted",
@@ -119,40 +120,45 @@ def compute(session: Session, period: Period, as_of: datetime, clock: BusinessCl
     contact_in_sla = and_(contacted, Lead.contacted_at <= Lead.contact_due)
     sql = _by(Lead.sql_at, A)
 
-    head = session.execute(select(
-        func.count(), _n(claimed), _n(in_sla), _n(or_(claimed, Lead.claim_due <= A)),
-        _n(contacted), _n(contact_in_sla), _n(or_(contacted, Lead.contact_due <= A)),
-        _n(sql), _n(_by(Lead.won_at, A))).where(cohort)).one()
-    mqls, n_claimed, n_in_sla, claim_den, n_contacted, n_contact_sla, contact_den, sqls, won = (int(v) for v in head)
+    # One pass over the cohort: every count, grouped by source, rep (if claimed by A) and score band.
+    # The grouped result is small (sources × reps × bands); pandas adds it up each way.
+    rep = case((claimed, func.coalesce(Lead.claimed_by, "")), else_=None)
+    band = case((Lead.score >= 90, 90), else_=(Lead.score // 10) * 10)
+    columns = ["source", "rep", "band", "mqls", "claimed", "in_sla", "claim_den", "contacted", "contact_sla",
+               "contact_den", "sqls", "won"]
+    rows = session.execute(select(
+        Lead.source, rep, band, func.count(), _n(claimed), _n(in_sla), _n(or_(claimed, Lead.claim_due <= A)),
+        _n(contacted), _n(contact_in_sla), _n(or_(contacted, Lead.contact_due <= A)), _n(sql),
+        _n(_by(Lead.won_at, A))).where(cohort).group_by(Lead.source, rep, band)).all()
+    g = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    numbers = columns[3:]
+    g[numbers] = g[numbers].astype("int64")
+    total = g[numbers].sum() if len(g) else pd.Series(0, index=numbers)
+    mqls, n_claimed, n_in_sla, claim_den = (int(total[k]) for k in ("mqls", "claimed", "in_sla", "claim_den"))
+    n_contacted, n_contact_sla, contact_den = (int(total[k]) for k in ("contacted", "contact_sla", "contact_den"))
+    sqls, won = int(total["sqls"]), int(total["won"])
 
     leads = session.scalar(select(func.count()).select_from(Lead).where(
         Lead.created_at >= start, Lead.created_at < end, Lead.created_at <= A))
 
     pairs = session.execute(select(Lead.claimed_by, Lead.mql_at, Lead.claimed_at).where(cohort, claimed)).all()
     minutes_by_rep: dict[str, list[float]] = {}
-    for rep, mql_at, claimed_at in pairs:
-        minutes_by_rep.setdefault(rep or UNSPECIFIED, []).append(
-            max(0.0, clock.cumulative(claimed_at) - clock.cumulative(mql_at)))
+    cum = clock.cumulative
+    for who, mql_at, claimed_at in pairs:
+        minutes_by_rep.setdefault(who or UNSPECIFIED, []).append(max(0.0, cum(claimed_at) - cum(mql_at)))
     every = [m for ms in minutes_by_rep.values() for m in ms]
 
     by_rep = {}
-    for rep, n, n_sla in session.execute(select(Lead.claimed_by, func.count(), _n(Lead.claimed_at <= Lead.claim_due))
-                                         .where(cohort, claimed).group_by(Lead.claimed_by)):
-        key = rep or UNSPECIFIED
-        by_rep[key] = {"claimed": int(n), "claimed_in_sla": int(n_sla),
+    for who, v in g[g["rep"].notna()].groupby("rep")[["claimed", "in_sla"]].sum().iterrows():
+        key = who or UNSPECIFIED
+        by_rep[key] = {"claimed": int(v["claimed"]), "claimed_in_sla": int(v["in_sla"]),
                        "median_claim_minutes": _median(minutes_by_rep.get(key, []))}
-
-    by_source = {}
-    for src, n, n_sql in session.execute(select(Lead.source, func.count(), _n(sql)).where(cohort)
-                                         .group_by(Lead.source)):
-        by_source[src] = {"mqls": int(n), "sqls": int(n_sql), "mql_to_sql_rate": rate(int(n_sql), int(n))}
-
-    band = case((Lead.score >= 90, 90), else_=(Lead.score // 10) * 10)
-    score_bands = {}
-    for low, n, n_sql in session.execute(select(band, func.count(), _n(sql)).where(cohort).group_by(band)
-                                         .order_by(band)):
-        low = int(low)
-        score_bands[f"{low}-{low + 9}"] = {"mqls": int(n), "sqls": int(n_sql), "mql_to_sql_rate": rate(int(n_sql), int(n))}
+    by_source = {src: {"mqls": int(v["mqls"]), "sqls": int(v["sqls"]), "mql_to_sql_rate": rate(int(v["sqls"]),
+                                                                                                int(v["mqls"]))}
+                 for src, v in g.groupby("source")[["mqls", "sqls"]].sum().iterrows()}
+    score_bands = {f"{int(low)}-{int(low) + 9}": {"mqls": int(v["mqls"]), "sqls": int(v["sqls"]),
+                                                  "mql_to_sql_rate": rate(int(v["sqls"]), int(v["mqls"]))}
+                   for low, v in g.groupby("band")[["mqls", "sqls"]].sum().sort_index().iterrows()}
 
     return {
         "period": period.label,
@@ -197,14 +203,27 @@ def _reasons(session: Session, at_col, reason_col, start: datetime, end: datetim
 def overdue_unclaimed(session: Session, A: datetime) -> int:
     """Any cohort: handed off by A, not claimed by A, not lost or disqualified by A, claim_due ≤ A.
 
-    Two index reads on claimed_at (never claimed; claimed only after A) instead of a scan of every MQL.
+    Two index reads (never claimed: the partial index ix_leads_unclaimed_due; claimed only after A:
+    ix_leads_claimed_at) instead of a scan of every MQL.
     """
     still_open = and_(Lead.mql_at <= A, Lead.claim_due <= A,
                       or_(Lead.lost_at.is_(None), Lead.lost_at > A),
                       or_(Lead.disqualified_at.is_(None), Lead.disqualified_at > A))
-    never = session.scalar(select(func.count()).select_from(Lead).where(Lead.claimed_at.is_(None), still_open))
+    if session.bind.dialect.name == "sqlite":
+        # SQLite's planner, without statistics, prefers the mql_at range; name the index it should read.
+        never = session.execute(NEVER_CLAIMED_SQLITE, {"a": A}).scalar()
+    else:
+        never = session.scalar(select(func.count()).select_from(Lead).where(
+            Lead.claimed_at.is_(None), Lead.mql_at.is_not(None), still_open))
     later = session.scalar(select(func.count()).select_from(Lead).where(Lead.claimed_at > A, still_open))
     return int(never or 0) + int(later or 0)
+
+
+NEVER_CLAIMED_SQLITE = text(
+    "SELECT count(*) FROM leads INDEXED BY ix_leads_unclaimed_due "
+    "WHERE claimed_at IS NULL AND mql_at IS NOT NULL AND claim_due <= :a AND mql_at <= :a "
+    "AND (lost_at IS NULL OR lost_at > :a) AND (disqualified_at IS NULL OR disqualified_at > :a)"
+).bindparams(bindparam("a", type_=UTCDateTime()))
 
 
 def change(now: float | int | None, before: float | int | None) -> float | None:
