@@ -27,6 +27,11 @@ class Runtime:
     services: object
     bolt: object | None
     http: object
+    listeners: object | None = None  # handlers.http.ListenerPool: acknowledged Slack work still running
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every acknowledged Slack request has finished its work (deploys, the demo)."""
+        return self.listeners is None or self.listeners.wait_idle(timeout)
 
     def make_server(self, host: str = "0.0.0.0", port: int | None = None):
         """The production WSGI server (waitress) for the app, bound but not yet running."""
@@ -44,7 +49,29 @@ class Runtime:
     def start_background(self, stop: threading.Event, scheduler: bool | None = None):
         from jobs.scheduler import start_background
 
-        return start_background(self.services, stop, self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
+        self._stop = stop
+        self._scheduler = start_background(self.services, stop,
+                                           self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
+        return self._scheduler
+
+    def shutdown(self, timeout: float = 25.0) -> None:
+        """A graceful stop (SIGTERM on deploy): finish what was acknowledged, the running job and the send in
+        flight, then return. What is still queued stays in the outbox for the next process."""
+        waiting = self.listeners.in_flight if self.listeners is not None else 0
+        if waiting:
+            log.info("stopping: finishing %d acknowledged Slack request(s)", waiting)
+        if not self.settle(timeout):
+            log.warning("stopping with Slack work still running after %.0f s", timeout)
+        sched = getattr(self, "_scheduler", None)
+        if sched is not None:
+            sched.shutdown(wait=True)
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+            self.services.sender.notify()
+            thread = getattr(self.services.sender, "thread", None)
+            if thread is not None:
+                thread.join(timeout)
 
 
 def open_database(settings: Settings):
@@ -65,22 +92,23 @@ def open_database(settings: Settings):
 
 
 def build_runtime(settings: Settings, db=None, now=None, verify_token: bool = True) -> Runtime:
-    from handlers.http import build_bolt_app, build_flask_app
+    from handlers.http import ListenerPool, build_bolt_app, build_flask_app
     from handlers.services import Services
     from outbox.sender import Sender
 
     db = db or open_database(settings)
     services = Services(settings=settings, db=db, **({"now": now} if now else {}))
     services.sender = Sender(db, settings, now=services.now)
-    bolt = None
+    bolt = listeners = None
     if settings.SLACK_BOT_TOKEN:
+        listeners = ListenerPool(max_workers=8)
         try:
-            bolt = build_bolt_app(services, verify_token=verify_token)
+            bolt = build_bolt_app(services, verify_token=verify_token, listeners=listeners)
         except Exception as exc:  # auth.test failed: a bad token or no route to Slack
             raise CommandError(f"SLACK_BOT_TOKEN was not accepted by Slack at {settings.SLACK_API_URL}: {exc}. "
                                "Check the token (OAuth & Permissions → Bot User OAuth Token)") from None
     http = build_flask_app(services, None if settings.socket_mode else bolt)
-    return Runtime(settings, db, services, bolt, http)
+    return Runtime(settings, db, services, bolt, http, listeners)
 
 
 # Commands -------------------------------------------------------------------
@@ -101,13 +129,24 @@ def cmd_serve(settings: Settings, args) -> int:
         SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
     server = rt.make_server()
     print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
+    on_sigterm()
     try:
-        server.run()
+        server.run()  # returns on SIGTERM / Ctrl-C after the requests being answered are answered
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
+        rt.shutdown()
     return 0
+
+
+def on_sigterm() -> None:
+    """Treat SIGTERM (what process managers and hosting platforms send on deploy) like Ctrl-C."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def cmd_clock(settings: Settings, args) -> int:
@@ -115,10 +154,13 @@ def cmd_clock(settings: Settings, args) -> int:
     rt = build_runtime(settings)
     stop = threading.Event()
     rt.start_background(stop, scheduler=True)
+    on_sigterm()
     try:
         stop.wait()
     except KeyboardInterrupt:
-        stop.set()
+        pass
+    finally:
+        rt.shutdown()
     return 0
 
 

@@ -52,6 +52,7 @@ class SlackStandIn:
         self._faults: list[tuple] = []  # (method, status, retry_after, error)
         self._limits: dict[str, _Bucket] = {}
         self._limit: tuple[float, int] | None = None
+        self._slow: dict[str, float] = {}  # method -> seconds it takes to answer
         self._ts = itertools.count(1)
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
@@ -84,6 +85,11 @@ class SlackStandIn:
         """The next `times` calls (of `method`, or any) answer `status` (with `error` if given)."""
         with self._lock:
             self._faults.extend([(method, status, retry_after, error)] * times)
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Answer `method` only after `seconds` (a call is recorded when it is answered)."""
+        with self._lock:
+            self._slow[method] = seconds
 
     def limit_channel_posts(self, rate: float, burst: int) -> None:
         """Enforce a per-channel chat.postMessage limit, answering 429 with Retry-After beyond it."""
@@ -119,6 +125,7 @@ class SlackStandIn:
             self.uploads.clear()
             self.files.clear()
             self._faults.clear()
+            self._slow.clear()
             self._limit = None
             self._limits.clear()
 
@@ -297,6 +304,10 @@ class SlackStandIn:
                 method = self.path.rsplit("/", 1)[-1].split("?")[0]
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("Bearer ").strip() or params.get("token")
+                with standin._lock:
+                    slow = standin._slow.get(method, 0.0)
+                if slow:
+                    time.sleep(slow)
                 status, headers, body = standin.answer(method, params, token)
                 standin._record(Call(method, params, status=status), rejected=status != 200 or not body.get("ok"))
                 data = json.dumps(body).encode()

@@ -133,3 +133,47 @@ def test_killed_process_sends_the_queued_card_after_restart_once(db, slack):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_work_of_an_acknowledged_click(db, slack):
+    """A deploy (SIGTERM) right after Slack got its 200 still does what the click asked for, then exits 0."""
+    from standin import slack_requests
+
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_URL": slack.url, "DATABASE_URL": db.url, "HANDOFF_CHANNEL": HANDOFF,
+           "MARKETING_CHANNEL": "C0MARKETING", "LEAD_WEBHOOK_TOKEN": HOOK_TOKEN, "SCHEDULER": "off",
+           "PORT": str(free_port())}
+    base = f"http://127.0.0.1:{env['PORT']}"
+    proc = serve(env)
+    try:
+        req = urllib.request.Request(f"{base}/hooks/leads", data=b'{"email": "t@example.com", "score": 90}',
+                                     headers={"Authorization": f"Bearer {HOOK_TOKEN}",
+                                              "Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=10).status == 201
+        assert slack.wait_calls("chat.postMessage", 1, timeout=20)
+        with db.begin() as s:
+            lead_id = s.scalars(select(Lead.id)).one()
+
+        def click(action_id):
+            body = slack_requests.block_action(action_id, str(lead_id), "UREP1", HANDOFF)
+            r = urllib.request.Request(f"{base}/slack/events", data=body.encode(),
+                                       headers=slack_requests.signed_headers(SECRET, body))
+            assert urllib.request.urlopen(r, timeout=10).status == 200
+
+        click("lead_claim")
+
+        def claimed():
+            with db.begin() as s:
+                return s.get(Lead, lead_id).claimed_by == "UREP1"
+        assert wait_until(claimed, timeout=10)
+        slack.slow_down("views.open", 2.0)  # the modal's Slack call is still running when the deploy comes
+        click("lead_lost")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    opened = slack.calls_to("views.open")
+    assert len(opened) == 1 and opened[0].params["view"]["callback_id"] == "lead_lost"
