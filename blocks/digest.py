@@ -51,7 +51,7 @@ def retro(data: dict, advice: dict | None, well: dict, lang: str, threshold_sett
         lines.append(t("retro.target.line", lang, mark=":white_check_mark:" if met else ":x:", metric=metric,
                        actual=shown, target=goal))
     blocks.append(_list(t("retro.targets", lang), lines or [t("retro.targets.none", lang)], lang))
-    # 2. What went well, what did not
+    # 2. What went well, 3. what did not
     good, bad = [], []
     if well["best_source"]:
         src, v = well["best_source"]
@@ -69,12 +69,13 @@ def retro(data: dict, advice: dict | None, well: dict, lang: str, threshold_sett
         (good if now > before else bad).append(line)
     blocks.append(_list(t("retro.went_well", lang), good, lang))
     blocks.append(_list(t("retro.went_badly", lang), bad, lang))
-    # 3. Reasons
+    # 4. Reasons
+    blocks.append(_section(t("retro.reasons", lang)))
     lost = [t("kpi.row.reason", lang, reason=reason_label(k, lang), n=v) for k, v in r["lost_reasons"].items()]
     unfit = [t("kpi.row.reason", lang, reason=reason_label(k, lang), n=v) for k, v in r["disqualify_reasons"].items()]
     blocks.append(_list(t("kpi.section.lost", lang), lost, lang))
     blocks.append(_list(t("kpi.section.disqualified", lang), unfit, lang))
-    # 4. Score bands and the threshold
+    # 5. Score bands and the threshold
     bands = kpi_blocks.breakdowns(r, lang)["bands"]
     if advice is not None:
         rate = kpi_blocks.pct(advice["band_rate"])
@@ -82,8 +83,8 @@ def retro(data: dict, advice: dict | None, well: dict, lang: str, threshold_sett
                        overall=kpi_blocks.pct(advice["overall"]), mqls=advice["mqls"],
                        threshold=advice["threshold"], to=advice.get("to", advice["threshold"]),
                        setting=threshold_setting))
-    blocks.append(_list(t("kpi.section.bands", lang), bands, lang))
-    # 5. Last month's action items, and room for this month's
+    blocks.append(_list(t("retro.bands", lang), bands, lang))
+    # 6. Last month's action items, and room for this month's
     items = [t("retro.item", lang, text=escape(text), user=user) for text, user in data["last_items"]]
     blocks.append(_list(t("retro.last_items", lang), items, lang))
     blocks.append(_section(t("retro.new_items", lang)))

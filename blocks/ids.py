@@ -13,9 +13,9 @@ class ActionId(StrEnum):
     QUALITY_BAD = "lead_quality_bad"
     SNOOZE = "lead_snooze"
     REASSIGN = "lead_reassign"
-    UNDO = "lead_undo"
+    UNDO = "lead_undo"                 # take back a mistaken outcome (owner or manager)
     KPI_SHARE = "kpi_share"            # value: "week|month:<label>:<as_of ISO>" (the report is reproducible)
-    RETRO_ADD_ITEM = "retro_add_item"  # value: the retro's month  # take back a mistaken outcome (owner or manager)
+    RETRO_ADD_ITEM = "retro_add_item"  # value: the retro's month
 
 
 class CallbackId(StrEnum):

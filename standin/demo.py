@@ -14,7 +14,7 @@ from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
 from standin import slack_requests
 from standin.clock import FakeClock
-from standin.render import render_call
+from standin.render import render_blocks, render_call
 from standin.server import SlackStandIn
 
 OUT = Path("demo-output")
@@ -49,7 +49,7 @@ def run_demo(base_settings) -> int:
     from datetime import datetime
 
     from bot import build_runtime
-    from jobs.scheduler import sla_sweep
+    from jobs.scheduler import monthly_retro, sla_sweep, weekly_digest
     from settings import load_settings
 
     lang = base_settings.LANGUAGE
@@ -83,8 +83,10 @@ def run_demo(base_settings) -> int:
                 print("\n" + t(key, lang, **kw), flush=True)
 
         def slack_post(body: str, **headers):
-            return _post(base + "/slack/events", body.encode(),
-                         {**slack_requests.signed_headers(SECRET, body), **headers})
+            answer = _post(base + "/slack/events", body.encode(),
+                           {**slack_requests.signed_headers(SECRET, body), **headers})
+            rt.settle()  # the click's work is done before the demo's clock moves on
+            return answer
 
         say("demo.step.leads", n=len(LEADS))
         ids = []
@@ -157,8 +159,32 @@ def run_demo(base_settings) -> int:
         _post(base + "/slack/events", home.encode(),
               {**slack_requests.signed_headers(SECRET, home), "Content-Type": "application/json"})
 
+        say("demo.step.kpi", user=MANAGER)
+        clock.set(datetime(2026, 12, 1, 16, 30, tzinfo=settings.tz))
+        _, answer = slack_post(slack_requests.slash_command("/kpi", "week", MANAGER, HANDOFF))
+        report = json.loads(answer)
+        with printed:
+            print("→ " + t("demo.private_answer", lang) + "\n" + "\n".join(
+                "   │ " + line for line in render_blocks(report.get("blocks"))), flush=True)
+        share = next(e["value"] for b in report["blocks"] if b.get("type") == "actions" for e in b["elements"]
+                     if e.get("action_id") == ActionId.KPI_SHARE)
+        slack_post(slack_requests.block_action(ActionId.KPI_SHARE, share, MANAGER, HANDOFF))
+
+        say("demo.step.retro")
+        clock.set(datetime(2026, 12, 1, 16, 40, tzinfo=settings.tz))
+        monthly_retro(rt.services)
+
+        say("demo.step.digest")
+        clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=settings.tz))
+        weekly_digest(rt.services)
+        weekly_digest(rt.services)  # a second scheduler, or a re-run: still one digest
+
         rt.services.sender.drain(10)
         time.sleep(0.3)
+        for n, f in enumerate(slack.files, 1):
+            path = OUT / f"chart-{n}.png"
+            path.write_bytes(f["bytes"])
+            print(t("demo.chart_saved", lang, path=path, title=f.get("title") or ""), flush=True)
         print("\n" + t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),
                        updates=len(slack.calls_to("chat.update")),
                        ephemerals=len(slack.calls_to("chat.postEphemeral")),

@@ -58,6 +58,10 @@ def render_call(call) -> str:
         view = p.get("view") or {}
         head = f"→ views.open: modal “{_text(view.get('title'))}”"
         body = render_blocks(view.get("blocks"))
+    elif call.method == "files.completeUploadExternal":
+        files = p.get("files")
+        head = f"→ files.completeUploadExternal to #{p.get('channel_id')} (an image, uploaded with the message)"
+        body = [str(p.get("initial_comment") or ""), f"[file {files}]"]
     else:
         head, body = f"→ {call.method}", []
     return head + "\n" + textwrap.indent("\n".join(body), "   │ ")
