@@ -44,7 +44,7 @@ def fill(db: Database, total: int, due: int = DUE) -> None:
             conn.execute(lead_t.insert(), leads)
             conn.execute(timer_t.insert(), timers)
     if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as conn:
+        with db.engine.begin() as conn:  # committed: statistics analysed in a rolled-back transaction are lost
             conn.exec_driver_sql("ANALYZE leads")
             conn.exec_driver_sql("ANALYZE sla_timers")
             conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('leads', 'id'), (SELECT max(id) FROM leads))")

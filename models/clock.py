@@ -11,10 +11,14 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
+import numpy as np
+import pandas as pd
 
 UTC = timezone.utc
 _MAX_DAYS = 3700  # ten years: a calendar with no working day in it is a bug
 _EPOCH = date(2000, 1, 3)  # a Monday; `cumulative` counts business minutes from here
+_ORIGIN_DT = datetime(2000, 1, 3, tzinfo=UTC)  # calendar minutes are measured from here
+_ORIGIN = pd.Timestamp(_ORIGIN_DT)
 
 
 class BusinessClock:
@@ -26,6 +30,8 @@ class BusinessClock:
         self._holidays = holidays_lib.country_holidays(holiday_country) if holiday_country else None
         self._lock = threading.Lock()
         self._cum: list[float] = []  # business minutes before each day since _EPOCH (see `cumulative`)
+        self._wins: list[tuple[datetime, datetime] | None] = []  # each of those days' window
+        self._arrays = None  # (cum, open, close) as numpy arrays in minutes, for `cumulative_many`
         self._cum_lock = threading.Lock()
         if not self.days:
             raise ValueError("a business clock needs at least one working day")
@@ -105,27 +111,54 @@ class BusinessClock:
         """
         at = _aware(at)
         if self.hours is None:
-            return (at - datetime(2000, 1, 3, tzinfo=UTC)).total_seconds() / 60
+            return (at - _ORIGIN_DT).total_seconds() / 60
         d = at.astimezone(self.tz).date()
         i = (d - _EPOCH).days
         if i < 0:
             raise ValueError("the business clock counts from 2000-01-03")
         if i >= len(self._cum):
-            with self._cum_lock:
-                self._extend(i)
-        win = self.window(d)
+            self._extend(i)
+        win = self._wins[i]
         inside = 0.0
         if win is not None:
             inside = (min(max(at, win[0]), win[1]) - win[0]).total_seconds() / 60
         return self._cum[i] + inside
 
+    def cumulative_many(self, instants) -> np.ndarray:
+        """`cumulative` of many instants at once, vectorised (the KPI medians over a month of leads)."""
+        if len(instants) == 0:
+            return np.zeros(0)
+        # Naive values (datetimes or ISO 8601 text, as SQLite stores them) are UTC.
+        utc = pd.to_datetime(list(instants), utc=True, format="ISO8601")
+        minutes = ((utc - _ORIGIN) / pd.Timedelta(minutes=1)).to_numpy(dtype=float)
+        if self.hours is None:
+            return minutes
+        days = ((utc.tz_convert(self.tz).tz_localize(None).normalize() - pd.Timestamp(_EPOCH))
+                // pd.Timedelta(days=1)).to_numpy()
+        if days.min() < 0:
+            raise ValueError("the business clock counts from 2000-01-03")
+        self._extend(int(days.max()))
+        cum, opens, closes = self._arrays
+        start, end = opens[days], closes[days]
+        inside = np.where(np.isnan(start), 0.0, np.clip(minutes, start, end) - start)
+        return cum[days] + inside
+
     def _extend(self, upto: int) -> None:
-        cum = self._cum
-        if not cum:
-            cum.append(0.0)
-        while len(cum) <= upto:
-            win = self.window(_EPOCH + timedelta(days=len(cum) - 1))
-            cum.append(cum[-1] + ((win[1] - win[0]).total_seconds() / 60 if win else 0.0))
+        with self._cum_lock:
+            if upto < len(self._cum):
+                return
+            cum, wins = self._cum, self._wins
+            if not cum:
+                cum.append(0.0)
+                wins.append(self.window(_EPOCH))
+            while len(cum) <= upto:  # the window first: readers check len(cum), then read both
+                win = wins[-1]
+                total = cum[-1] + ((win[1] - win[0]).total_seconds() / 60 if win else 0.0)
+                wins.append(self.window(_EPOCH + timedelta(days=len(cum))))
+                cum.append(total)
+            # Rebuilt whole: readers hold the previous tuple, never a half-filled one.
+            self._arrays = (np.array(cum), *(np.array([np.nan if w is None else (w[k] - _ORIGIN_DT).total_seconds() / 60
+                                                       for w in wins]) for k in (0, 1)))
 
     def is_open(self, at: datetime) -> bool:
         at = _aware(at)

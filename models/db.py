@@ -63,6 +63,10 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Reports read a month of leads scattered over the table: let each connection keep 16 MB of
+            # pages and read the file through a memory map instead of a system call per page.
+            cur.execute("PRAGMA cache_size=-16384")
+            cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
 
         @event.listens_for(engine, "begin")

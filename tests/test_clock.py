@@ -149,3 +149,20 @@ def test_cumulative_measures_like_minutes_between(a, minutes, zone):
     start = a.replace(tzinfo=zone)
     end = start + timedelta(minutes=minutes)
     assert abs((clock.cumulative(end) - clock.cumulative(start)) - clock.minutes_between(start, end)) < 1e-6
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(moments=st.lists(st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31),
+                                     timezones=st.just(timezone.utc)), min_size=1, max_size=40),
+       zone=st.sampled_from([TOKYO, BERLIN, NY]), hours=st.sampled_from([(time(9), time(18)), None]),
+       naive=st.booleans())
+def test_cumulative_many_is_cumulative_of_each(moments, zone, hours, naive):
+    """The vectorised form (KPI medians) agrees with the scalar one, for aware and stored (naive UTC) values."""
+    clock = BusinessClock(zone, hours, WEEKDAYS, "JP" if zone is TOKYO else "DE")
+    given_ = [m.replace(tzinfo=None) for m in moments] if naive else moments
+    many = clock.cumulative_many(given_)
+    assert many.tolist() == pytest.approx([clock.cumulative(m) for m in moments], abs=1e-6)
+
+
+def test_cumulative_many_of_nothing():
+    assert jp().cumulative_many([]).tolist() == []
