@@ -128,6 +128,7 @@ def cmd_serve(settings: Settings, args) -> int:
 
         SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
     server = rt.make_server()
+    quiet_garbage_collector()
     print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
     on_sigterm()
     try:
@@ -137,6 +138,20 @@ def cmd_serve(settings: Settings, args) -> int:
     finally:
         rt.shutdown()
     return 0
+
+
+def quiet_garbage_collector() -> None:
+    """Keep the collector's pauses out of the time Slack waits for an answer.
+
+    What was built at start (Bolt, SQLAlchemy, the catalog) lives as long as the process: moving it out of
+    the collector's sight (`gc.freeze`) and collecting young objects less often halves the p99 of a click
+    under load (BENCHMARKS.md). Reference counting still frees almost everything at once; only cycles wait.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def on_sigterm() -> None:
