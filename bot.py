@@ -159,6 +159,7 @@ def on_sigterm() -> None:
     import signal
 
     def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM stops at once
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
