@@ -231,11 +231,12 @@ def main() -> int:
             ing = bench_ingest(fresh("ingest.db"), slack)
             for mode, rate in ing.items():
                 ingest_rows.append(f"| {label} | {mode} | {rate:,.0f} |")
-            print(f"[{label}] claim latency …", flush=True)
-            cl = bench_claims(fresh("claims.db"), slack)
-            claim_rows.append(f"| {label} | {cl['n']:,} | {cl['p50_ms']:.1f} | {cl['p99_ms']:.1f} | "
-                              f"{cl['max_ms']:.1f} | {cl['client']} |")
-            print(f"  {cl}", flush=True)
+            for run in (1, 2, 3):  # the tail varies from run to run: show each, not the best
+                print(f"[{label}] claim latency, run {run} of 3 …", flush=True)
+                cl = bench_claims(fresh(f"claims{run}.db"), slack)
+                claim_rows.append(f"| {label} | {run} | {cl['n']:,} | {cl['p50_ms']:.1f} | {cl['p99_ms']:.1f} | "
+                                  f"{cl['max_ms']:.1f} | {cl['client']} |")
+                print(f"  {cl}", flush=True)
     from bench.sweep import measure as measure_sweep
 
     sweep_rows = []
@@ -265,7 +266,7 @@ def main() -> int:
     lines += ["## Claim click: time to the HTTP answer",
               "2,000 signed `lead_claim` clicks from 50 concurrent keep-alive clients on 1,000 cards (each clicked "
               "twice: one claim, one private refusal). Aim: p99 under 100 ms (Slack allows 3,000).\n",
-              "| database | requests | p50 ms | p99 ms | max ms | client |", "|---|---|---|---|---|---|",
+              "| database | run | requests | p50 ms | p99 ms | max ms | client |", "|---|---|---|---|---|---|---|",
               *claim_rows, "",
               "## Webhook ingest", "10,000 leads (a third of them MQLs, each queuing a card) into a fresh database. "
               "Aim: ≥ 1,000 leads/s batched on SQLite.\n",
