@@ -119,14 +119,6 @@ def still_relevant(action: str, lead: Lead, payload: dict) -> bool:
         return lead.claimed_at is None and lead.offered_to == user
     if action == "offer_expire":
         return lead.claimed_at is None
-    if action == "quality":
-        from models.outcomes import outcome_of
-
-        text = t("remind.quality", lang, outcome=t(f"outcome.{outcome_of(lead) or 'sql'}", lang), **who)
-        return text, [_section(text), {"type": "actions", "block_id": f"{BlockId.REMIND_ACTIONS}:{lead.id}",
-                                       "elements": [
-            button(t("remind.button.quality_good", lang), ActionId.QUALITY_GOOD, lead.id, "primary"),
-            button(t("remind.button.quality_bad", lang), ActionId.QUALITY_BAD, lead.id)]}]
     if action == "assigned":
         return lead.claimed_by == user
     return False

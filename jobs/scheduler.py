@@ -38,24 +38,21 @@ def sla_sweep(services, now: datetime | None = None) -> sweep.SweepResult:
 
 def weekly_digest(services, now: datetime | None = None) -> bool:
     """Queue the latest digest that has fallen due (once per week, whoever runs it). True when queued now."""
-    now = now or services.now()
-    due = reports.digest_due(now, services.settings.clock)
-    with services.db.begin() as session:
-        queued = reports.queue_digest(session, due, services.settings.DIGEST_CHANNEL, now)
-    if queued:
-        log.info("weekly digest for %s queued", due.period.label)
-        services.notify()
-    return queued
+    return _queue_report(services, now, reports.digest_due, reports.queue_digest, "weekly digest")
 
 
 def monthly_retro(services, now: datetime | None = None) -> bool:
     """Queue the latest retro that has fallen due (once per month). True when queued now."""
+    return _queue_report(services, now, reports.retro_due, reports.queue_retro, "monthly retro")
+
+
+def _queue_report(services, now, due_at, queue, name: str) -> bool:
     now = now or services.now()
-    due = reports.retro_due(now, services.settings.clock)
+    due = due_at(now, services.settings.clock)
     with services.db.begin() as session:
-        queued = reports.queue_retro(session, due, services.settings.DIGEST_CHANNEL, now)
+        queued = queue(session, due, services.settings.DIGEST_CHANNEL, now)
     if queued:
-        log.info("monthly retro for %s queued", due.period.label)
+        log.info("%s for %s queued", name, due.period.label)
         services.notify()
     return queued
 

@@ -91,6 +91,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_env(db, slack) -> dict[str, str]:
+    return {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url, "DATABASE_URL": db.url, "HANDOFF_CHANNEL": HANDOFF,
+            "MARKETING_CHANNEL": "C0MARKETING", "LEAD_WEBHOOK_TOKEN": HOOK_TOKEN, "SCHEDULER": "off",
+            "PORT": str(free_port())}
+
+
 def serve(env) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "bot.py", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -105,20 +112,20 @@ def serve(env) -> subprocess.Popen:
     return proc
 
 
+def post_mql(env, email: str) -> None:
+    req = urllib.request.Request(f"http://127.0.0.1:{env['PORT']}/hooks/leads",
+                                 data=f'{{"email": "{email}", "score": 90}}'.encode(),
+                                 headers={"Authorization": f"Bearer {HOOK_TOKEN}", "Content-Type": "application/json"})
+    assert urllib.request.urlopen(req, timeout=10).status == 201
+
+
 @pytest.mark.slow
 def test_killed_process_sends_the_queued_card_after_restart_once(db, slack):
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": slack.url, "DATABASE_URL": db.url, "HANDOFF_CHANNEL": HANDOFF,
-           "MARKETING_CHANNEL": "C0MARKETING", "LEAD_WEBHOOK_TOKEN": HOOK_TOKEN, "SCHEDULER": "off",
-           "PORT": str(free_port())}
+    env = serve_env(db, slack)
     slack.fail_next(10_000, 500, method="chat.postMessage")  # Slack is down for posting
     proc = serve(env)
     try:
-        req = urllib.request.Request(f"http://127.0.0.1:{env['PORT']}/hooks/leads",
-                                     data=b'{"email": "k@example.com", "score": 90}',
-                                     headers={"Authorization": f"Bearer {HOOK_TOKEN}",
-                                              "Content-Type": "application/json"})
-        assert urllib.request.urlopen(req, timeout=10).status == 201
+        post_mql(env, "k@example.com")
         assert wait_until(lambda: slack.rejected, timeout=10)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -140,17 +147,11 @@ def test_sigterm_finishes_the_work_of_an_acknowledged_click(db, slack):
     """A deploy (SIGTERM) right after Slack got its 200 still does what the click asked for, then exits 0."""
     from standin import slack_requests
 
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": slack.url, "DATABASE_URL": db.url, "HANDOFF_CHANNEL": HANDOFF,
-           "MARKETING_CHANNEL": "C0MARKETING", "LEAD_WEBHOOK_TOKEN": HOOK_TOKEN, "SCHEDULER": "off",
-           "PORT": str(free_port())}
+    env = serve_env(db, slack)
     base = f"http://127.0.0.1:{env['PORT']}"
     proc = serve(env)
     try:
-        req = urllib.request.Request(f"{base}/hooks/leads", data=b'{"email": "t@example.com", "score": 90}',
-                                     headers={"Authorization": f"Bearer {HOOK_TOKEN}",
-                                              "Content-Type": "application/json"})
-        assert urllib.request.urlopen(req, timeout=10).status == 201
+        post_mql(env, "t@example.com")
         assert slack.wait_calls("chat.postMessage", 1, timeout=20)
         with db.begin() as s:
             lead_id = s.scalars(select(Lead.id)).one()

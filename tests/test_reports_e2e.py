@@ -9,7 +9,7 @@ from jobs import reports
 from jobs.scheduler import monthly_retro, weekly_digest
 from models.tables import ActionItem, KpiTarget, Lead
 from standin import slack_requests
-from tests.conftest import HANDOFF, MANAGER, FakeClock, jst, wait_until
+from tests.conftest import HANDOFF, MANAGER, FakeClock, jst
 from tests.test_kpi import CLOCK, add
 
 REP = "UREP1"
