@@ -225,7 +225,7 @@ def test_app_home_for_a_rep_and_a_manager(make_app, slack, db):
     app.drain()
     claimed(app, clock, db, first)
     click(app, ActionId.CLAIM, third["id"], REP2)
-    wait_until(lambda: lead(db, third["id"]).claimed_by == REP2)
+    assert wait_until(lambda: lead(db, third["id"]).claimed_by == REP2)
     clock.set(jst(2026, 12, 2, 10, 0))  # first contact is overdue for both claimed leads now
 
     for user in (REP, MANAGER):
@@ -259,13 +259,13 @@ def test_outcome_stamps_are_the_kpi_columns(make_app, slack, db):
     app, clock, lead_id = setup(make_app, slack)
     clock.set(jst(2026, 11, 30, 10, 30))
     click(app, ActionId.CLAIM, lead_id, REP)
-    wait_until(lambda: lead(db, lead_id).claimed_at is not None)
+    assert wait_until(lambda: lead(db, lead_id).claimed_at is not None)
     clock.set(jst(2026, 11, 30, 11, 0))
     click(app, ActionId.CONTACTED, lead_id, REP)
-    wait_until(lambda: lead(db, lead_id).contacted_at is not None)
+    assert wait_until(lambda: lead(db, lead_id).contacted_at is not None)
     clock.set(jst(2026, 12, 1, 9, 30))
     click(app, ActionId.SQL, lead_id, REP)
-    wait_until(lambda: lead(db, lead_id).sql_at is not None)
+    assert wait_until(lambda: lead(db, lead_id).sql_at is not None)
     row = lead(db, lead_id)
     assert (row.mql_at, row.claimed_at, row.contacted_at, row.sql_at) == (
         jst(2026, 11, 30, 10, 0), jst(2026, 11, 30, 10, 30), jst(2026, 11, 30, 11, 0), jst(2026, 12, 1, 9, 30))

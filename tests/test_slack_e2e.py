@@ -18,7 +18,7 @@ def new_card(app, slack, **fields):
     status, body = app.post_leads(lead)
     assert status in (200, 201)
     slack.wait_calls("chat.postMessage", 1)
-    wait_until(lambda: card_of(app, body["id"]).card_ts)
+    assert wait_until(lambda: card_of(app, body["id"]).card_ts)
     return body["id"]
 
 
