@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import threading
@@ -43,7 +44,14 @@ class Runtime:
     def start_http(self, host: str = "0.0.0.0", port: int | None = None):
         """Serve in a background thread; returns the server (see its `effective_port`)."""
         server = self.make_server(host, port)
-        threading.Thread(target=server.run, name="http", daemon=True).start()
+
+        def run():
+            try:
+                server.run()
+            except OSError as exc:  # server.close() from another thread ends the loop's select this way
+                if exc.errno != errno.EBADF:
+                    raise
+        threading.Thread(target=run, name="http", daemon=True).start()
         return server
 
     def start_background(self, stop: threading.Event, scheduler: bool | None = None):
