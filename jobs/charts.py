@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on a server
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from blocks.texts import t  # noqa: E402
 
@@ -23,6 +24,7 @@ def weekly_chart(series: list[dict], lang: str) -> bytes:
                color="#2a9d8f")
         ax.set_xticks(list(x), labels)
         ax.set_ylabel(t("chart.count", lang))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # leads are counted whole
         rate_ax = ax.twinx()
         rates = [None if s["claim_sla_rate"] is None else s["claim_sla_rate"] * 100 for s in series]
         rate_ax.plot(list(x), [r if r is not None else float("nan") for r in rates], color="#e63946", marker="o",
