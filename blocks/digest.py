@@ -16,7 +16,7 @@ def _list(title: str, lines: list[str], lang: str) -> dict:
 
 
 def digest(report: dict, previous: dict, overdue: dict, lagging: dict[str, int], lang: str) -> tuple[str, list[dict]]:
-    head = t("digest.title", lang, period=report["period"], start=report["start"][:10], end=report["end"][:10])
+    head = t("digest.title", lang, period=report["period"], **kpi_blocks.shown_days(report))
     parts = kpi_blocks.breakdowns(report, lang)
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": clip(head, 150)}},
               _section("\n".join(kpi_blocks.headline(report, previous, lang))),

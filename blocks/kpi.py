@@ -5,6 +5,7 @@ import csv
 import html
 import io
 import re
+from datetime import date, timedelta
 
 from blocks.format import button, clip, escape, reason_label
 from blocks.ids import ActionId, BlockId
@@ -71,8 +72,14 @@ def breakdowns(r: dict, lang: str) -> dict[str, list[str]]:
 SECTIONS = ("source", "rep", "lost", "disqualified", "bands")
 
 
+def shown_days(r: dict) -> dict[str, str]:
+    """The period as people say it: first and last local day (the report's `end` is the exclusive instant)."""
+    last = date.fromisoformat(r["end"][:10]) - timedelta(days=1)
+    return {"start": r["start"][:10], "end": last.isoformat()}
+
+
 def title(r: dict, lang: str) -> str:
-    return t("kpi.title", lang, period=r["period"], start=r["start"][:10], end=r["end"][:10],
+    return t("kpi.title", lang, period=r["period"], **shown_days(r),
              as_of=r["as_of"][:16].replace("T", " "))
 
 
