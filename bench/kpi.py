@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from models.clock import BusinessClock
+from bench.common import filled_database
 from models.db import Database
 from models.kpi import compute, parse_period
 from models.tables import Lead
@@ -115,11 +116,7 @@ def naive(db: Database, kind: str):
 
 
 def measure(db_url: str, total: int, with_naive: bool = True) -> list[dict]:
-    db = Database(db_url)
-    db.migrate()
-    t0 = time.perf_counter()
-    fill(db, total)
-    fill_s = time.perf_counter() - t0
+    db, fill_s = filled_database(db_url, total, fill)
     out = []
     for kind in ("week", "month"):
         ms, mb = timed(ours(db, kind))

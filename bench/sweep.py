@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jobs import sla_sweep
 from models import sla
+from bench.common import filled_database
 from models.db import Database
 from models.tables import Lead, SlaTimer
 from settings import load_settings
@@ -51,11 +52,7 @@ def fill(db: Database, total: int, due: int = DUE) -> None:
 
 
 def measure(db_url: str, total: int) -> dict:
-    db = Database(db_url)
-    db.migrate()
-    t0 = time.perf_counter()
-    fill(db, total)
-    fill_s = time.perf_counter() - t0
+    db, fill_s = filled_database(db_url, total, fill)
     selections = []
     for _ in range(7):
         with db.begin() as s:
