@@ -146,10 +146,10 @@ def compute(session: Session, period: Period, as_of: datetime, clock: BusinessCl
     # Read as stored (no datetime object per value): the clock parses the whole column at once.
     raw = (lambda col: type_coerce(col, String)) if session.bind.dialect.name == "sqlite" else (lambda col: col)
     pairs = session.execute(select(Lead.claimed_by, raw(Lead.mql_at), raw(Lead.claimed_at)).where(cohort, claimed)).all()
-    who = [p[0] or UNSPECIFIED for p in pairs]
+    owners = [p[0] or UNSPECIFIED for p in pairs]
     minutes = np.maximum(0.0, clock.cumulative_many([p[2] for p in pairs]) - clock.cumulative_many([p[1] for p in pairs]))
     every = minutes.tolist()
-    medians = pd.Series(minutes, index=who, dtype=float).groupby(level=0).median() if pairs else pd.Series(dtype=float)
+    medians = pd.Series(minutes, index=owners, dtype=float).groupby(level=0).median() if pairs else pd.Series(dtype=float)
 
     by_rep = {}
     for who, v in g[g["rep"].notna()].groupby("rep")[["claimed", "in_sla"]].sum().iterrows():
