@@ -10,7 +10,7 @@ from blocks import kpi as kpi_blocks
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
 from handlers.errors import explained, reply_privately
-from models.kpi import PeriodError, compute, parse_period, period_containing
+from models.kpi import PeriodError, compute_with_previous, parse_period, period_containing
 from models.outbox import Kind, enqueue
 from models.outcomes import quality_by_source
 from models.planning import PlanError, plan, set_target, targets
@@ -53,15 +53,19 @@ def kpi_answer(text: str, user: str, services) -> dict:
 
 
 def report_answer(services, kind: str, label: str, as_of, share: bool, only=kpi_blocks.SECTIONS) -> dict:
+    answer, _ = _report(services, kind, label, as_of, share, only)
+    return answer
+
+
+def _report(services, kind: str, label: str, as_of, share: bool, only) -> tuple[dict, dict]:
+    """The answer's text and blocks, and the report they show."""
     settings = services.settings
-    tz, clock, lang = settings.tz, settings.clock, settings.LANGUAGE
-    period = parse_period(kind, label, as_of, tz)
     with services.db.begin() as session:
-        report = compute(session, period, as_of, clock)
-        previous = compute(session, period.previous(tz), as_of, clock)
+        report, previous = compute_with_previous(session, parse_period(kind, label, as_of, settings.tz), as_of,
+                                                 settings.clock)
     value = f"{kind}:{label}:{as_of.isoformat()}" if share else None
-    text, blocks = kpi_blocks.blocks(report, previous, lang, value, only)
-    return {"text": text, "blocks": blocks}
+    text, blocks = kpi_blocks.blocks(report, previous, settings.LANGUAGE, value, only)
+    return {"text": text, "blocks": blocks}, report
 
 
 def breakdown_answer(services, sub: str, rest: list[str], now) -> dict:
@@ -78,11 +82,9 @@ def breakdown_answer(services, sub: str, rest: list[str], now) -> dict:
         return answer
     if len(rest) > 1 or (rest and not MENTION.match(rest[0])):
         return _usage(lang, t("kpi.unknown", lang, word=" ".join(rest)))
-    answer = report_answer(services, "month", month_label, now, share=True, only=("rep",))
+    answer, report = _report(services, "month", month_label, now, share=True, only=("rep",))
     if rest:
         rep = MENTION.match(rest[0]).group(1)
-        with services.db.begin() as session:
-            report = compute(session, parse_period("month", month_label, now, settings.tz), now, settings.clock)
         mine = report["by_rep"].get(rep)
         line = t("kpi.rep.one", lang, user=rep, claimed=mine["claimed"], in_sla=mine["claimed_in_sla"],
                  median=kpi_blocks.num(mine["median_claim_minutes"])) if mine else t("kpi.rep.none", lang, user=rep)

@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from models.clock import BusinessClock
-from models.kpi import Period, compute, month, parse_period, period_containing
+from models.kpi import Period, compute, compute_with_previous, month, parse_period, period_containing
 from models.outbox import Kind, enqueue
 from models.planning import targets
 from models.tables import ActionItem, Lead
@@ -136,9 +136,8 @@ def chart_series(session: Session, label: str, as_of: datetime, clock: BusinessC
 
 def retro_data(session: Session, label: str, as_of: datetime, clock: BusinessClock) -> dict:
     period = parse_period("month", label, as_of, clock.tz)
-    report = compute(session, period, as_of, clock)
-    previous = compute(session, period.previous(clock.tz), as_of, clock)
-    items = list(session.scalars(select(ActionItem).where(ActionItem.retro_month == period.previous(clock.tz).label)
+    report, previous = compute_with_previous(session, period, as_of, clock)
+    items = list(session.scalars(select(ActionItem).where(ActionItem.retro_month == previous["period"])
                                  .order_by(ActionItem.id)))
     return {"report": report, "previous": previous, "targets": targets(session, label),
             "last_items": [(i.text, i.added_by) for i in items]}

@@ -190,6 +190,11 @@ def compute(session: Session, period: Period, as_of: datetime, clock: BusinessCl
     }
 
 
+def compute_with_previous(session: Session, period: Period, as_of: datetime, clock: BusinessClock) -> tuple[dict, dict]:
+    """The report and the one for the period before it (the "vs previous" column), as of the same instant."""
+    return compute(session, period, as_of, clock), compute(session, period.previous(clock.tz), as_of, clock)
+
+
 def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 

@@ -12,7 +12,7 @@ from blocks import kpi as kpi_blocks
 from blocks.texts import t
 from jobs import reports
 from jobs.charts import weekly_chart
-from models.kpi import compute, parse_period
+from models.kpi import compute_with_previous, parse_period
 from models.outbox import Kind
 
 
@@ -21,17 +21,13 @@ def render(kind: str, payload: dict, db, settings) -> tuple[str, list[dict]]:
     as_of = datetime.fromisoformat(payload["as_of"])
     with db.begin() as session:
         if kind == Kind.REPORT:
-            period = parse_period(payload["kind"], payload["label"], as_of, clock.tz)
-            report = compute(session, period, as_of, clock)
-            previous = compute(session, period.previous(clock.tz), as_of, clock)
+            report, previous = compute_with_previous(session, parse_period(payload["kind"], payload["label"], as_of, clock.tz), as_of, clock)
             text, blocks = kpi_blocks.blocks(report, previous, lang)
             blocks.append({"type": "context", "elements": [
                 {"type": "mrkdwn", "text": t("kpi.shared_by", lang, user=payload["user"])}]})
             return text, blocks
         if kind == Kind.DIGEST:
-            period = parse_period("week", payload["label"], as_of, clock.tz)
-            report = compute(session, period, as_of, clock)
-            previous = compute(session, period.previous(clock.tz), as_of, clock)
+            report, previous = compute_with_previous(session, parse_period("week", payload["label"], as_of, clock.tz), as_of, clock)
             overdue = reports.overdue_now(session, as_of)
             lagging = reports.without_outcome(session, as_of, clock, settings.OUTCOME_REMINDER_DAYS)
             return digest_blocks.digest(report, previous, overdue, lagging, lang)
