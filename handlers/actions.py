@@ -73,10 +73,6 @@ def register(app, services) -> None:
                      services.settings.MANAGER_IDS, services.policy.sla)
         reply_privately(services, body, "notice.reassigned", {"user": new_owner})
 
-    def reasons_for(outcome: str) -> tuple[str, ...]:
-        settings = services.settings
-        return settings.LOST_REASONS if outcome == outcomes.LOST else settings.DISQUALIFY_REASONS
-
     def reason_modal(outcome: str):
         @explained(services)
         def open_modal(body, action, client, context):
@@ -86,7 +82,8 @@ def register(app, services) -> None:
                     return
                 lead = outcomes.check_can_record(session, session.get(Lead, lead_id), body["user"]["id"], outcome,
                                                  services.settings.MANAGER_IDS)
-                view = outcome_blocks.modal(outcome, lead, services.settings.LANGUAGE, reasons_for(outcome))
+                view = outcome_blocks.modal(outcome, lead, services.settings.LANGUAGE,
+                                            outcomes.reasons_for(outcome, services.settings))
             # The trigger_id lives about 3 s: open the modal now, directly, not through the outbox.
             client.views_open(trigger_id=body["trigger_id"], view=view)
         open_modal.__name__ = f"open_{outcome}_modal"

@@ -15,7 +15,7 @@ def register(app, services) -> None:
         def submit(ack, body, view, context):
             settings = services.settings
             lang = settings.LANGUAGE
-            reasons = settings.LOST_REASONS if outcome == outcomes.LOST else settings.DISQUALIFY_REASONS
+            reasons = outcomes.reasons_for(outcome, settings)
             reason, note = outcome_blocks.read_submission(view["state"]["values"], reasons)
             if reason is None:  # shown in the modal, next to the field
                 ack(response_action="errors", errors={BlockId.REASON: t("modal.reason_required", lang)})

@@ -30,6 +30,11 @@ SQL, WON, LOST, DISQUALIFIED = "sql", "won", "lost", "disqualified"
 CLOSING = (WON, LOST, DISQUALIFIED)
 
 
+def reasons_for(outcome: str, settings) -> tuple[str, ...]:
+    """The reason codes offered for a lost or not-a-fit outcome (LOST_REASONS, DISQUALIFY_REASONS)."""
+    return settings.LOST_REASONS if outcome == LOST else settings.DISQUALIFY_REASONS
+
+
 class AlreadyRecorded(LeadError):
     key = "notice.already_recorded"
 
