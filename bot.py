@@ -29,6 +29,8 @@ class Runtime:
     bolt: object | None
     http: object
     listeners: object | None = None  # handlers.http.ListenerPool: acknowledged Slack work still running
+    stop: threading.Event | None = None  # set by start_background: ends the sender
+    scheduler: object | None = None  # the APScheduler started by start_background, if any
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until every acknowledged Slack request has finished its work (deploys, the demo)."""
@@ -57,10 +59,10 @@ class Runtime:
     def start_background(self, stop: threading.Event, scheduler: bool | None = None):
         from jobs.scheduler import start_background
 
-        self._stop = stop
-        self._scheduler = start_background(self.services, stop,
-                                           self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
-        return self._scheduler
+        self.stop = stop
+        self.scheduler = start_background(self.services, stop,
+                                          self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
+        return self.scheduler
 
     def shutdown(self, timeout: float = 25.0) -> None:
         """A graceful stop (SIGTERM on deploy): finish what was acknowledged, the running job and the send in
@@ -70,16 +72,13 @@ class Runtime:
             log.info("stopping: finishing %d acknowledged Slack request(s)", waiting)
         if not self.settle(timeout):
             log.warning("stopping with Slack work still running after %.0f s", timeout)
-        sched = getattr(self, "_scheduler", None)
-        if sched is not None:
-            sched.shutdown(wait=True)
-        stop = getattr(self, "_stop", None)
-        if stop is not None:
-            stop.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+        if self.stop is not None:
+            self.stop.set()
             self.services.sender.notify()
-            thread = getattr(self.services.sender, "thread", None)
-            if thread is not None:
-                thread.join(timeout)
+            if self.services.sender.thread is not None:
+                self.services.sender.thread.join(timeout)
 
 
 def open_database(settings: Settings):

@@ -102,6 +102,7 @@ class Sender:
         # One pass at a time per sender: the pacing state is not shared-safe, and two passes
         # racing (the background thread and `drain`) could deliver a channel's rows out of order.
         self._pass_lock = threading.Lock()
+        self.thread: threading.Thread | None = None  # the background thread, once started
 
     # Running ----------------------------------------------------------------
     def notify(self) -> None:
