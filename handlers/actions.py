@@ -35,43 +35,44 @@ def ack_now(ack):
 
 
 def register(app, services) -> None:
-    @explained(services)
-    def claim_lead(body, action, context):
-        with services.once(context) as session:
-            if session is None:
-                return
-            claim(session, lead_id_of(action), body["user"]["id"], services.now(), services.policy.sla,
-                  services.settings.MANAGER_IDS)
-        services.notify()
+    def once_then_notice(work):
+        """A lazy listener: `work(session, body, action)` in the request's one transaction (a Slack retry
+        finds it done and changes nothing), then the private notice it returns, if any."""
+        @explained(services)
+        def listener(body, action, context):
+            with services.once(context) as session:
+                if session is None:
+                    return
+                notice = work(session, body, action)
+            services.notify()
+            if notice is not None:
+                reply_privately(services, body, *notice)
+        listener.__name__ = work.__name__  # Bolt tells lazy listeners apart by name
+        return listener
 
-    @explained(services)
-    def contacted(body, action, context):
-        with services.once(context) as session:
-            if session is None:
-                return
-            log_contact(session, lead_id_of(action), body["user"]["id"], services.now(),
-                        services.settings.MANAGER_IDS, services.policy.sla)
-        reply_privately(services, body, "notice.contacted", {})
+    settings, sla = services.settings, services.policy.sla
 
-    @explained(services)
-    def snooze_nag(body, action, context):
-        with services.once(context) as session:
-            if session is None:
-                return
-            until, count = snooze(session, lead_id_of(action), body["user"]["id"], choice_of(action, "1h"),
-                                  services.now(), services.settings.MANAGER_IDS, services.policy.sla)
-        reply_privately(services, body, "notice.snoozed",
-                        {"until": until, "count": count, "limit": services.policy.sla.snooze_limit})
+    @once_then_notice
+    def claim_lead(session, body, action):
+        claim(session, lead_id_of(action), body["user"]["id"], services.now(), sla, settings.MANAGER_IDS)
 
-    @explained(services)
-    def reassign_lead(body, action, context):
+    @once_then_notice
+    def contacted(session, body, action):
+        log_contact(session, lead_id_of(action), body["user"]["id"], services.now(), settings.MANAGER_IDS, sla)
+        return "notice.contacted", {}
+
+    @once_then_notice
+    def snooze_nag(session, body, action):
+        until, count = snooze(session, lead_id_of(action), body["user"]["id"], choice_of(action, "1h"),
+                              services.now(), settings.MANAGER_IDS, sla)
+        return "notice.snoozed", {"until": until, "count": count, "limit": sla.snooze_limit}
+
+    @once_then_notice
+    def reassign_lead(session, body, action):
         new_owner = action.get("selected_user") or ""
-        with services.once(context) as session:
-            if session is None:
-                return
-            reassign(session, lead_id_of(action), body["user"]["id"], new_owner, services.now(),
-                     services.settings.MANAGER_IDS, services.policy.sla)
-        reply_privately(services, body, "notice.reassigned", {"user": new_owner})
+        reassign(session, lead_id_of(action), body["user"]["id"], new_owner, services.now(), settings.MANAGER_IDS,
+                 sla)
+        return "notice.reassigned", {"user": new_owner}
 
     def reason_modal(outcome: str):
         @explained(services)
@@ -90,40 +91,27 @@ def register(app, services) -> None:
         return open_modal
 
     def one_click(outcome: str):
-        @explained(services)
-        def record_outcome(body, action, context):
-            with services.once(context) as session:
-                if session is None:
-                    return
-                outcomes.record(session, lead_id_of(action), body["user"]["id"], outcome, services.now(),
-                                managers=services.settings.MANAGER_IDS, policy=services.policy.sla)
-            lang = services.settings.LANGUAGE
-            reply_privately(services, body, "notice.recorded", {"outcome": t(f"outcome.{outcome}", lang)})
+        def record_outcome(session, body, action):
+            outcomes.record(session, lead_id_of(action), body["user"]["id"], outcome, services.now(),
+                            managers=settings.MANAGER_IDS, policy=sla)
+            return "notice.recorded", {"outcome": t(f"outcome.{outcome}", settings.LANGUAGE)}
         record_outcome.__name__ = f"record_{outcome}"
-        return record_outcome
+        return once_then_notice(record_outcome)
 
-    @explained(services)
-    def undo_outcome(body, action, context):
-        with services.once(context) as session:
-            if session is None:
-                return
-            _, was = outcomes.undo(session, lead_id_of(action), body["user"]["id"], services.now(),
-                                   managers=services.settings.MANAGER_IDS, policy=services.policy.sla,
-                                   marketing_channel=services.settings.MARKETING_CHANNEL)
-        reply_privately(services, body, "notice.undone", {"outcome": t(f"outcome.{was}", services.settings.LANGUAGE)})
+    @once_then_notice
+    def undo_outcome(session, body, action):
+        _, was = outcomes.undo(session, lead_id_of(action), body["user"]["id"], services.now(),
+                               managers=settings.MANAGER_IDS, policy=sla,
+                               marketing_channel=settings.MARKETING_CHANNEL)
+        return "notice.undone", {"outcome": t(f"outcome.{was}", settings.LANGUAGE)}
 
     def rate(good: bool):
-        @explained(services)
-        def rate_quality(body, action, context):
-            with services.once(context) as session:
-                if session is None:
-                    return
-                outcomes.rate_quality(session, lead_id_of(action), body["user"]["id"], good, services.now(),
-                                      services.settings.MANAGER_IDS)
-            rating = t("quality.good" if good else "quality.bad", services.settings.LANGUAGE)
-            reply_privately(services, body, "notice.quality", {"rating": rating})
+        def rate_quality(session, body, action):
+            outcomes.rate_quality(session, lead_id_of(action), body["user"]["id"], good, services.now(),
+                                  settings.MANAGER_IDS)
+            return "notice.quality", {"rating": t("quality.good" if good else "quality.bad", settings.LANGUAGE)}
         rate_quality.__name__ = f"rate_quality_{'good' if good else 'bad'}"
-        return rate_quality
+        return once_then_notice(rate_quality)
 
     app.action(ActionId.CLAIM)(ack=ack_now, lazy=[claim_lead])
     app.action(ActionId.CONTACTED)(ack=ack_now, lazy=[contacted])
