@@ -255,6 +255,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "demo.step.digest": {"en": "16. Monday 7 December 09:00: the weekly digest for last week, with its chart (run twice: posted once)",
                          "ja": "16. 12月7日(月)9:00: 前週の週次ダイジェストとグラフ(二度実行しても投稿は一度)"},
     "demo.chart_saved": {"en": "Chart “{title}” written to {path}", "ja": "グラフ「{title}」を {path} に保存しました"},
+    "render.dm": {"en": "DM to @{user}", "ja": "@{user} への DM"},
+    "render.thread": {"en": "{where}, in the thread of {ts}", "ja": "{where}、{ts} のスレッド内"},
+    "render.update": {"en": "of {channel}/{ts} (the card changes in place)", "ja": "{channel}/{ts}(カードがその場で更新されます)"},
+    "render.ephemeral": {"en": "to @{user} in #{channel} (only they see it)", "ja": "#{channel} の @{user} へ(本人にだけ表示)"},
+    "render.home": {"en": "the App Home of @{user}", "ja": "@{user} のホームタブ"},
+    "render.modal": {"en": "modal “{title}”", "ja": "モーダル「{title}」"},
+    "render.upload": {"en": "to #{channel} (an image, uploaded with the message)", "ja": "#{channel} へ(メッセージに添える画像)"},
     "demo.done": {"en": "Done: {posts} messages posted, {updates} cards updated, {ephemerals} private replies, {modals} modals opened, {homes} App Home views published.",
                   "ja": "完了: 投稿 {posts} 件、カード更新 {updates} 件、本人のみへの返信 {ephemerals} 件、モーダル {modals} 件、ホームタブ {homes} 件。"},
     # Command line ----------------------------------------------------------

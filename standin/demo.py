@@ -59,7 +59,7 @@ def run_demo(base_settings) -> int:
 
     def show(call):
         with printed:
-            print(render_call(call), flush=True)
+            print(render_call(call, lang), flush=True)
 
     with SlackStandIn(on_call=show) as slack:
         settings = load_settings(

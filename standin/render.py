@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import textwrap
 
+from blocks.texts import t
+
 
 def _text(obj) -> str:
     return (obj or {}).get("text", "") if isinstance(obj, dict) else str(obj or "")
@@ -36,32 +38,31 @@ def render_blocks(blocks: list[dict]) -> list[str]:
     return lines
 
 
-def render_call(call) -> str:
+def render_call(call, lang: str = "en") -> str:
     p = call.params
     if call.method == "chat.postMessage":
         channel = str(p.get("channel"))
-        where = f"DM to @{channel}" if channel.startswith(("U", "W")) else f"#{channel}"
+        where = t("render.dm", lang, user=channel) if channel.startswith(("U", "W")) else f"#{channel}"
         if p.get("thread_ts"):
-            where += f", in the thread of {p['thread_ts']}"
+            where = t("render.thread", lang, where=where, ts=p["thread_ts"])
         head = f"→ chat.postMessage, {where}"
         body = render_blocks(p.get("blocks")) or [p.get("text", "")]
     elif call.method == "chat.update":
-        head = f"→ chat.update of {p.get('channel')}/{p.get('ts')} (the card changes in place)"
+        head = "→ chat.update " + t("render.update", lang, channel=p.get("channel"), ts=p.get("ts"))
         body = render_blocks(p.get("blocks")) or [p.get("text", "")]
     elif call.method == "chat.postEphemeral":
-        head = f"→ chat.postEphemeral to @{p.get('user')} in #{p.get('channel')} (only they see it)"
+        head = "→ chat.postEphemeral " + t("render.ephemeral", lang, user=p.get("user"), channel=p.get("channel"))
         body = [p.get("text", "")]
     elif call.method == "views.publish":
-        head = f"→ views.publish: the App Home of @{p.get('user_id')}"
+        head = "→ views.publish: " + t("render.home", lang, user=p.get("user_id"))
         body = render_blocks((p.get("view") or {}).get("blocks"))
     elif call.method == "views.open":
         view = p.get("view") or {}
-        head = f"→ views.open: modal “{_text(view.get('title'))}”"
+        head = "→ views.open: " + t("render.modal", lang, title=_text(view.get("title")))
         body = render_blocks(view.get("blocks"))
     elif call.method == "files.completeUploadExternal":
-        files = p.get("files")
-        head = f"→ files.completeUploadExternal to #{p.get('channel_id')} (an image, uploaded with the message)"
-        body = [str(p.get("initial_comment") or ""), f"[file {files}]"]
+        head = "→ files.completeUploadExternal " + t("render.upload", lang, channel=p.get("channel_id"))
+        body = [str(p.get("initial_comment") or ""), f"[file {p.get('files')}]"]
     else:
         head, body = f"→ {call.method}", []
     return head + "\n" + textwrap.indent("\n".join(body), "   │ ")
