@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(PY) bot.py serve
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 demo: $(STAMP)

@@ -24,9 +24,9 @@ def digest(report: dict, previous: dict, overdue: dict, lagging: dict[str, int],
               _list(t("kpi.section.rep", lang), parts["rep"], lang),
               _list(t("kpi.section.lost", lang), parts["lost"], lang)]
     lines = []
-    for lead_id, company, owner, due in overdue["unclaimed"]["leads"]:
+    for lead_id, company, _owner, _due in overdue["unclaimed"]["leads"]:
         lines.append(t("digest.overdue.unclaimed", lang, company=escape(company or "—"), id=lead_id))
-    for lead_id, company, owner, due in overdue["no_contact"]["leads"]:
+    for lead_id, company, owner, _due in overdue["no_contact"]["leads"]:
         lines.append(t("digest.overdue.contact", lang, company=escape(company or "—"), id=lead_id, user=owner))
     blocks.append(_list(t("digest.overdue", lang, unclaimed=overdue["unclaimed"]["total"],
                           contact=overdue["no_contact"]["total"]), lines, lang))
@@ -63,7 +63,7 @@ def retro(data: dict, advice: dict | None, well: dict, lang: str, threshold_sett
                      mqls=v["mqls"]))
     for rep, n in well["sla_misses"]:
         bad.append(t("retro.sla_misses", lang, user=rep, n=n))
-    for key, before, now, rel in well["changes"]:
+    for key, before, now, _rel in well["changes"]:
         fmt = kpi_blocks.pct if key.endswith("rate") else kpi_blocks.num
         line = t("retro.change", lang, metric=key, before=fmt(before), now=fmt(now))
         (good if now > before else bad).append(line)

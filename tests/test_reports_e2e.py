@@ -108,10 +108,10 @@ def test_a_digest_missed_during_downtime_goes_once_for_its_week(make_app, slack,
 
 def test_monthly_retro_once_with_targets_items_and_threshold_advice(make_app, slack, db):
     # November: the 60-69 band converts far worse than the rest
-    for i in range(12):
+    for _ in range(12):
         add(db, mql=jst(2026, 11, 10, 10), score=62, source="ads", claimed_at=jst(2026, 11, 10, 10, 20),
             claimed_by=REP)
-    for i in range(10):
+    for _ in range(10):
         add(db, mql=jst(2026, 11, 11, 10), score=88, source="webinar", claimed_at=jst(2026, 11, 11, 10, 20),
             claimed_by=REP, contacted_at=jst(2026, 11, 11, 11), sql_at=jst(2026, 11, 12, 11))
     with db.begin() as s:
