@@ -143,13 +143,20 @@ CATALOG: dict[str, dict[str, str]] = {
     "field.score": {"en": "must be an integer from 0 to 100", "ja": "0〜100 の整数にしてください"},
     "field.string": {"en": "must be a string", "ja": "文字列にしてください"},
     "field.too_long": {"en": "must be at most {max} characters", "ja": "{max} 文字以内にしてください"},
-    "field.datetime": {"en": "must be an ISO 8601 date and time", "ja": "ISO 8601 の日時にしてください"},
+    "field.datetime": {"en": "must be an ISO 8601 date and time in the years 1970 to 2100",
+                       "ja": "1970〜2100 年の ISO 8601 の日時にしてください"},
     "field.future": {"en": "is in the future", "ja": "未来の日時です"},
     "field.attributes": {"en": "must be an object of at most {max} short strings",
                          "ja": "{max} 個までの短い文字列のオブジェクトにしてください"},
     "field.slack_user": {"en": "must be a Slack user id such as U012AB3CD", "ja": "U012AB3CD のような Slack ユーザーIDにしてください"},
     "field.unknown_column": {"en": "is not a known column", "ja": "不明な列です"},
     "field.order": {"en": "is before mql_at", "ja": "mql_at より前です"},
+    "field.email_taken": {"en": "already belongs to another lead (id {id}); one email is one lead",
+                          "ja": "すでに別のリード（ID {id}）のものです。1つのメールアドレスは1つのリードです"},
+    "field.external_id_conflict": {"en": "differs from the external_id of lead {id}, which has this email",
+                                   "ja": "このメールアドレスを持つリード（ID {id}）の external_id と異なります"},
+    "field.control_chars": {"en": "must not contain control characters or invalid Unicode",
+                            "ja": "制御文字や不正な Unicode を含めないでください"},
     # /kpi -----------------------------------------------------------------
     "kpi.usage": {
         "en": "*/kpi* — lead handoff KPIs (sales managers)\n"

@@ -6,10 +6,9 @@ import json
 import logging
 
 from flask import Response, request
-from sqlalchemy.exc import IntegrityError
 
 from blocks.texts import t
-from models.leads import FieldError, ingest, parse_lead
+from models.leads import FieldError, IdentityConflict, ingest, parse_lead
 
 log = logging.getLogger("handoff.webhook")
 MAX_BODY = 1024 * 1024
@@ -78,16 +77,11 @@ def register(flask_app, services) -> None:
                     {"field": e.field, "message": t(e.key, lang, **e.params)} for e in problem["errors"]]})
             return _json(status, {"error": t(problem["error"], lang)})
 
-        results = None
-        for attempt in range(3):  # a concurrent insert of the same new lead: the retry finds it
-            try:
-                with services.db.begin() as session:
-                    results = ingest(session, items, services.now(), services.policy)
-                break
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-                log.info("lead insert raced another request; retrying")
+        try:  # a concurrent insert of the same new lead: the run again finds it (docs/identity.md)
+            results = services.db.transact(lambda session: ingest(session, items, services.now(), services.policy))
+        except IdentityConflict as conflict:
+            error = conflict.error(f"leads[{conflict.index}]." if is_batch else "")
+            return _json(422, {"errors": [{"field": error.field, "message": t(error.key, lang, **error.params)}]})
         services.notify()
 
         answers = [{"id": r.id, "status": r.status, "created": r.created} for r in results]

@@ -2,14 +2,44 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
 import threading
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("handoff.db")
+T = TypeVar("T")
+# PostgreSQL's "try the transaction again" answers: deadlock_detected, serialization_failure.
+RETRY_SQLSTATES = {"40P01", "40001"}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def is_race(exc: BaseException) -> bool:
+    """A transaction that lost a race with another one and will succeed when run again."""
+    return isinstance(exc, IntegrityError) or (isinstance(exc, DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database can't be reached or can't take the write now (down, restarting, locked for longer
+    than busy_timeout): the request may be sent again later, nothing of it was kept (docs/failures.md)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError) and not is_race(exc):
+        return True
+    return isinstance(exc, DBAPIError) and type(getattr(exc, "orig", None)).__name__ in {
+        "InterfaceError", "AdminShutdown", "CannotConnectNow", "ConnectionFailure"}
 
 
 class Database:
@@ -36,6 +66,20 @@ class Database:
         with self._sqlite_lock, self.Session.begin() as session:
             yield session
 
+    def transact(self, work: Callable[..., T], attempts: int = 5) -> T:
+        """`work(session)` in a transaction, run again (up to `attempts` times) when it lost a race:
+        a unique insert another request made first, or a PostgreSQL deadlock or serialization failure."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.begin() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_race(exc):
+                    raise
+                log.info("transaction raced another one (%s); running it again", sqlstate(exc) or "unique")
+                time.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+        raise AssertionError("unreachable")
+
     def migrate(self) -> None:
         migrate(self.engine)
 
@@ -51,7 +95,7 @@ class Database:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=20, max_overflow=20)
+                               pool_size=20, max_overflow=20, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -74,7 +118,8 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: an error's message never carries the row's values (emails, names) into the logs.
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def alembic_config(engine_or_url):

@@ -6,6 +6,7 @@ the outbox rows included.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,12 @@ TEXT_LIMITS = {"external_id": 200, "email": 320, "name": 200, "company": 200, "t
 MAX_ATTRIBUTES = 20
 MAX_ATTRIBUTE_KEY = 60
 MAX_ATTRIBUTE_VALUE = 300
+# What no name or email holds and a database may refuse: C0 controls but tab and newlines, DEL, and
+# the lone surrogates JSON's \uXXXX can smuggle into a string (no UTF-8 encoding exists for them).
+BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Instants outside these years are typos or probes, and some can't even be moved to UTC.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 
 
 # Errors ---------------------------------------------------------------------
@@ -98,11 +105,12 @@ def parse_instant(value, tz: ZoneInfo) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=tz)
+        dt = dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # 0001-01-01 in Tokyo is before the first instant there is
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
+    return dt if EARLIEST <= dt <= LATEST else None
 
 
 def parse_lead(obj, tz: ZoneInfo, prefix: str = "") -> tuple[LeadIn | None, list[FieldError]]:
@@ -122,6 +130,9 @@ def parse_lead(obj, tz: ZoneInfo, prefix: str = "") -> tuple[LeadIn | None, list
         if not isinstance(v, str):
             errors.append(FieldError(prefix + name, "field.string"))
             continue
+        if BAD_CHARS.search(v):
+            errors.append(FieldError(prefix + name, "field.control_chars"))
+            continue
         v = v.strip()
         if len(v) > limit:
             errors.append(FieldError(prefix + name, "field.too_long", {"max": limit}))
@@ -137,8 +148,8 @@ def parse_lead(obj, tz: ZoneInfo, prefix: str = "") -> tuple[LeadIn | None, list
     score = obj.get("score")
     if score is None:
         errors.append(FieldError(prefix + "score", "field.required"))
-    elif isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score) \
-            or not 0 <= score <= 100:
+    elif isinstance(score, bool) or not isinstance(score, (int, float)) \
+            or (isinstance(score, float) and not math.isfinite(score)) or score != int(score) or not 0 <= score <= 100:
         errors.append(FieldError(prefix + "score", "field.score"))
 
     created_at = None
@@ -152,6 +163,8 @@ def parse_lead(obj, tz: ZoneInfo, prefix: str = "") -> tuple[LeadIn | None, list
         attributes = _parse_attributes(obj["attributes"])
         if attributes is None:
             errors.append(FieldError(prefix + "attributes", "field.attributes", {"max": MAX_ATTRIBUTES}))
+        elif any(BAD_CHARS.search(k) or BAD_CHARS.search(v) for k, v in attributes.items()):
+            errors.append(FieldError(prefix + "attributes", "field.control_chars"))
 
     if errors:
         return None, errors
@@ -213,8 +226,9 @@ def set_deadlines(lead: Lead, policy: Policy) -> None:
     lead.contact_due = policy.clock.add_minutes(lead.mql_at, policy.contact_minutes)
 
 
-def find_matches(session: Session, items: list[LeadIn]) -> tuple[dict[str, Lead], dict[str, Lead]]:
-    """Existing leads by external_id and by normalised email, locked for this transaction."""
+def find_matches(session: Session, items: list[LeadIn], lock: bool = True) -> tuple[dict[str, Lead], dict[str, Lead]]:
+    """Existing leads by external_id and by normalised email, locked for this transaction unless `lock` is
+    False."""
     ext_ids = {i.external_id for i in items if i.external_id}
     emails = {i.email.lower() for i in items}
     by_ext: dict[str, Lead] = {}
@@ -222,42 +236,126 @@ def find_matches(session: Session, items: list[LeadIn]) -> tuple[dict[str, Lead]
     conds = [Lead.email_norm.in_(emails)]
     if ext_ids:
         conds.append(Lead.external_id.in_(ext_ids))
-    found = session.scalars(select(Lead).where(or_(*conds)).order_by(Lead.id).with_for_update())
+    query = select(Lead).where(or_(*conds)).order_by(Lead.id)
+    if lock:  # and read again what an earlier plain read of this transaction loaded: it may have changed since
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = session.scalars(query)
     for lead in found:
         if lead.external_id:
             by_ext[lead.external_id] = lead
-        by_email[lead.email_norm] = lead  # the newest lead with that email wins
+        by_email[lead.email_norm] = lead
     return by_ext, by_email
 
 
+class IdentityConflict(Exception):
+    """An item whose external_id names one lead and whose email belongs to another (docs/identity.md).
+
+    `index` is the item's place in what was sent, set by the caller that knows it.
+    """
+
+    def __init__(self, field_name: str, key: str, lead_id: int | None):
+        super().__init__(field_name, key, lead_id)
+        self.field, self.key, self.lead_id = field_name, key, lead_id
+        self.index: int | None = None
+
+    def error(self, prefix: str = "") -> FieldError:
+        return FieldError(prefix + self.field, self.key, {"id": self.lead_id})
+
+
 def match(item: LeadIn, by_ext: dict[str, Lead], by_email: dict[str, Lead]) -> Lead | None:
-    """By external_id, else by case-insensitive email (never a lead that has another external_id)."""
+    """The lead an item is about: by external_id, else by case-insensitive email; None for a new person.
+
+    One email is one person, so an item that would need a second lead with a stored email is a
+    conflict, never a duplicate: its external_id is another lead's, or its email already has a lead with
+    another external_id.
+    """
+    email = item.email.lower()
+    owner = by_email.get(email)
+    if owner is not None and owner.email_norm != email:
+        owner = None  # that lead's email changed earlier in this batch
     if item.external_id and item.external_id in by_ext:
-        return by_ext[item.external_id]
-    lead = by_email.get(item.email.lower())
-    if lead is not None and item.external_id and lead.external_id and lead.external_id != item.external_id:
-        return None
-    return lead
+        lead = by_ext[item.external_id]
+        if owner is not None and owner is not lead:
+            raise IdentityConflict("email", "field.email_taken", owner.id)
+        return lead
+    if owner is not None and item.external_id and owner.external_id and owner.external_id != item.external_id:
+        raise IdentityConflict("external_id", "field.external_id_conflict", owner.id)
+    return owner
+
+
+def new_lead_values(item: LeadIn, now: datetime) -> dict:
+    return dict(email=item.email, email_norm=item.email.lower(), external_id=item.external_id, name=item.name,
+                company=item.company, title=item.title, source=item.source or "other", score=item.score,
+                attributes=item.attributes or {}, created_at=item.created_at or now, updated_at=now)
+
+
+def insert_new(session: Session, rows: list[dict]) -> list[int]:
+    """INSERT the rows, skipping any whose email or external_id is already taken (by a concurrent
+    request too: the database waits for it and then skips). Returns the ids inserted."""
+    if not rows:
+        return []
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = sorted(rows, key=lambda r: r["email_norm"])  # one lock order for every concurrent batch
+    stmt = insert(Lead).values(rows).on_conflict_do_nothing().returning(Lead.id)
+    return list(session.execute(stmt).scalars())
+
+
+def resolve(session: Session, items: list[LeadIn], now: datetime) -> tuple[dict[str, Lead], dict[str, Lead],
+                                                                           set[int]]:
+    """Insert-or-get: every new person in `items` gets its lead row, whoever inserts it first.
+
+    Returns the leads by external_id and by email (all locked for this transaction) and the ids this
+    transaction inserted. Identity is the database's to enforce (unique email_norm and external_id);
+    this only makes the race end in "the other one inserted it, use that" instead of an error.
+    """
+    # Plan from a plain read and lock only after inserting: a transaction holding row locks while it
+    # waits on another's uncommitted insert of the same email is how two batches deadlock.
+    by_ext, by_email = find_matches(session, items, lock=False)
+    planned: list[dict] = []
+    seen_ext = dict(by_ext)
+    seen_email = dict(by_email)
+    for item in items:
+        email = item.email.lower()
+        if (item.external_id and item.external_id in seen_ext) or email in seen_email:
+            continue  # known (or planned): the pass that applies the items decides about it
+        values = new_lead_values(item, now)
+        planned.append(values)
+        seen_email[email] = values
+        if item.external_id:
+            seen_ext[item.external_id] = values
+    inserted = set(insert_new(session, planned))
+    by_ext, by_email = find_matches(session, items)
+    return by_ext, by_email, inserted
 
 
 def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
            actor: str = "webhook") -> list[IngestResult]:
-    """Create or update each lead; hand off (queue one card) those that first reach the threshold."""
-    by_ext, by_email = find_matches(session, items)
+    """Create or update each lead; hand off (queue one card) those that first reach the threshold.
+
+    Raises IdentityConflict (with the item's index) for an item that names two different leads.
+    """
+    by_ext, by_email, inserted = resolve(session, items, now)
     results: list[tuple[Lead, bool]] = []
     crossed: list[Lead] = []
-    for item in items:
-        lead = match(item, by_ext, by_email)
-        if lead is None:
-            lead = Lead(email=item.email, email_norm=item.email.lower(), external_id=item.external_id,
-                        name=item.name, company=item.company, title=item.title, source=item.source or "other",
-                        score=item.score, attributes=item.attributes or {}, created_at=item.created_at or now,
-                        updated_at=now)
+    for index, item in enumerate(items):
+        try:
+            lead = match(item, by_ext, by_email)
+        except IdentityConflict as conflict:
+            conflict.index = index
+            raise
+        if lead is None:  # e.g. an email freed earlier in this batch; the unique index still guards it
+            lead = Lead(**new_lead_values(item, now))
             session.add(lead)
-            results.append((lead, True))
-        else:
+            session.flush()
+            inserted.add(lead.id)
+        created = lead.id in inserted
+        inserted.discard(lead.id)  # a later item about the same new person is an update
+        if not created:
             _apply_update(lead, item, now)
-            results.append((lead, False))
+        results.append((lead, created))
         if lead.external_id:
             by_ext[lead.external_id] = lead
         by_email[lead.email_norm] = lead
@@ -265,7 +363,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
             lead.mql_at = now
             set_deadlines(lead, policy)
             crossed.append(lead)
-    session.flush()  # assigns ids to the new leads in one round trip
+    session.flush()
 
     seen: set[int] = set()
     for lead, created in results:

@@ -55,7 +55,8 @@ class Lead(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     email: Mapped[str] = mapped_column(String(320))
-    email_norm: Mapped[str] = mapped_column(String(320), index=True)
+    # One lead per person: the database refuses a second lead with the same email (docs/identity.md).
+    email_norm: Mapped[str] = mapped_column(String(320), index=True, unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     company: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(200))

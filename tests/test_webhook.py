@@ -46,8 +46,18 @@ def test_external_id_wins_over_email(web, db):
     post(web, {"email": "a@example.com", "score": 10, "external_id": "hs-1"})
     r = post(web, {"email": "new-address@example.com", "score": 10, "external_id": "hs-1"})
     assert r.status_code == 200 and r.json["id"] == 1
-    r = post(web, {"email": "new-address@example.com", "score": 10, "external_id": "hs-2"})
-    assert r.status_code == 201 and r.json["id"] == 2  # another record in the CRM
+    # One email is one lead: another CRM record with that email is refused, naming the lead it would clash with.
+    r = post(web, {"email": "New-Address@example.com", "score": 10, "external_id": "hs-2"})
+    assert r.status_code == 422
+    assert r.json["errors"][0]["field"] == "external_id" and "1" in r.json["errors"][0]["message"]
+    # A known external_id moving to an email another lead has: refused too, nothing changed.
+    post(web, {"email": "b@example.com", "score": 10, "external_id": "hs-3"})
+    r = post(web, {"leads": [{"email": "c@example.com", "score": 10},
+                             {"email": "B@example.com", "score": 50, "external_id": "hs-1"}]})
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "leads[1].email"
+    assert count(db) == 2
+    with db.begin() as s:
+        assert s.get(Lead, 1).email_norm == "new-address@example.com" and s.get(Lead, 1).score == 10
 
 
 def test_same_lead_twice_is_one_lead_one_card(web, db):
