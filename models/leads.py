@@ -299,8 +299,9 @@ def insert_new(session: Session, rows: list[dict]) -> list[int]:
     else:
         from sqlalchemy.dialects.sqlite import insert
     rows = sorted(rows, key=lambda r: r["email_norm"])  # one lock order for every concurrent batch
-    stmt = insert(Lead).values(rows).on_conflict_do_nothing().returning(Lead.id)
-    return list(session.execute(stmt).scalars())
+    # executemany with RETURNING: SQLAlchemy sends it as a few multi-row INSERTs from one cached statement.
+    stmt = insert(Lead.__table__).on_conflict_do_nothing().returning(Lead.__table__.c.id)
+    return list(session.connection().execute(stmt, rows).scalars())
 
 
 def resolve(session: Session, items: list[LeadIn], now: datetime) -> tuple[dict[str, Lead], dict[str, Lead],
