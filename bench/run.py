@@ -259,6 +259,15 @@ def main() -> int:
                          if k["naive_ms"] is not None else "– | – | –")
                 kpi_rows.append(f"| {label} | {k['kind']} | {total:,} | {k['period_mqls']:,} | {k['ms']:.0f} | "
                                 f"{k['peak_mb']:.1f} | {naive} |")
+    from bench.import_leads import ROWS as IMPORT_ROWS, measure as measure_import, section as import_section
+
+    import_results = []
+    with SlackStandIn() as slack:
+        for label, fresh in targets:
+            print(f"[{label}] import of {IMPORT_ROWS:,} rows while serving webhooks …", flush=True)
+            imp = measure_import(fresh("import.db"), slack.url, IMPORT_ROWS, tmp)
+            print(f"  {imp}", flush=True)
+            import_results.append((label, imp))
     print("[SQLite] burst of 300 MQLs against a 10/s (burst 3) channel limit …", flush=True)
     burst = bench_burst(fresh_sqlite(tmp, "burst.db"))
     print(f"  {burst}", flush=True)
@@ -293,7 +302,8 @@ def main() -> int:
               "headline numbers there (median of 2). Aim: under 300 ms and 300 MB, growing with the period, not the "
               "table.\n",
               "| database | report | leads in table | MQLs in period | ms | peak MB | naive ms | naive peak MB | "
-              "naive / ours |", "|---|---|---|---|---|---|---|---|---|", *kpi_rows, ""]
+              "naive / ours |", "|---|---|---|---|---|---|---|---|---|", *kpi_rows, "",
+              *import_section(import_results, machine(), f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)
