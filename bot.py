@@ -1,4 +1,4 @@
-"""Handoff's only entry point: serve | clock | run-job | import-leads | migrate | demo."""
+"""Handoff's only entry point: serve | clock | run-job | import-leads | kpi | outbox | migrate | demo."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+import logsafe
 from blocks.texts import t
 from settings import Settings, SettingsError, load_settings
 
@@ -37,11 +38,38 @@ class Runtime:
         return self.listeners is None or self.listeners.wait_idle(timeout)
 
     def make_server(self, host: str = "0.0.0.0", port: int | None = None):
-        """The production WSGI server (waitress) for the app, bound but not yet running."""
+        """The production WSGI server (waitress) for the app, bound but not yet running.
+
+        Waitress buffers each request in its async loop before a worker thread sees it, so slow or huge
+        requests cost connections and memory, not threads: the limits below bound both (issue 8).
+        """
+        import resource
+
         from waitress.server import create_server
 
+        from handlers.webhook import MAX_BODY
+
+        # 200 connections dripping their headers exhausted waitress's default 100 and queued every real click.
+        CONNECTION_LIMIT = 1000
+        # A body past this much waits in a temporary file, not memory: 200 stalled 500 KB bodies held 111 MB.
+        INBUF_OVERFLOW = 64 * 1024
+        # Per connection a socket and perhaps that temporary file, plus the database, logs and trigger.
+        FILES_NEEDED = 2 * CONNECTION_LIMIT + 256
+        # Refused from Content-Length (413) or after this many chunked bytes, before the app reads any of it;
+        # the margin leaves the webhook's own JSON 413 for bodies just over its 1 MiB.
+        MAX_REQUEST_BODY = MAX_BODY + 64 * 1024
+        # Slack's and marketing tools' headers are a few KiB; 32 KiB is nginx's default total.
+        MAX_REQUEST_HEADER = 32 * 1024
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < FILES_NEEDED:  # a 1024 default would refuse accept()
+            wanted = FILES_NEEDED if hard == resource.RLIM_INFINITY else min(FILES_NEEDED, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
         return create_server(self.http, host=host, port=self.settings.PORT if port is None else port,
-                             threads=16, ident="handoff", channel_timeout=30, clear_untrusted_proxy_headers=True)
+                             threads=16, ident="handoff", channel_timeout=30, clear_untrusted_proxy_headers=True,
+                             connection_limit=CONNECTION_LIMIT, max_request_body_size=MAX_REQUEST_BODY,
+                             max_request_header_size=MAX_REQUEST_HEADER, inbuf_overflow=INBUF_OVERFLOW,
+                             asyncore_use_poll=True)  # select() cannot watch a socket numbered 1024 or more
 
     def start_http(self, host: str = "0.0.0.0", port: int | None = None):
         """Serve in a background thread; returns the server (see its `effective_port`)."""
@@ -87,7 +115,7 @@ def open_database(settings: Settings):
     from models.db import Database
 
     try:
-        db = Database(settings.DATABASE_URL)
+        db = Database(settings.DATABASE_URL, wait_seconds=settings.DATABASE_WAIT_SECONDS)
         db.migrate()
     except SQLAlchemyError as exc:
         from sqlalchemy.engine import make_url
@@ -284,6 +312,100 @@ def cmd_kpi(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_outbox(settings: Settings, args) -> int:
+    """`outbox list [--failed] [--limit N]`: what was not delivered; `outbox retry ID…|--all-failed`: send again."""
+    from handlers.services import utcnow
+    from models import outbox as queue
+
+    lang = settings.LANGUAGE
+    usage = CommandError(t("cli.outbox.usage", lang))
+    args = _outbox_args(args, usage)
+    if args.action == "list":
+        if args.ids or args.all_failed:
+            raise usage
+        limit = 50
+        if args.limit is not None:
+            limit = _whole_number(args.limit)
+            if not limit:
+                raise CommandError(t("cli.outbox.bad_limit", lang, value=args.limit))
+        db = open_database(settings)
+        with db.begin() as session:
+            rows, total = queue.unsent(session, failed_only=args.failed, limit=limit)
+            if not rows:
+                print(t("cli.outbox.none_failed" if args.failed else "cli.outbox.none", lang))
+                return 0
+            col = {k: t(f"cli.outbox.col.{k}", lang)
+                   for k in ("id", "status", "kind", "channel", "lead", "attempts", "created")}
+            print(t("cli.outbox.header", lang, **col))
+            for r in rows:
+                error = " ".join((r.last_error or "").split())
+                print(t("cli.outbox.row", lang, id=r.id, status=t(f"cli.outbox.status.{r.status}", lang), kind=r.kind,
+                        channel=r.channel or "-", lead=r.lead_id if r.lead_id is not None else "-",
+                        attempts=r.attempts, created=r.created_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"),
+                        error=error[:200] + ("…" if len(error) > 200 else "")))
+        print(t("cli.outbox.shown" if len(rows) == total else "cli.outbox.more", lang, shown=len(rows), total=total))
+        return 0
+    if args.action == "retry":
+        if args.failed or args.limit is not None or bool(args.ids) == args.all_failed:
+            raise usage
+        ids = []
+        for value in args.ids:
+            if _whole_number(value.removeprefix("#")) is None:
+                raise CommandError(t("cli.outbox.bad_id", lang, value=value))
+            ids.append(_whole_number(value.removeprefix("#")))
+        db = open_database(settings)
+        with db.begin() as session:  # all or nothing: every id named must be a failed message
+            if args.all_failed:
+                ids = queue.failed_ids(session)
+                if not ids:
+                    print(t("cli.outbox.nothing_to_retry", lang))
+                    return 0
+            else:
+                ids = sorted(set(ids))
+                status = queue.statuses(session, ids)
+                if missing := [i for i in ids if i not in status]:
+                    raise CommandError(t("cli.outbox.unknown_id", lang, ids=", ".join(f"#{i}" for i in missing)))
+                if not_failed := [i for i in ids if status[i] != "failed"]:
+                    raise CommandError(t("cli.outbox.not_failed", lang, ids=", ".join(f"#{i}" for i in not_failed),
+                                         statuses=", ".join(f"#{i} {status[i]}" for i in not_failed)))
+            n = queue.requeue(session, ids, utcnow())
+        shown = ", ".join(f"#{i}" for i in ids[:20]) + (f", … (+{len(ids) - 20})" if len(ids) > 20 else "")
+        print(t("cli.outbox.retried", lang, n=n, ids=shown))
+        return 0
+    raise usage
+
+
+def _outbox_args(args, usage: CommandError) -> argparse.Namespace:
+    """The words after `outbox`, options anywhere among them (`retry --all-failed`, `list --failed`); bad
+    usage is one line (CommandError), not argparse's usage block."""
+
+    class Words(argparse.ArgumentParser):
+        def error(self, message):
+            raise usage
+
+    p = Words(prog="bot.py outbox", add_help=False)
+    p.add_argument("action", nargs="?")
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--failed", action="store_true")
+    p.add_argument("--limit")
+    p.add_argument("--all-failed", action="store_true")
+    words = p.parse_intermixed_args(args.words)
+    words.failed = words.failed or args.failed
+    words.all_failed = words.all_failed or args.all_failed
+    if args.limit is not None:
+        if words.limit is not None:
+            raise usage
+        words.limit = args.limit
+    return words
+
+
+def _whole_number(value: str) -> int | None:
+    """`value` as a whole number that fits a database id (ASCII digits only), else None."""
+    import re
+
+    return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
+
+
 def cmd_migrate(settings: Settings, args) -> int:
     from sqlalchemy.engine import make_url
 
@@ -315,21 +437,29 @@ def parser() -> argparse.ArgumentParser:
     kp.add_argument("period", nargs="?", help="2026-W47 or 2026-11 (default: the one containing --at)")
     kp.add_argument("--at", help="the as-of instant, ISO 8601 (default now)")
     kp.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    ob = sub.add_parser("outbox", help="list the Slack messages not delivered, and send failed ones again",
+                        usage="bot.py outbox list [--failed] [--limit N] | retry ID [ID …] | retry --all-failed")
+    ob.add_argument("words", nargs=argparse.REMAINDER, metavar="list|retry …",
+                    help="list: what is waiting or failed, newest first; retry ID…: put failed messages back "
+                         "in the queue (as `outbox list` shows their ids)")
+    ob.add_argument("--failed", action="store_true", help="list: only the messages Slack refused for good")
+    ob.add_argument("--limit", help="list: at most N messages (default 50)")
+    ob.add_argument("--all-failed", action="store_true", help="retry: every failed message")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
-            "migrate": cmd_migrate, "demo": cmd_demo}
+            "outbox": cmd_outbox, "migrate": cmd_migrate, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command == "kpi":  # the report is the output; keep the migration chatter out of it
+    if command in ("kpi", "outbox"):  # the report is the output; keep the migration chatter out of it
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()

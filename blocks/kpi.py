@@ -111,19 +111,42 @@ def blocks(r: dict, prev: dict | None, lang: str, share_value: str | None = None
     return head, out
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula (OWASP)
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value) -> str | int | float:
+    """A value as a CSV cell a spreadsheet shows as written and never runs: a text cell that starts like a
+    formula (`=HYPERLINK(…)`, `@SUM(…)`, `-2+3`, a tab or CR) and is not a number gets a leading `'`
+    (OWASP's CSV injection rule); numbers, -3 and -0.5 included, stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_START) and not NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def to_csv(r: dict) -> str:
-    """One row per number: metric, key, field, value (nested breakdowns flattened)."""
+    """One row per number: metric, key, field, value (nested breakdowns flattened). Every cell goes through
+    `csv_cell`: sources, reasons and rep ids come from outside."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["metric", "key", "field", "value"])
+
+    def row(*cells) -> None:
+        w.writerow([csv_cell(c) for c in cells])
+
+    row("metric", "key", "field", "value")
     for k, v in r.items():
         if isinstance(v, dict):
             for key, inner in v.items():
                 if isinstance(inner, dict):
                     for field, value in inner.items():
-                        w.writerow([k, key, field, "" if value is None else value])
+                        row(k, key, field, value)
                 else:
-                    w.writerow([k, key, "", inner])
+                    row(k, key, "", inner)
         else:
-            w.writerow([k, "", "", "" if v is None else v])
+            row(k, "", "", v)
     return buf.getvalue()

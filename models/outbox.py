@@ -2,7 +2,8 @@
 
 What a row means for Slack is decided by the sender (outbox/), which renders
 it from the lead as it stands when it is sent. This module only stores,
-leases and settles rows.
+leases and settles rows, and lets people see and re-queue the ones that
+failed (`python bot.py outbox list|retry`, `/healthz`).
 """
 from __future__ import annotations
 
@@ -84,9 +85,55 @@ def counts(session: Session, since_id: int = 0) -> dict[str, int]:
 
 
 def pending_card_post(session: Session, lead_id: int) -> bool:
-    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+    return card_post_due(session, lead_id) is not None
+
+
+def card_post_due(session: Session, lead_id: int) -> datetime | None:
+    """When the lead's card post is next tried, while it is still pending; None once it is sent or failed."""
+    return session.scalar(select(OutboxMessage.next_attempt_at).where(
         OutboxMessage.lead_id == lead_id, OutboxMessage.kind == Kind.CARD_POST,
-        OutboxMessage.status == "pending")) > 0
+        OutboxMessage.status == "pending").limit(1))
+
+
+def health(session: Session, now: datetime) -> dict[str, int | None]:
+    """What /healthz shows: rows waiting, failed for good, retrying after an error, and the oldest wait."""
+    c = counts(session)
+    retrying = session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.attempts > 0))
+    oldest = session.scalar(select(OutboxMessage.created_at).where(OutboxMessage.status == "pending")
+                            .order_by(OutboxMessage.created_at).limit(1))
+    age = None if oldest is None else max(0, int((now - oldest).total_seconds()))
+    return {"pending": c["pending"], "failed": c["failed"], "retrying": retrying, "oldest_pending_seconds": age}
+
+
+def unsent(session: Session, failed_only: bool = False, limit: int = 50) -> tuple[list[OutboxMessage], int]:
+    """Rows not delivered (failed, or also still pending), newest first, and how many there are in all."""
+    status = ["failed"] if failed_only else ["failed", "pending"]
+    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.status.in_(status))
+                                .order_by(OutboxMessage.id.desc()).limit(limit)))
+    total = session.scalar(select(func.count()).select_from(OutboxMessage)
+                           .where(OutboxMessage.status.in_(status)))
+    return rows, total
+
+
+def statuses(session: Session, ids: list[int]) -> dict[int, str]:
+    """The status of each of these rows that exists."""
+    return dict(session.execute(select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.id.in_(ids))).all())
+
+
+def failed_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.status == "failed")
+                                .order_by(OutboxMessage.id)))
+
+
+def requeue(session: Session, ids: list[int], now: datetime) -> int:
+    """Put failed rows back to pending, due now, with their attempts reset (the last error stays until the
+    next attempt replaces it). Rows that are not failed are left alone; returns how many were re-queued."""
+    if not ids:
+        return 0
+    res = session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == "failed")
+                          .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None))
+    return res.rowcount
 
 
 def queue_home(session: Session, user: str, now: datetime, token: str) -> bool:

@@ -3,12 +3,46 @@
 - Pacing: chat.postMessage is held to OUTBOX_CHANNEL_RATE per channel (token
   bucket, burst OUTBOX_CHANNEL_BURST), so a burst of MQLs queues instead of
   hammering Slack into 429s.
-- 429: the row waits `Retry-After` and so does everything else for that
-  channel (or method); it does not count as a failed attempt.
-- 5xx and connection errors: retried with exponential backoff, for ever.
-- Setup errors (bot not in channel, bad token): retried slowly for two days,
-  loudly logged, so an admin can fix them without losing anything.
-- Anything else Slack refuses (bad payload): failed for good, logged.
+
+What happens to a row that does not go through, by the kind of trouble:
+
+- Slack is busy (429 / `ratelimited`): the row waits `Retry-After` and so does
+  everything else for that channel (or method); it does not count as an attempt.
+- Slack or the way to it is down (HTTP 5xx, `internal_error`, `fatal_error`,
+  `service_unavailable`, `request_timeout`, connection errors, the database
+  briefly away while the message is built): retried with exponential backoff
+  (at most MAX_BACKOFF apart), for ever. Nothing about the row is wrong; every
+  row waits for the same outage, and no message is lost to it.
+- The installation is broken (SETUP_ERRORS: `invalid_auth`, `not_authed`,
+  `account_inactive`, `token_revoked`, `token_expired`, `missing_scope`,
+  `no_permission`, `not_allowed_token_type`, `team_access_not_granted`,
+  `ekm_access_denied`, and `not_in_channel`, which inviting the bot fixes):
+  an admin fixes it once for every row, so the row is retried slowly (at most
+  15 minutes apart), logged as an error, shown as retrying on `/healthz` and
+  by `bot.py outbox list`, and failed for good SETUP_GIVE_UP (48 h) after it
+  was queued. A row put back by hand (`bot.py outbox retry`) that meets such an
+  error again is failed at once.
+- The destination refuses this row for good (PERMANENT_ERRORS, and any other
+  error code Slack answers, or any other HTTP 4xx): `invalid_blocks`,
+  `invalid_blocks_format`, `invalid_arguments`, `msg_too_long`, `no_text`,
+  `channel_not_found`, `is_archived`, `message_not_found`,
+  `cant_update_message`, `edit_window_closed`, …: failed at once with Slack's
+  error (and its explanation, when Slack gives one) stored in `last_error`.
+- The message cannot be built from the database (the lead is gone, the payload
+  is malformed, e.g. a tampered value, or a bug in rendering): a lead that is
+  gone fails the row at once; any other exception is tried RENDER_ATTEMPTS
+  times in all (with backoff), then the row fails with the exception's class
+  and message stored, logged once (with its traceback) under the row id.
+
+A failed row never holds up its lane: rows are sent oldest first per channel,
+but a row waiting for its backoff is simply not due, so later rows go past it;
+and a card update (or a threaded reminder) that waits for the lead's card post
+waits only while that post is still pending: once the post has failed, the
+update is settled (there is no card to update) and the reminder is posted
+unthreaded. Failed rows are counted on `/healthz` (`outbox_failed`), listed by
+`python bot.py outbox list --failed`, and sent again by `python bot.py outbox
+retry ID…|--all-failed` once the cause is fixed.
+
 Several processes may run a sender: a row is leased before it is sent.
 """
 from __future__ import annotations
@@ -23,7 +57,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from blocks import card as card_blocks
 from blocks import home as home_blocks
@@ -41,11 +77,28 @@ from outbox import reports as report_messages
 log = logging.getLogger("handoff.outbox")
 UTC = timezone.utc
 
-SETUP_ERRORS = {"not_in_channel", "channel_not_found", "invalid_auth", "not_authed", "account_inactive",
-                "token_revoked", "token_expired", "missing_scope", "team_access_not_granted"}
+# Slack's error codes (chat.postMessage, chat.update, chat.postEphemeral, views.publish, files.* and the
+# errors every method can answer), sorted by what they say about the row; see the module docstring.
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+SETUP_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                "missing_scope", "no_permission", "not_allowed_token_type", "team_access_not_granted",
+                "ekm_access_denied", "not_in_channel"}
+PERMANENT_ERRORS = {  # any code not listed in the other sets is treated the same way
+    "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "invalid_arg_name", "invalid_array_arg",
+    "invalid_form_data", "invalid_charset", "invalid_post_type", "missing_post_type", "invalid_attachments",
+    "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large", "msg_too_long",
+    "msg_blocks_too_long", "no_text", "too_many_attachments", "channel_not_found", "is_archived",
+    "user_not_in_channel", "user_not_found", "cannot_dm_bot", "messages_tab_disabled", "restricted_action",
+    "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel", "message_not_found", "cant_update_message",
+    "edit_window_closed", "not_found", "hash_conflict", "duplicate_external_id", "file_not_found",
+    "invalid_channel", "posting_to_general_channel_denied", "access_denied", "unknown_method",
+}
 SETUP_GIVE_UP = timedelta(hours=48)
 MAX_BACKOFF = 300.0
+SETUP_BACKOFF = 900.0
+RENDER_ATTEMPTS = 3  # tries in all for a row whose message cannot be built, before it fails for good
+MAX_ERROR = 1000  # characters of an error kept in last_error
 
 
 def utcnow() -> datetime:
@@ -79,13 +132,15 @@ class TokenBucket:
 
 @dataclass
 class Outcome:
-    """What happened to one row: sent, deferred (not an attempt), retry, or failed."""
+    """What happened to one row: sent, defer (not an attempt), retry, setup (retry slowly, then give up),
+    render (the message could not be built: retry a few times, then give up) or failed."""
 
     state: str
     ts: str | None = None
     channel: str | None = None
     delay: float = 0.0
     error: str | None = None
+    exc: BaseException | None = None  # for `render`: what was raised, logged once when the row gives up
 
 
 class Sender:
@@ -201,9 +256,15 @@ class Sender:
                 self._paused[key] = self.monotonic() + outcome.delay
         except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
             outcome = Outcome("retry", error=f"connection: {exc}")
-        except Exception as exc:  # a bug in rendering must not stop the other rows
-            log.exception("outbox row %s could not be sent", row_id)
-            outcome = Outcome("retry", error=f"{type(exc).__name__}: {exc}")
+        except SlackRequestError as exc:
+            if not str(exc).startswith("Failed to upload a file"):  # a request that cannot be made: the row
+                outcome = Outcome("render", error=f"{type(exc).__name__}: {_one_line(exc)}", exc=exc)
+            else:  # the upload URL answered an error: a new try asks for a new URL
+                outcome = Outcome("retry", error=f"upload: {_one_line(exc)}")
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:  # the database, not the row
+            outcome = Outcome("retry", error=f"database: {_one_line(getattr(exc, 'orig', None) or exc)}")
+        except Exception as exc:  # the row's message cannot be built; it must not stop the other rows
+            outcome = Outcome("render", error=f"{type(exc).__name__}: {_one_line(exc)}", exc=exc)
         self._settle(row_id, kind, outcome)
 
     def _settle(self, row_id: int, kind: str, outcome: Outcome) -> None:
@@ -222,14 +283,27 @@ class Sender:
                 queue.retry_later(s, row_id, now + timedelta(seconds=outcome.delay), outcome.error,
                                   count_attempt=False)
                 return
-            if outcome.state == "failed" or (outcome.state == "setup" and now - row.created_at > SETUP_GIVE_UP):
-                log.error("outbox row %s (%s) failed for good: %s", row_id, kind, outcome.error)
-                queue.mark_failed(s, row_id, outcome.error or "failed")
+            error = (outcome.error or "failed")[:MAX_ERROR]
+            if outcome.state == "render":
+                error = f"render: {error}"[:MAX_ERROR]
+                if row.attempts + 1 >= RENDER_ATTEMPTS:
+                    log.error("outbox row %s (%s) failed for good: its message could not be built after %d "
+                              "attempts: %s", row_id, kind, row.attempts + 1, error, exc_info=outcome.exc)
+                    queue.mark_failed(s, row_id, error)
+                    return
+                delay = self._backoff(row.attempts, cap=MAX_BACKOFF)
+                log.debug("outbox row %s (%s) could not be built, retry in %.1f s: %s", row_id, kind, delay, error)
+                queue.retry_later(s, row_id, now + timedelta(seconds=delay), error)
                 return
-            delay = outcome.delay or self._backoff(row.attempts, cap=900 if outcome.state == "setup" else MAX_BACKOFF)
+            if outcome.state == "failed" or (outcome.state == "setup" and now - row.created_at > SETUP_GIVE_UP):
+                log.error("outbox row %s (%s) failed for good: %s", row_id, kind, error)
+                queue.mark_failed(s, row_id, error)
+                return
+            delay = outcome.delay or self._backoff(row.attempts, cap=SETUP_BACKOFF if outcome.state == "setup"
+                                                   else MAX_BACKOFF)
             level = logging.ERROR if outcome.state == "setup" else logging.WARNING
-            log.log(level, "outbox row %s (%s) will be retried in %.1f s: %s", row_id, kind, delay, outcome.error)
-            queue.retry_later(s, row_id, now + timedelta(seconds=delay), outcome.error,
+            log.log(level, "outbox row %s (%s) will be retried in %.1f s: %s", row_id, kind, delay, error)
+            queue.retry_later(s, row_id, now + timedelta(seconds=delay), error,
                               count_attempt=outcome.error != "ratelimited")
 
     def _backoff(self, attempts: int, cap: float) -> float:
@@ -238,7 +312,8 @@ class Sender:
     def _classify(self, exc: SlackApiError, row_id: int) -> Outcome:
         resp = exc.response
         status = resp.status_code
-        error = (resp.data or {}).get("error") if isinstance(resp.data, dict) else None
+        data = resp.data if isinstance(resp.data, dict) else {}
+        error = data.get("error")
         if status == 429 or error == "ratelimited":
             headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
             retry_after = headers.get("retry-after")
@@ -253,7 +328,10 @@ class Sender:
             return Outcome("retry", error=f"HTTP {status}: {error}")
         if error in SETUP_ERRORS:
             return Outcome("setup", error=error)
-        return Outcome("failed", error=f"HTTP {status}: {error}")
+        # Slack says why, for invalid_blocks and invalid_arguments: "[ERROR] … [json-pointer:/blocks/2/…]".
+        why = (data.get("response_metadata") or {}).get("messages") or data.get("errors") or []
+        detail = "; ".join(str(m) for m in why[:3]) if isinstance(why, list) else str(why)
+        return Outcome("failed", error=f"HTTP {status}: {error}" + (f" ({detail})" if detail else ""))
 
     def _send(self, row_id: int, key: str) -> Outcome:
         lang, clock = self.settings.LANGUAGE, self.settings.clock
@@ -264,13 +342,18 @@ class Sender:
             # (status and card_ts) in one commit, and under READ COMMITTED each statement sees the
             # latest commit, so the other order could see neither the ts nor the pending post.
             needs_card = kind == Kind.CARD_UPDATE or (kind == Kind.REMINDER and payload.get("thread"))
-            waiting_for_card = (needs_card and row.lead_id is not None
-                                and queue.pending_card_post(s, row.lead_id))
+            post_due = queue.card_post_due(s, row.lead_id) if needs_card and row.lead_id is not None else None
+            waiting_for_card = post_due is not None  # a post that failed for good is not waited for
+            lead_id = row.lead_id
             lead = s.get(Lead, row.lead_id) if row.lead_id else None
             if lead is not None:
                 s.expunge(lead)
 
+        # Wait for a pending card post no longer than until it is next tried (it may be backing off).
+        card_wait = max(0.5, (post_due - self.now()).total_seconds()) if waiting_for_card else 0.0
         if kind == Kind.CARD_POST:
+            if lead is None:
+                return Outcome("failed", error=f"lead {lead_id} is gone")
             text, blocks = card_blocks.card(lead, lang, clock)
             self._take(key)
             resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
@@ -281,7 +364,7 @@ class Sender:
                 return Outcome("sent", error="skipped: lead gone")
             if not lead.card_ts:
                 if waiting_for_card:
-                    return Outcome("defer", delay=0.5, error="waiting for the card to be posted")
+                    return Outcome("defer", delay=card_wait, error="waiting for the card to be posted")
                 return Outcome("sent", error="skipped: the lead has no card")
             text, blocks = card_blocks.card(lead, lang, clock)
             resp = self.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
@@ -311,7 +394,7 @@ class Sender:
             thread_ts = None
             if payload.get("thread"):
                 if not lead.card_ts and waiting_for_card:
-                    return Outcome("defer", delay=0.5, error="waiting for the card to be posted")
+                    return Outcome("defer", delay=card_wait, error="waiting for the card to be posted")
                 channel, thread_ts = lead.card_channel or channel, lead.card_ts
             text, blocks = reminder_blocks.message(action, lead, payload, self.now(), lang, clock)
             self._take(key)
@@ -326,6 +409,8 @@ class Sender:
                 self.client.chat_postEphemeral(channel=channel, user=payload["user"], text=text)
             return Outcome("sent")
         if kind == Kind.FEEDBACK:
+            if lead is None:
+                return Outcome("failed", error=f"lead {lead_id} is gone")
             permalink = None
             if lead.card_ts:
                 permalink = self.client.chat_getPermalink(channel=lead.card_channel,
@@ -343,3 +428,8 @@ class Sender:
     def _take(self, key: str) -> None:
         if key in self._buckets:
             self._buckets[key].take(self.monotonic())
+
+
+def _one_line(exc) -> str:
+    text = " ".join(str(exc).split())
+    return text[:MAX_ERROR]

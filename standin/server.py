@@ -3,11 +3,23 @@
 It answers the methods Handoff calls, records every call, and can be told to
 misbehave: answer 429 with Retry-After or 500 a number of times, or enforce a
 per-channel posting limit the way Slack does. Point SLACK_API_URL at `url`.
+
+It refuses what Slack refuses, with Slack's error codes (HTTP 200, `ok: false`):
+a channel that is not a Slack id (C…, G…, D…, or a user id U…/W… for a DM) or
+was deleted (`delete_channel`) is `channel_not_found` (`invalid_channel` for
+files), an archived one (`archive_channel`) `is_archived`, one the bot was
+removed from (`remove_bot`) `not_in_channel`; Block Kit that breaks Slack's
+documented limits (50 blocks in a message, 100 in a view, block types, text
+lengths, unique block ids, …) is `invalid_blocks` for messages and
+`invalid_arguments` for views, with Slack's `[ERROR] … [json-pointer:…]`
+explanation in `response_metadata.messages`; blocks that are not a JSON array
+are `invalid_blocks_format`; a message with neither text nor blocks `no_text`.
 """
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,6 +50,109 @@ class _Bucket:
         return (1 - self.tokens) / self.rate
 
 
+CHANNEL_ID = re.compile(r"[CGDUW][A-Z0-9]+")
+BLOCK_TYPES = {"section", "header", "context", "actions", "divider", "image", "input", "rich_text", "file",
+               "video", "markdown", "table"}
+MESSAGE_BLOCKS, VIEW_BLOCKS = 50, 100
+
+
+class BlockError(Exception):
+    """A Block Kit payload Slack refuses; `str()` is Slack's explanation."""
+
+    def __init__(self, message: str, pointer: str):
+        super().__init__(f"{message} [json-pointer:{pointer}]")
+
+
+def _text_object(obj, pointer: str, limit: int, plain_only: bool = False) -> None:
+    if not isinstance(obj, dict) or obj.get("type") not in (("plain_text",) if plain_only else ("plain_text", "mrkdwn")):
+        raise BlockError("must be a valid text object" + (" of type plain_text" if plain_only else ""),
+                         f"{pointer}/type")
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        raise BlockError("must be more than 0 characters", f"{pointer}/text")
+    if len(text) > limit:
+        raise BlockError(f"must be less than {limit + 1} characters", f"{pointer}/text")
+
+
+def _element(el, pointer: str) -> None:
+    if not isinstance(el, dict) or not isinstance(el.get("type"), str):
+        raise BlockError("must be a valid element", f"{pointer}/type")
+    if len(str(el.get("action_id", ""))) > 255:
+        raise BlockError("must be less than 256 characters", f"{pointer}/action_id")
+    if el["type"] == "button":
+        _text_object(el.get("text"), f"{pointer}/text", 75, plain_only=True)
+        if len(str(el.get("value", ""))) > 2000:
+            raise BlockError("must be less than 2001 characters", f"{pointer}/value")
+        if el.get("style") not in (None, "primary", "danger"):
+            raise BlockError("must be one of primary, danger", f"{pointer}/style")
+
+
+def check_blocks(blocks, limit: int, pointer: str = "/blocks") -> None:
+    """Raise BlockError where Slack would refuse these blocks (the documented limits the app can reach)."""
+    if not isinstance(blocks, list):
+        raise BlockError("must be an array", pointer)
+    if len(blocks) > limit:
+        raise BlockError(f"no more than {limit} items allowed", pointer)
+    seen: set[str] = set()
+    for i, block in enumerate(blocks):
+        at = f"{pointer}/{i}"
+        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+            raise BlockError("must provide a valid block type", f"{at}/type")
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not isinstance(block_id, str) or not block_id or len(block_id) > 255:
+                raise BlockError("must be between 1 and 255 characters", f"{at}/block_id")
+            if block_id in seen:
+                raise BlockError("must be unique within the message or view", f"{at}/block_id")
+            seen.add(block_id)
+        kind = block["type"]
+        if kind == "section":
+            if "text" not in block and "fields" not in block:
+                raise BlockError("must provide either text or fields", at)
+            if "text" in block:
+                _text_object(block["text"], f"{at}/text", 3000)
+            fields = block.get("fields", [])
+            if not isinstance(fields, list) or len(fields) > 10:
+                raise BlockError("no more than 10 items allowed", f"{at}/fields")
+            for j, f in enumerate(fields):
+                _text_object(f, f"{at}/fields/{j}", 2000)
+            if "accessory" in block:
+                _element(block["accessory"], f"{at}/accessory")
+        elif kind == "header":
+            _text_object(block.get("text"), f"{at}/text", 150, plain_only=True)
+        elif kind in ("context", "actions"):
+            elements = block.get("elements")
+            most = 10 if kind == "context" else 25
+            if not isinstance(elements, list) or not elements:
+                raise BlockError("must provide at least 1 item", f"{at}/elements")
+            if len(elements) > most:
+                raise BlockError(f"no more than {most} items allowed", f"{at}/elements")
+            for j, el in enumerate(elements):
+                if kind == "context" and isinstance(el, dict) and el.get("type") in ("plain_text", "mrkdwn"):
+                    _text_object(el, f"{at}/elements/{j}", 3000)
+                elif kind == "context" and isinstance(el, dict) and el.get("type") == "image":
+                    continue
+                elif kind == "context":
+                    raise BlockError("must be a text object or an image", f"{at}/elements/{j}/type")
+                else:
+                    _element(el, f"{at}/elements/{j}")
+        elif kind == "input":
+            _text_object(block.get("label"), f"{at}/label", 2000, plain_only=True)
+            if not isinstance(block.get("element"), dict):
+                raise BlockError("must provide an element", f"{at}/element")
+
+
+def _refused(error: str, problem: BlockError | None = None) -> dict:
+    body = {"ok": False, "error": error}
+    if problem is not None:
+        body["errors"] = [str(problem)]
+        body["response_metadata"] = {"messages": [f"[ERROR] {problem}"]}
+    return body
+
+
+RESPONSE_URL_USES = 5  # Slack: a response_url may be used five times within thirty minutes
+
+
 class SlackStandIn:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, on_call=None):
         self.calls: list[Call] = []
@@ -53,7 +168,11 @@ class SlackStandIn:
         self._limits: dict[str, _Bucket] = {}
         self._limit: tuple[float, int] | None = None
         self._slow: dict[str, float] = {}  # method -> seconds it takes to answer
+        self._archived: set[str] = set()  # channels archived: posting answers is_archived
+        self._deleted: set[str] = set()  # channels deleted: channel_not_found
+        self._without_bot: set[str] = set()  # channels the bot was removed from: not_in_channel
         self._ts = itertools.count(1)
+        self._responses: dict[str, int] = {}  # response_url token -> times used
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -91,11 +210,56 @@ class SlackStandIn:
         with self._lock:
             self._slow[method] = seconds
 
+    def archive_channel(self, channel: str) -> None:
+        """The channel is archived: posting to it answers `is_archived`, as Slack does."""
+        with self._lock:
+            self._archived.add(channel)
+
+    def delete_channel(self, channel: str) -> None:
+        """The channel is deleted: every call about it answers `channel_not_found`."""
+        with self._lock:
+            self._deleted.add(channel)
+
+    def remove_bot(self, channel: str) -> None:
+        """The bot was removed from the channel: posting answers `not_in_channel` until `reset`."""
+        with self._lock:
+            self._without_bot.add(channel)
+
     def limit_channel_posts(self, rate: float, burst: int) -> None:
         """Enforce a per-channel chat.postMessage limit, answering 429 with Retry-After beyond it."""
         with self._lock:
             self._limit = (rate, burst)
             self._limits.clear()
+
+    # response_url ------------------------------------------------------------
+    def response_url(self) -> str:
+        """A fresh response_url, as Slack puts in a click or a command, that this stand-in answers."""
+        token = f"{next(self._ts):06d}"
+        with self._lock:
+            self._responses[token] = 0
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/response/{token}"
+
+    def respond(self, token: str, raw: bytes, content_type: str) -> tuple[int, dict]:
+        """Slack's rules for a response_url: a JSON message with text or blocks, at most five uses."""
+        with self._lock:
+            uses = self._responses.get(token)
+            if uses is None:
+                return 404, {"ok": False, "error": "expired_url"}
+            if uses >= RESPONSE_URL_USES:
+                return 404, {"ok": False, "error": "used_url"}
+            try:
+                message = json.loads(raw) if "json" in content_type else None
+            except ValueError:
+                message = None
+            if not isinstance(message, dict):
+                return 400, {"ok": False, "error": "invalid_payload"}
+            if not message.get("text") and not message.get("blocks"):
+                return 400, {"ok": False, "error": "no_text"}
+            self._responses[token] = uses + 1
+            self.calls.append(Call("response_url", message))
+            self._cond.notify_all()
+        return 200, {"ok": True}
 
     # Reading what was sent --------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
@@ -126,6 +290,9 @@ class SlackStandIn:
             self.files.clear()
             self._faults.clear()
             self._slow.clear()
+            self._archived.clear()
+            self._deleted.clear()
+            self._without_bot.clear()
             self._limit = None
             self._limits.clear()
 
@@ -171,9 +338,43 @@ class SlackStandIn:
         return {"ok": True, "url": "https://handoff-demo.slack.invalid/", "team": "Handoff Demo",
                 "user": "handoff", "team_id": "T0DEMO", "user_id": "U0HANDOFF", "bot_id": "B0HANDOFF"}
 
+    def _channel_error(self, channel, posting: bool = True) -> str | None:
+        """Slack's answer about the channel of a call: None when the bot may use it."""
+        if not isinstance(channel, str) or not CHANNEL_ID.fullmatch(channel):
+            return "channel_not_found"
+        with self._lock:
+            if channel in self._deleted:
+                return "channel_not_found"
+            if posting and channel in self._archived:
+                return "is_archived"
+            if posting and channel in self._without_bot and channel[0] in "CG":
+                return "not_in_channel"
+        return None
+
+    @staticmethod
+    def _message_error(p) -> dict | None:
+        """Slack's answer about a message's content: None when it may be posted."""
+        blocks = p.get("blocks")
+        if isinstance(blocks, str):  # sent as a form field that is not JSON
+            return _refused("invalid_blocks_format")
+        if blocks is not None and not isinstance(blocks, list):
+            return _refused("invalid_blocks_format")
+        if not p.get("text") and not blocks and not p.get("attachments"):
+            return _refused("no_text")
+        if blocks:
+            try:
+                check_blocks(blocks, MESSAGE_BLOCKS)
+            except BlockError as problem:
+                return _refused("invalid_blocks", problem)
+        return None
+
     def _m_chat_postMessage(self, p):
-        if not p.get("channel"):
-            return {"ok": False, "error": "channel_not_found"}
+        error = self._channel_error(p.get("channel"))
+        if error:
+            return _refused(error)
+        refused = self._message_error(p)
+        if refused:
+            return refused
         ts = self._new_ts()
         msg = {"ts": ts, "text": p.get("text"), "blocks": p.get("blocks"), "thread_ts": p.get("thread_ts")}
         with self._lock:
@@ -181,7 +382,13 @@ class SlackStandIn:
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": msg}
 
     def _m_chat_update(self, p):
+        error = self._channel_error(p.get("channel"), posting=False)
+        if error:
+            return _refused(error)
         key = (p.get("channel"), p.get("ts"))
+        refused = self._message_error(p)
+        if refused:
+            return refused
         with self._lock:
             if key not in self.messages:
                 return {"ok": False, "error": "message_not_found"}
@@ -189,8 +396,14 @@ class SlackStandIn:
         return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
 
     def _m_chat_postEphemeral(self, p):
-        if not p.get("channel") or not p.get("user"):
+        error = self._channel_error(p.get("channel"))
+        if error:
+            return _refused(error)
+        if not p.get("user"):
             return {"ok": False, "error": "user_not_in_channel"}
+        refused = self._message_error(p)
+        if refused:
+            return refused
         return {"ok": True, "message_ts": self._new_ts()}
 
     def _m_chat_getPermalink(self, p):
@@ -207,8 +420,10 @@ class SlackStandIn:
         view = p.get("view") or {}
         if not p.get("user_id") or view.get("type") != "home":
             return {"ok": False, "error": "invalid_arguments"}
-        if len(view.get("blocks") or []) > 100:
-            return {"ok": False, "error": "invalid_blocks"}
+        try:  # a view's bad blocks are invalid_arguments, unlike a message's
+            check_blocks(view.get("blocks") or [], VIEW_BLOCKS, "/view/blocks")
+        except BlockError as problem:
+            return _refused("invalid_arguments", problem)
         with self._lock:
             self.homes[p["user_id"]] = view
         return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **view}}
@@ -220,6 +435,8 @@ class SlackStandIn:
         return {"ok": True, "file_id": file_id, "upload_url": self.url.replace("/api/", f"/upload/{file_id}")}
 
     def _m_files_completeUploadExternal(self, p):
+        if p.get("channel_id") and self._channel_error(p["channel_id"]):
+            return _refused("invalid_channel")
         files = p.get("files")
         if isinstance(files, str):
             files = json.loads(files)
@@ -283,12 +500,26 @@ class SlackStandIn:
                 self.wfile.write(data)
                 return True
 
+            def _response_url(self, raw: bytes) -> bool:
+                """A response_url handed out with a click or command (`SlackStandIn.response_url`)."""
+                if not self.path.startswith("/response/"):
+                    return False
+                status, answer = standin.respond(self.path.rsplit("/", 1)[-1], raw,
+                                                 self.headers.get("Content-Type", ""))
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return True
+
             def do_POST(self):
                 if self._control():
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                if self._upload(raw):
+                if self._upload(raw) or self._response_url(raw):
                     return
                 ctype = self.headers.get("Content-Type", "")
                 if "json" in ctype:
