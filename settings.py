@@ -34,6 +34,8 @@ _HINTS = {
     "MANAGER_IDS": "use comma-separated Slack user ids such as U012AB3CD,U045EF6GH",
     "OUTBOX_CHANNEL_RATE": "use messages per second per channel, e.g. 1",
     "OUTBOX_CHANNEL_BURST": "use a whole number of messages, at least 1",
+    "DATABASE_WAIT_SECONDS": "use a number of seconds from 1 to 60",
+    "CLICK_RETRY_SECONDS": "use a number of seconds from 0 to 1200",
     "CLAIM_REMINDERS": "use percentages of the SLA between 1 and 99, comma-separated, e.g. 50,80 (empty for none)",
     "CONTACT_REMINDERS": "use percentages of the SLA between 1 and 99, comma-separated, e.g. 50,80 (empty for none)",
     "ESCALATION_GRACE_MINUTES": "use a whole number of business minutes, 0 or more",
@@ -127,6 +129,10 @@ class Settings(BaseSettings):
     # about one message per second per channel, with short bursts).
     OUTBOX_CHANNEL_RATE: float = Field(1.0, gt=0)
     OUTBOX_CHANNEL_BURST: int = Field(3, ge=1)
+    # When the database is away (docs/failures.md): how long a request waits for it before a webhook is
+    # answered 503, and how long an acknowledged click keeps trying before its clicker is told.
+    DATABASE_WAIT_SECONDS: float = Field(10.0, ge=1, le=60)
+    CLICK_RETRY_SECONDS: float = Field(120.0, ge=0, le=1200)
     # The SLA ladders (README, "Reminders and escalation").
     CLAIM_REMINDERS: Annotated[tuple[int, ...], NoDecode] = (50, 80)
     CONTACT_REMINDERS: Annotated[tuple[int, ...], NoDecode] = (50, 80)

@@ -6,6 +6,8 @@ from blocks.format import button, clip, escape, reason_label
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
 
+ITEM_MAX = 500  # characters: the action item input's max_length, enforced again on submission
+
 
 def _section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
@@ -101,5 +103,5 @@ def item_modal(label: str, lang: str) -> dict:
         "close": {"type": "plain_text", "text": clip(t("modal.cancel", lang), 24)},
         "blocks": [{"type": "input", "block_id": BlockId.ITEM, "label": {
             "type": "plain_text", "text": t("retro.modal.label", lang, period=label)},
-            "element": {"type": "plain_text_input", "action_id": "value", "max_length": 500}}],
+            "element": {"type": "plain_text_input", "action_id": "value", "max_length": ITEM_MAX}}],
     }

@@ -9,6 +9,7 @@ from blocks.texts import t
 from models.tables import Lead
 
 VALUE = "value"  # action_id of the input elements inside the modal's blocks
+NOTE_MAX = 1000  # characters: the note input's max_length, enforced again on submission
 CALLBACKS = {"lost": CallbackId.LOST, "disqualified": CallbackId.DISQUALIFY}
 
 
@@ -32,16 +33,25 @@ def modal(outcome: str, lead: Lead, lang: str, reasons: tuple[str, ...]) -> dict
             {"type": "input", "block_id": BlockId.NOTE, "optional": True,
              "label": plain(t("modal.note", lang)),
              "element": {"type": "plain_text_input", "action_id": VALUE, "multiline": True,
-                         "max_length": 1000}},
+                         "max_length": NOTE_MAX}},
         ],
     }
 
 
+def state_value(values: dict, *path: str):
+    """What a view_submission's state holds at `path`, or None wherever its shape is not what we built."""
+    found = values
+    for key in path:
+        found = found.get(key) if isinstance(found, dict) else None
+    return found
+
+
 def read_submission(values: dict, reasons: tuple[str, ...]) -> tuple[str | None, str | None]:
     """The reason code (None unless it is one of `reasons`) and note from a view_submission's state."""
-    reason = (((values.get(BlockId.REASON) or {}).get(VALUE) or {}).get("selected_option") or {}).get("value")
-    note = ((values.get(BlockId.NOTE) or {}).get(VALUE) or {}).get("value")
-    return (reason if reason in reasons else None), (note.strip() or None) if note else None
+    reason = state_value(values, BlockId.REASON, VALUE, "selected_option", "value")
+    note = state_value(values, BlockId.NOTE, VALUE, "value")
+    note = (note.strip() or None) if isinstance(note, str) else None
+    return (reason if isinstance(reason, str) and reason in reasons else None), note
 
 
 def feedback(lead: Lead, payload: dict, when: datetime, tz, lang: str,

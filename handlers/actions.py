@@ -6,28 +6,62 @@ for never queues behind database work, however many clicks arrive together.
 """
 from __future__ import annotations
 
+import logging
+import re
+
 from blocks import outcome as outcome_blocks
 from blocks.ids import ActionId
 from blocks.texts import t
 from handlers.errors import explained, reply_privately
 from models import outcomes
-from models.leads import LeadNotFound, claim
+from models.leads import SLACK_USER_RE, LeadError, claim
 from models.ownership import log_contact, reassign, snooze
 from models.tables import Lead
+
+# What a control may carry back. Slack returns what we put in a button, but a request can be forged by
+# anyone holding a signed one, so each value is read here, once, before it has any effect.
+LEAD_ID = re.compile(r"[1-9][0-9]{0,18}")  # a positive id that fits the BIGINT column
+MAX_LEAD_ID = 2**63 - 1
+SNOOZE_CHOICES = ("1h", "tomorrow")
+
+
+class StaleControl(LeadError):
+    """A button, menu or form whose value is not one we could have sent (tampered, or from an old version)."""
+
+    key = "notice.stale"
+
+
+def parse_lead_id(raw) -> int:
+    """A lead id as we write it into controls and private_metadata ("12"), else StaleControl."""
+    if not isinstance(raw, str) or not LEAD_ID.fullmatch(raw) or int(raw) > MAX_LEAD_ID:
+        raise StaleControl()
+    return int(raw)
 
 
 def lead_id_of(action: dict) -> int:
     """The lead a control is about: its value ("12" or "12:choice"), else its block_id ("reassign:12")."""
-    raw = action.get("value") or (action.get("block_id") or "").rpartition(":")[2]
-    try:
-        return int(raw.split(":")[0])
-    except ValueError:
-        raise LeadNotFound() from None
+    value = action.get("value")
+    raw = value.partition(":")[0] if value else (action.get("block_id") or "").rpartition(":")[2]
+    return parse_lead_id(raw)
 
 
-def choice_of(action: dict, default: str) -> str:
-    _, _, choice = (action.get("value") or "").partition(":")
-    return choice or default
+def choice_of(action: dict, choices: tuple[str, ...], default: str) -> str:
+    """The choice after the lead id ("12:tomorrow"): one of `choices`, else StaleControl."""
+    _, sep, choice = (action.get("value") or "").partition(":")
+    if not sep:
+        return default
+    if choice not in choices:
+        raise StaleControl()
+    return choice
+
+
+def user_of(action: dict) -> str:
+    """The person picked in a users_select: a Slack user id, or "" (the domain says to pick someone)."""
+    picked = action.get("selected_user")
+    return picked if isinstance(picked, str) and SLACK_USER_RE.fullmatch(picked) else ""
+
+
+log = logging.getLogger("handoff.slack")
 
 
 def ack_now(ack):
@@ -40,13 +74,22 @@ def register(app, services) -> None:
         finds it done and changes nothing), then the private notice it returns, if any."""
         @explained(services)
         def listener(body, action, context):
-            with services.once(context) as session:
-                if session is None:
-                    return
-                notice = work(session, body, action)
+            def attempt():
+                with services.once(context) as session:
+                    if session is None:
+                        return False, None
+                    return True, work(session, body, action)
+            # Acknowledged already: while the database is away this keeps trying, and if it stays away the
+            # clicker is told it was not recorded (handlers/errors.py). Never silently dropped.
+            done, notice = services.patiently(attempt)
+            if not done:
+                return
             services.notify()
             if notice is not None:
-                reply_privately(services, body, *notice)
+                try:
+                    services.patiently(lambda: reply_privately(services, body, *notice), seconds=10)
+                except Exception:  # the click is recorded; only its confirmation is lost
+                    log.warning("could not queue the confirmation of a recorded click")
         listener.__name__ = work.__name__  # Bolt tells lazy listeners apart by name
         return listener
 
@@ -63,13 +106,14 @@ def register(app, services) -> None:
 
     @once_then_notice
     def snooze_nag(session, body, action):
-        until, count = snooze(session, lead_id_of(action), body["user"]["id"], choice_of(action, "1h"),
-                              services.now(), settings.MANAGER_IDS, sla)
+        lead_id, choice = lead_id_of(action), choice_of(action, SNOOZE_CHOICES, "1h")
+        until, count = snooze(session, lead_id, body["user"]["id"], choice, services.now(), settings.MANAGER_IDS,
+                              sla)
         return "notice.snoozed", {"until": until, "count": count, "limit": sla.snooze_limit}
 
     @once_then_notice
     def reassign_lead(session, body, action):
-        new_owner = action.get("selected_user") or ""
+        new_owner = user_of(action)
         reassign(session, lead_id_of(action), body["user"]["id"], new_owner, services.now(), settings.MANAGER_IDS,
                  sla)
         return "notice.reassigned", {"user": new_owner}

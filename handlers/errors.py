@@ -14,8 +14,12 @@ from datetime import datetime
 from blocks.format import instant_param
 from blocks.texts import t
 from handlers.home import refresh_after
+from slack_sdk.webhook import WebhookClient
+
+from models.db import is_race, is_unavailable
 from models.leads import LeadError
 from models.outbox import Kind, enqueue
+from outbox.sender import make_client
 
 log = logging.getLogger("handoff.slack")
 
@@ -46,12 +50,59 @@ def reply_privately(services, body: dict, key: str, params: dict) -> None:
     services.notify()
 
 
+def tell_without_database(services, body: dict, key: str) -> bool:
+    """A private message that needs no database: through the request's response_url (a click, a command),
+    else a DM through the Web API. For when the outbox itself can't be written."""
+    settings = services.settings
+    text = t(key, settings.LANGUAGE)
+    url = body.get("response_url") or ((body.get("response_urls") or [{}])[0] or {}).get("response_url")
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    try:
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            answer = WebhookClient(url, timeout=5).send(text=text, response_type="ephemeral", replace_original=False)
+            if answer.status_code == 200:
+                return True
+            log.warning("response_url refused the message (%s)", answer.status_code)
+        if user:
+            make_client(settings).chat_postMessage(channel=user, text=text)
+            return True
+    except Exception as exc:  # Slack away too: nothing more can be done, and it is logged
+        log.warning("could not tell the user privately: %s", type(exc).__name__)
+    return False
+
+
 def explain(services, error: BaseException, body: dict) -> None:
     if isinstance(error, LeadError):
         reply_privately(services, body, error.key, domain_params(error.params, services.settings.LANGUAGE))
+    elif is_unavailable(error) or is_race(error):
+        log.warning("a Slack request was not recorded: the database is unavailable (%s)", type(error).__name__)
+        tell_without_database(services, body, "notice.not_recorded")
     else:
         log.error("listener failed", exc_info=error)
-        reply_privately(services, body, "notice.error", {})
+        try:
+            reply_privately(services, body, "notice.error", {})
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            tell_without_database(services, body, "notice.error")
+
+
+def answered_when_down(services):
+    """Decorate a slash command listener (which takes `ack`): while the database is away the person is told
+    privately that nothing was done, in the acknowledgement itself, instead of Slack's bare failure."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:
+                if not (is_unavailable(error) or is_race(error)):
+                    raise
+                log.warning("a slash command was not carried out: the database is unavailable (%s)",
+                            type(error).__name__)
+                kwargs["ack"](text=t("notice.not_recorded", services.settings.LANGUAGE))
+        return wrapper
+    return decorate
 
 
 def explained(services):

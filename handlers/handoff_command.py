@@ -5,13 +5,15 @@ import re
 from datetime import date
 
 from blocks.texts import t
+from handlers.errors import answered_when_down
 from models.ownership import away_list, clear_away, set_away
 
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def handoff_answer(text: str, user: str, services) -> str:
-    """What /handoff says back. Changes are committed before the answer is given."""
+def handoff_answer(text: str, user: str, services, context=None) -> str:
+    """What /handoff says back. Changes are committed before the answer is given, once per request:
+    the same signed request replayed changes nothing (`context` names it, see Services.once)."""
     settings, now = services.settings, services.now()
     lang = settings.LANGUAGE
     words = (text or "").split()
@@ -37,7 +39,9 @@ def handoff_answer(text: str, user: str, services) -> str:
         if target != user and not settings.is_manager(user):
             return t("notice.managers_only", lang)
     if rest and rest[0].lower() == "off" and len(rest) == 1:
-        with services.db.begin() as session:
+        with services.once(context) as session:
+            if session is None:
+                return t("notice.already_done", lang)
             clear_away(session, target, user, now)
         return t("handoff.ooo_cleared", lang, user=target)
     if len(rest) == 2 and rest[0].lower() == "until":
@@ -47,7 +51,9 @@ def handoff_answer(text: str, user: str, services) -> str:
             return t("handoff.bad_date", lang, arg=rest[1]) + "\n\n" + usage
         if day < today:
             return t("handoff.past_date", lang, day=day.isoformat())
-        with services.db.begin() as session:
+        with services.once(context) as session:
+            if session is None:
+                return t("notice.already_done", lang)
             set_away(session, target, day, user, now)
         return t("handoff.ooo_set", lang, user=target, day=day.isoformat())
     return t("handoff.unknown", lang, arg=" ".join(rest) or "ooo") + "\n\n" + usage
@@ -55,5 +61,6 @@ def handoff_answer(text: str, user: str, services) -> str:
 
 def register(app, services) -> None:
     @app.command("/handoff")
-    def on_handoff(ack, command):
-        ack(text=handoff_answer(command.get("text", ""), command["user_id"], services))
+    @answered_when_down(services)
+    def on_handoff(ack, command, context):
+        ack(text=handoff_answer(command.get("text", ""), command["user_id"], services, context))

@@ -6,15 +6,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 import handlers
 from handlers import webhook
+from blocks.texts import t
 from models import outbox as queue
+from models.db import is_race, is_unavailable, sqlstate
 from outbox.sender import make_client
 
 log = logging.getLogger("handoff.http")
+RETRY_AFTER_SECONDS = 15  # what a 503 asks a webhook sender to wait; the database is usually back by then
 
 
 class ListenerPool(ThreadPoolExecutor):
@@ -75,18 +79,44 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
 
         @flask_app.post("/slack/events")
         def slack_events():
-            return slack.handle(request)
+            # A body Bolt cannot read is refused here (400 signed, 401 not); its shape is checked next, in
+            # Bolt middleware after the signature (handlers/middleware.py).
+            return handlers.middleware.dispatch(slack, request, services.settings.SLACK_SIGNING_SECRET)
 
     webhook.register(flask_app, services)
 
+    @flask_app.errorhandler(Exception)
+    def unexpected(exc):
+        """Never a bare 500 for what the sender can retry: while the database is away (down, restarting,
+        SQLite's write lock held too long) the answer is 503 with Retry-After, and nothing was kept."""
+        if isinstance(exc, HTTPException):
+            return exc
+        lang = services.settings.LANGUAGE
+        if is_unavailable(exc) or is_race(exc):
+            log.warning("database unavailable for %s %s: %s %s", request.method, request.path,
+                        type(getattr(exc, "orig", None) or exc).__name__, sqlstate(exc) or "")
+            answer = jsonify(error=t("api.unavailable", lang), retry_after=RETRY_AFTER_SECONDS)
+            answer.status_code = 503
+            answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return answer
+        log.error("unexpected error for %s %s", request.method, request.path, exc_info=exc)
+        answer = jsonify(error=t("api.internal", lang))
+        answer.status_code = 500
+        return answer
+
     @flask_app.get("/healthz")
     def healthz():
+        """The database answers (else 503), and the outbox: `outbox_pending` waiting to be sent,
+        `outbox_retrying` of those after an error, `outbox_oldest_pending_seconds` how long the oldest has
+        waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`)."""
         try:
             with services.db.begin() as session:
-                counts = queue.counts(session)
+                health = queue.health(session, services.now())
         except Exception as exc:  # any database failure means "not healthy", never a 500
             log.warning("health check failed: %s", exc)
             return jsonify(ok=False, database="unreachable"), 503
-        return jsonify(ok=True, database="ok", outbox_pending=counts["pending"], outbox_failed=counts["failed"])
+        return jsonify(ok=True, database="ok", outbox_pending=health["pending"], outbox_failed=health["failed"],
+                       outbox_retrying=health["retrying"],
+                       outbox_oldest_pending_seconds=health["oldest_pending_seconds"])
 
     return flask_app

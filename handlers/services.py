@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
+from models.db import is_race, is_unavailable
 from models.leads import Policy
 from models.requests import first_time
 
@@ -37,6 +39,23 @@ class Services:
                 yield None
                 return
             yield session
+
+    def patiently(self, work: Callable[[], object], seconds: float | None = None):
+        """`work()`, run again while the database is away, for up to `seconds` (CLICK_RETRY_SECONDS): an
+        acknowledged click is applied once the database is back. Then the last error is raised, for the
+        clicker to be told (handlers/errors.py). `work` must be one transaction, so a run again is safe."""
+        limit = self.settings.CLICK_RETRY_SECONDS if seconds is None else seconds
+        deadline, pause = time.monotonic() + limit, 0.1
+        while True:
+            try:
+                return work()
+            except Exception as exc:
+                if not (is_unavailable(exc) or is_race(exc)) or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("database unavailable (%s); trying the request again in %.1f s",
+                            type(exc).__name__, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     def notify(self) -> None:
         """Wake the sender after a commit that queued messages."""

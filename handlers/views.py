@@ -4,10 +4,18 @@ from __future__ import annotations
 from blocks import outcome as outcome_blocks
 from blocks.ids import BlockId, CallbackId
 from blocks.texts import t
+from handlers.actions import StaleControl, parse_lead_id
 from handlers.errors import domain_params
 from handlers.home import refresh_after
 from models import outcomes
 from models.leads import LeadError
+
+
+def too_long(text: str | None, limit: int, lang: str) -> str | None:
+    """The per-field error for free text over its input's max_length (the same limit, on the server)."""
+    if text is None or len(text) <= limit:
+        return None
+    return t("modal.too_long", lang, limit=f"{limit:,}", length=f"{len(text):,}")
 
 
 def register(app, services) -> None:
@@ -17,14 +25,16 @@ def register(app, services) -> None:
             lang = settings.LANGUAGE
             reasons = outcomes.reasons_for(outcome, settings)
             reason, note = outcome_blocks.read_submission(view["state"]["values"], reasons)
+            errors = {}
             if reason is None:  # shown in the modal, next to the field
-                ack(response_action="errors", errors={BlockId.REASON: t("modal.reason_required", lang)})
+                errors[BlockId.REASON] = t("modal.reason_required", lang)
+            if problem := too_long(note, outcome_blocks.NOTE_MAX, lang):
+                errors[BlockId.NOTE] = problem
+            if errors:
+                ack(response_action="errors", errors=errors)
                 return
             try:
-                lead_id = int(view.get("private_metadata") or "")
-            except ValueError:
-                lead_id = -1
-            try:
+                lead_id = parse_lead_id(view.get("private_metadata"))  # the modal was opened for this lead
                 with services.once(context) as session:
                     if session is None:
                         ack()
@@ -33,8 +43,8 @@ def register(app, services) -> None:
                                     managers=settings.MANAGER_IDS, policy=services.policy.sla, reason=reason,
                                     note=note, reasons=reasons, marketing_channel=settings.MARKETING_CHANNEL)
             except LeadError as exc:  # shown in the modal: the person sees why nothing changed
-                ack(response_action="errors", errors={BlockId.REASON: t(exc.key, lang,
-                                                                         **domain_params(exc.params, lang))})
+                key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key
+                ack(response_action="errors", errors={BlockId.REASON: t(key, lang, **domain_params(exc.params, lang))})
                 return
             ack()
             services.notify()

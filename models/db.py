@@ -12,6 +12,7 @@ from typing import Callable, TypeVar
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,8 @@ def is_race(exc: BaseException) -> bool:
 def is_unavailable(exc: BaseException) -> bool:
     """The database can't be reached or can't take the write now (down, restarting, locked for longer
     than busy_timeout): the request may be sent again later, nothing of it was kept (docs/failures.md)."""
+    if isinstance(exc, (DatabaseUnavailable, PoolTimeout)):
+        return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, OperationalError) and not is_race(exc):
@@ -42,10 +45,17 @@ def is_unavailable(exc: BaseException) -> bool:
         "InterfaceError", "AdminShutdown", "CannotConnectNow", "ConnectionFailure"}
 
 
+class DatabaseUnavailable(Exception):
+    """The database did not let this request in within its wait (another process holds SQLite's write lock)."""
+
+
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, wait_seconds: float = 10.0):
         self.url = url
-        self.engine = make_engine(url)
+        # How long a transaction waits for the database (a connection, SQLite's write lock) before giving up
+        # with an error `is_unavailable` recognises: a bounded wait, so that a webhook is answered 503 in time.
+        self.wait_seconds = wait_seconds
+        self.engine = make_engine(url, wait_seconds)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time; queueing writers of this process on a lock is far
         # fairer and faster than letting them spin in SQLite's busy handler. Other processes
@@ -63,8 +73,13 @@ class Database:
             with self.Session.begin() as session:
                 yield session
             return
-        with self._sqlite_lock, self.Session.begin() as session:
-            yield session
+        if not self._sqlite_lock.acquire(timeout=self.wait_seconds):
+            raise DatabaseUnavailable(f"no turn at the SQLite write lock within {self.wait_seconds:g} s")
+        try:
+            with self.Session.begin() as session:
+                yield session
+        finally:
+            self._sqlite_lock.release()
 
     def transact(self, work: Callable[..., T], attempts: int = 5) -> T:
         """`work(session)` in a transaction, run again (up to `attempts` times) when it lost a race:
@@ -92,10 +107,11 @@ class Database:
         self.engine.dispose()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, wait_seconds: float = 10.0) -> Engine:
+    # hide_parameters: an error's message never carries the row's values (emails, names) into the logs.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=20, max_overflow=20, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": wait_seconds, "check_same_thread": False},
+                               pool_size=20, max_overflow=20, pool_timeout=wait_seconds, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -106,7 +122,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
             # Reports read a month of leads scattered over the table: let each connection keep 16 MB of
             # pages and read the file through a memory map instead of a system call per page.
             cur.execute("PRAGMA cache_size=-16384")
@@ -118,8 +134,13 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    # hide_parameters: an error's message never carries the row's values (emails, names) into the logs.
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    # A server that is down refuses at once; one that vanished from the network (a cut link, a failover) must
+    # not hang a request either: bounded connect, and TCP gives up on a silent peer (libpq parameters).
+    wait_ms = int(wait_seconds * 1000)
+    connect_args = {"connect_timeout": max(1, int(wait_seconds)), "tcp_user_timeout": wait_ms,
+                    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_timeout=wait_seconds,
+                         connect_args=connect_args, hide_parameters=True)
 
 
 def alembic_config(engine_or_url):

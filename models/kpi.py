@@ -78,14 +78,18 @@ def period_containing(kind: str, at: datetime, tz: ZoneInfo) -> Period:
 
 
 def parse_period(kind: str, text: str | None, at: datetime, tz: ZoneInfo) -> Period:
-    """`2026-W47` for a week, `2026-11` for a month; None: the period containing `at`."""
+    """`2026-W47` for a week, `2026-11` for a month; None: the period containing `at`.
+
+    Years outside 1900–9998 are refused: their period, or the one before or after it that a report
+    compares with, would fall outside what a datetime can hold."""
     if kind not in ("week", "month"):
         raise PeriodError(kind)
     if not text:
         return period_containing(kind, at, tz)
     text = text.strip()
-    m = re.fullmatch(r"(\d{4})-W(\d{1,2})", text, re.I) if kind == "week" else re.fullmatch(r"(\d{4})-(\d{1,2})", text)
-    if not m:
+    m = (re.fullmatch(r"(\d{4})-W(\d{1,2})", text, re.I | re.A) if kind == "week"
+         else re.fullmatch(r"(\d{4})-(\d{1,2})", text, re.A))
+    if not m or not 1900 <= int(m.group(1)) <= 9998:
         raise PeriodError(text)
     y, n = int(m.group(1)), int(m.group(2))
     return week(y, n, tz) if kind == "week" else month(y, n, tz)

@@ -19,6 +19,12 @@ TARGET_METRICS = {  # metric: (is a rate, what a "good" value looks like)
 }
 
 
+# What a person can mean by an amount or a rate; anything outside is a typo or an attack, and would make
+# the plan's arithmetic overflow (a 400-digit revenue is `inf`, and ⌈inf⌉ raises).
+MIN_AMOUNT, MAX_AMOUNT = 1.0, 1e15
+MIN_RATE = 0.0001  # 0.01 %
+
+
 class PlanError(ValueError):
     """`key` names the catalog message; params fill it."""
 
@@ -28,28 +34,29 @@ class PlanError(ValueError):
 
 
 def parse_amount(text: str) -> float:
-    """1200000, 1,200,000, 1.2m, 300k, 5000万 (man) → a positive number."""
+    """1200000, 1,200,000, 1.2m, 300k, 5000万 (man) → a number from MIN_AMOUNT to MAX_AMOUNT."""
     raw = text.strip().lower().replace(",", "").replace("_", "").replace("¥", "").replace("$", "")
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(k|m|万|億)?", raw)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(k|m|万|億)?", raw, re.A)
     if not m:
         raise PlanError("kpi.plan.bad_number", text=text)
     value = float(m.group(1)) * {"k": 1e3, "m": 1e6, "万": 1e4, "億": 1e8}.get(m.group(2) or "", 1)
-    if value <= 0:
-        raise PlanError("kpi.plan.bad_number", text=text)
+    if not MIN_AMOUNT <= value <= MAX_AMOUNT:  # also inf, from more digits than a float holds
+        raise PlanError("kpi.plan.amount_range", text=text, min=f"{MIN_AMOUNT:,.0f}", max=f"{MAX_AMOUNT:,.0f}")
     return value
 
 
 def parse_rate(text: str) -> float:
-    """0.25 or 25% → 0.25, in (0, 1]."""
+    """0.25 or 25% → 0.25, in [MIN_RATE, 1]."""
     raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise PlanError("kpi.plan.bad_rate", text=text) from None
+    if not re.fullmatch(r"\d+(?:\.\d+)?%?|\.\d+%?", raw, re.A):  # no signs, exponents, inf or nan
+        raise PlanError("kpi.plan.bad_rate", text=text)
+    value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     if value > 1 and not raw.endswith("%"):
         value /= 100  # "25" means 25 %
     if not 0 < value <= 1:
         raise PlanError("kpi.plan.bad_rate", text=text)
+    if value < MIN_RATE:
+        raise PlanError("kpi.plan.rate_range", text=text, min=f"{MIN_RATE:.2%}")
     return value
 
 

@@ -25,7 +25,7 @@ def _trigger() -> str:
 
 
 def block_action(action_id: str, value: str, user: str, channel: str, message_ts: str = "1.000001",
-                 block_id: str = "lead_actions") -> str:
+                 block_id: str = "lead_actions", response_url: str | None = None) -> str:
     """The form body of a button click on a message (`payload=` JSON)."""
     n = next(_seq)
     payload = {
@@ -40,7 +40,7 @@ def block_action(action_id: str, value: str, user: str, channel: str, message_ts
         "is_enterprise_install": False,
         "channel": {"id": channel, "name": "handoff"},
         "message": {"type": "message", "ts": message_ts, "bot_id": "B0HANDOFF", "text": "card"},
-        "response_url": f"https://hooks.slack.invalid/actions/T0DEMO/{n}/x",
+        "response_url": response_url or f"https://hooks.slack.invalid/actions/T0DEMO/{n}/x",
         "actions": [{"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
                      "text": {"type": "plain_text", "text": action_id}, "action_ts": f"{time.time():.6f}"}],
     }
