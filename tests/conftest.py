@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from models.db import Database
 from models.tables import Base
@@ -56,13 +58,20 @@ def _migrated(db_url):
 def db(_migrated):
     database = Database(_migrated)
     yield database
-    with database.engine.begin() as conn:
-        if database.engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+    for attempt in range(5):  # a test's background work may still hold a lock for a moment: take turns
+        try:
+            with database.engine.begin() as conn:
+                if database.engine.dialect.name == "postgresql":
+                    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+                    conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in reversed(Base.metadata.sorted_tables):
+                        conn.execute(table.delete())
+            break
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
     database.dispose()
 
 
@@ -151,6 +160,8 @@ def make_app(db, slack):
     for stop in stops:
         stop.set()
     for client in clients:
+        if client.runtime.listeners is not None:  # clicks acknowledged but still being worked on
+            client.runtime.listeners.wait_idle(10)
         client.runtime.services.sender.notify()
         client.runtime.services.sender.thread.join(10)
     for server in servers:

@@ -115,6 +115,8 @@ def served(db, slack):
 
     yield factory
     for rt, server, stop in apps:
+        if rt.listeners is not None:
+            rt.listeners.wait_idle(10)
         stop.set()
         rt.services.sender.notify()
         rt.services.sender.thread.join(10)
