@@ -204,12 +204,15 @@ def register(app, services) -> None:
             reply_privately(services, body, "kpi.refused", {})
             return
         kind, label, as_of = share_of(action.get("value"), services.now(), services.settings.tz)
-        with services.once(context) as session:
-            if session is None:
-                return
-            enqueue(session, kind=Kind.REPORT, dedupe_key=f"share:{channel}:{kind}:{label}:{as_of}",
-                    now=services.now(), channel=channel,
-                    payload={"kind": kind, "label": label, "as_of": as_of, "user": user})
+
+        def attempt():
+            with services.once(context) as session:
+                if session is None:
+                    return
+                enqueue(session, kind=Kind.REPORT, dedupe_key=f"share:{channel}:{kind}:{label}:{as_of}",
+                        now=services.now(), channel=channel,
+                        payload={"kind": kind, "label": label, "as_of": as_of, "user": user})
+        services.patiently(attempt)  # acknowledged already: applied once the database is back, or told
         services.notify()
 
     @explained(services)
