@@ -8,7 +8,8 @@ import logging
 from flask import Response, request
 
 from blocks.texts import t
-from models.leads import FieldError, IdentityConflict, ingest, parse_lead
+from models.intake import ingest
+from models.leads import FieldError, IdentityConflict, parse_lead
 
 log = logging.getLogger("handoff.webhook")
 MAX_BODY = 1024 * 1024

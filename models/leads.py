@@ -1,4 +1,5 @@
-"""Lead rules: validation of what comes in, ingest with the MQL crossing, claim, not-a-fit.
+"""Lead rules: validation of what comes in, identity (insert-or-get), claim, not-a-fit. Leads coming in are
+applied by `models/intake.py`.
 
 Every operation takes the session it works in and `now`; the caller owns the
 transaction (`with db.begin() as session:`), so a failure rolls back all of it,
@@ -210,13 +211,6 @@ class Policy:
                    rotation=settings.SALES_REP_IDS if live and settings.ASSIGNMENT == "round-robin" else ())
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    id: int
-    status: str
-    created: bool
-
-
 def audit(session: Session, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:
     session.add(AuditEvent(lead_id=lead_id, at=now, actor=actor, action=action, detail=detail))
 
@@ -332,61 +326,7 @@ def resolve(session: Session, items: list[LeadIn], now: datetime) -> tuple[dict[
     return by_ext, by_email, inserted
 
 
-def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
-           actor: str = "webhook") -> list[IngestResult]:
-    """Create or update each lead; hand off (queue one card) those that first reach the threshold.
-
-    Raises IdentityConflict (with the item's index) for an item that names two different leads.
-    """
-    by_ext, by_email, inserted = resolve(session, items, now)
-    results: list[tuple[Lead, bool]] = []
-    crossed: list[Lead] = []
-    for index, item in enumerate(items):
-        try:
-            lead = match(item, by_ext, by_email)
-        except IdentityConflict as conflict:
-            conflict.index = index
-            raise
-        if lead is None:  # e.g. an email freed earlier in this batch; the unique index still guards it
-            lead = Lead(**new_lead_values(item, now))
-            session.add(lead)
-            session.flush()
-            inserted.add(lead.id)
-        created = lead.id in inserted
-        inserted.discard(lead.id)  # a later item about the same new person is an update
-        if not created:
-            _apply_update(lead, item, now)
-        results.append((lead, created))
-        if lead.external_id:
-            by_ext[lead.external_id] = lead
-        by_email[lead.email_norm] = lead
-        if lead.mql_at is None and lead.score >= policy.threshold and lead not in crossed:
-            lead.mql_at = now
-            set_deadlines(lead, policy)
-            crossed.append(lead)
-    session.flush()
-
-    seen: set[int] = set()
-    for lead, created in results:
-        if lead.id in seen:
-            continue
-        seen.add(lead.id)
-        audit(session, lead.id, actor, "created" if created else "updated", now, score=lead.score)
-    for lead in crossed:
-        audit(session, lead.id, actor, "mql", now, score=lead.score, claim_due=lead.claim_due.isoformat())
-        if policy.sla is not None:
-            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now, fresh=True)
-            if policy.rotation:
-                from models.ownership import offer_next
-
-                offer_next(session, lead, policy, now)
-        if policy.handoff_channel:
-            enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
-                    channel=policy.handoff_channel, lead_id=lead.id)
-    return [IngestResult(lead.id, lead.status, created) for lead, created in results]
-
-
-def _apply_update(lead: Lead, item: LeadIn, now: datetime) -> None:
+def apply_update(lead: Lead, item: LeadIn, now: datetime) -> None:
     for name in ("name", "company", "title", "source"):
         if name in item.given and getattr(item, name) is not None:
             setattr(lead, name, getattr(item, name))

@@ -355,7 +355,8 @@ def test_run_job_sla_sweep_from_the_command_line(slack, db):
     from bot import build_runtime
 
     rt = build_runtime(settings, db=db, now=lambda: jst(2026, 11, 30, 10, 0))
-    from models.leads import LeadIn, ingest
+    from models.intake import ingest
+    from models.leads import LeadIn
 
     with db.begin() as s:
         ingest(s, [LeadIn(email="cli@example.com", score=95)], jst(2026, 11, 30, 10, 0), rt.services.policy)

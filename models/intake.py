@@ -1,0 +1,78 @@
+"""Leads coming in: create or update each one and hand off, once, those that reach the MQL threshold.
+
+The rules it applies live in `models/leads.py` (validation, identity, see docs/identity.md) and
+`models/ownership.py` (the round-robin offer); this module is where they meet, so neither imports the
+other. The caller owns the transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from models import sla
+from models.leads import IdentityConflict, LeadIn, Policy, apply_update, audit, match, new_lead_values, resolve, \
+    set_deadlines
+from models.outbox import Kind, enqueue
+from models.ownership import offer_next
+from models.tables import Lead
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    id: int
+    status: str
+    created: bool
+
+
+def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
+           actor: str = "webhook") -> list[IngestResult]:
+    """Create or update each lead; hand off (queue one card) those that first reach the threshold.
+
+    Raises IdentityConflict (with the item's index) for an item that names two different leads.
+    """
+    by_ext, by_email, inserted = resolve(session, items, now)
+    results: list[tuple[Lead, bool]] = []
+    crossed: list[Lead] = []
+    for index, item in enumerate(items):
+        try:
+            lead = match(item, by_ext, by_email)
+        except IdentityConflict as conflict:
+            conflict.index = index
+            raise
+        if lead is None:  # e.g. an email freed earlier in this batch; the unique index still guards it
+            lead = Lead(**new_lead_values(item, now))
+            session.add(lead)
+            session.flush()
+            inserted.add(lead.id)
+        created = lead.id in inserted
+        inserted.discard(lead.id)  # a later item about the same new person is an update
+        if not created:
+            apply_update(lead, item, now)
+        results.append((lead, created))
+        if lead.external_id:
+            by_ext[lead.external_id] = lead
+        by_email[lead.email_norm] = lead
+        if lead.mql_at is None and lead.score >= policy.threshold and lead not in crossed:
+            lead.mql_at = now
+            set_deadlines(lead, policy)
+            crossed.append(lead)
+    session.flush()
+
+    seen: set[int] = set()
+    for lead, created in results:
+        if lead.id in seen:
+            continue
+        seen.add(lead.id)
+        audit(session, lead.id, actor, "created" if created else "updated", now, score=lead.score)
+    for lead in crossed:
+        audit(session, lead.id, actor, "mql", now, score=lead.score, claim_due=lead.claim_due.isoformat())
+        if policy.sla is not None:
+            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now, fresh=True)
+            if policy.rotation:
+                offer_next(session, lead, policy, now)
+        if policy.handoff_channel:
+            enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
+                    channel=policy.handoff_channel, lead_id=lead.id)
+    return [IngestResult(lead.id, lead.status, created) for lead, created in results]
