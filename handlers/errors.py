@@ -16,7 +16,7 @@ from blocks.texts import t
 from handlers.home import refresh_after
 from slack_sdk.webhook import WebhookClient
 
-from models.db import is_race, is_unavailable
+from models.db import is_transient, is_unavailable
 from models.leads import LeadError
 from models.outbox import Kind, enqueue
 from outbox.sender import make_client
@@ -74,7 +74,7 @@ def tell_without_database(services, body: dict, key: str) -> bool:
 def explain(services, error: BaseException, body: dict) -> None:
     if isinstance(error, LeadError):
         reply_privately(services, body, error.key, domain_params(error.params, services.settings.LANGUAGE))
-    elif is_unavailable(error) or is_race(error):
+    elif is_transient(error):
         log.warning("a Slack request was not recorded: the database is unavailable (%s)", type(error).__name__)
         tell_without_database(services, body, "notice.not_recorded")
     else:
@@ -96,7 +96,7 @@ def answered_when_down(services):
             try:
                 return fn(*args, **kwargs)
             except Exception as error:
-                if not (is_unavailable(error) or is_race(error)):
+                if not is_transient(error):
                     raise
                 log.warning("a slash command was not carried out: the database is unavailable (%s)",
                             type(error).__name__)

@@ -14,7 +14,7 @@ import handlers
 from handlers import webhook
 from blocks.texts import t
 from models import outbox as queue
-from models.db import is_race, is_unavailable, sqlstate
+from models.db import is_transient, sqlstate
 from outbox.sender import make_client
 
 log = logging.getLogger("handoff.http")
@@ -92,7 +92,7 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         if isinstance(exc, HTTPException):
             return exc
         lang = services.settings.LANGUAGE
-        if is_unavailable(exc) or is_race(exc):
+        if is_transient(exc):
             log.warning("database unavailable for %s %s: %s %s", request.method, request.path,
                         type(getattr(exc, "orig", None) or exc).__name__, sqlstate(exc) or "")
             answer = jsonify(error=t("api.unavailable", lang), retry_after=RETRY_AFTER_SECONDS)

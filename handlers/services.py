@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from models.db import is_race, is_unavailable
+from models.db import is_transient
 from models.leads import Policy
 from models.requests import first_time
 
@@ -50,7 +50,7 @@ class Services:
             try:
                 return work()
             except Exception as exc:
-                if not (is_unavailable(exc) or is_race(exc)) or time.monotonic() + pause > deadline:
+                if not is_transient(exc) or time.monotonic() + pause > deadline:
                     raise
                 log.warning("database unavailable (%s); trying the request again in %.1f s",
                             type(exc).__name__, pause)

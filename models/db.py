@@ -45,6 +45,11 @@ def is_unavailable(exc: BaseException) -> bool:
         "InterfaceError", "AdminShutdown", "CannotConnectNow", "ConnectionFailure"}
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Worth sending again later: the database was away, or the transaction lost a race it kept losing."""
+    return is_unavailable(exc) or is_race(exc)
+
+
 class DatabaseUnavailable(Exception):
     """The database did not let this request in within its wait (another process holds SQLite's write lock)."""
 

@@ -1,4 +1,4 @@
-"""CSV import of lead history (SPEC section 5): validate every row, then load all in one short transaction.
+"""CSV import of lead history (README, "Importing history"): validate every row, then load all in one short transaction.
 
 All or nothing, without stopping the app: on SQLite a writer holds the one write lock of the
 database, and webhooks wait for it (busy_timeout). So everything that takes time is done before that

@@ -196,3 +196,20 @@ JST = __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
 def jst(*args) -> datetime:
     """An instant given as Tokyo wall time (the default TIMEZONE)."""
     return datetime(*args, tzinfo=JST).astimezone(timezone.utc)
+
+
+def new_card(app, slack, **fields) -> int:
+    """A lead posted by webhook whose card is in Slack; its id."""
+    status, body = app.post_leads({"email": "x@example.com", "score": 80, **fields})
+    assert status in (200, 201)
+    slack.wait_calls("chat.postMessage", 1)
+    assert wait_until(lambda: card_of(app, body["id"]).card_ts)
+    return body["id"]
+
+
+def card_of(app, lead_id):
+    """The lead as stored now (its card_ts says whether its card was posted)."""
+    from models.tables import Lead
+
+    with app.runtime.db.begin() as s:
+        return s.get(Lead, lead_id)

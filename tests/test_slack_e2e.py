@@ -8,23 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from blocks.ids import ActionId, BlockId, CallbackId
-from models.tables import AuditEvent, Lead
+from models.tables import AuditEvent
 from standin import slack_requests
-from tests.conftest import HANDOFF, MANAGER, MARKETING, wait_until
-
-
-def new_card(app, slack, **fields):
-    lead = {"email": "x@example.com", "score": 80, **fields}
-    status, body = app.post_leads(lead)
-    assert status in (200, 201)
-    slack.wait_calls("chat.postMessage", 1)
-    assert wait_until(lambda: card_of(app, body["id"]).card_ts)
-    return body["id"]
-
-
-def card_of(app, lead_id) -> Lead:
-    with app.runtime.db.begin() as s:
-        return s.get(Lead, lead_id)
+from tests.conftest import HANDOFF, MANAGER, MARKETING, card_of, new_card, wait_until
 
 
 def audit_count(db, action) -> int:

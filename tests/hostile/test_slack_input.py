@@ -17,7 +17,7 @@ from blocks import outcome as outcome_blocks
 from blocks.ids import ActionId, BlockId, CallbackId
 from models.tables import ActionItem, AuditEvent, KpiTarget, Lead, OutboxMessage, OutOfOffice
 from standin import slack_requests
-from tests.conftest import HANDOFF, MANAGER, FakeClock, jst, wait_until
+from tests.conftest import HANDOFF, MANAGER, FakeClock, card_of, jst, new_card, wait_until
 
 REP = "UREP1"
 NOW = jst(2026, 11, 30, 10, 0)  # a Monday, inside business hours
@@ -72,19 +72,6 @@ def outbox_rows(db) -> list[OutboxMessage]:
 def no_errors_logged(caplog):
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not bad, [(r.name, r.getMessage(), r.exc_info and r.exc_info[0]) for r in bad]
-
-
-def new_card(app, slack, **fields) -> int:
-    status, body = app.post_leads({"email": "x@example.com", "score": 80, **fields})
-    assert status in (200, 201)
-    slack.wait_calls("chat.postMessage", 1)
-    assert wait_until(lambda: lead_of(app, body["id"]).card_ts)
-    return body["id"]
-
-
-def lead_of(app, lead_id) -> Lead:
-    with app.runtime.db.begin() as s:
-        return s.get(Lead, lead_id)
 
 
 def kpi(app, text, user=MANAGER) -> str:
@@ -175,7 +162,7 @@ def test_malformed_signed_requests_get_a_clear_answer_and_change_nothing(card, s
         assert 400 <= status < 500 or (status == 200 and body in ("", None, {})), (case, status, body)
         settled(app)
         assert counts(db) == before, case
-        assert lead_of(app, lead_id).claimed_by is None and lead_of(app, lead_id).disqualified_at is None, case
+        assert card_of(app, lead_id).claimed_by is None and card_of(app, lead_id).disqualified_at is None, case
         assert slack.calls_to("chat.postEphemeral") == [] and slack.calls_to("views.open") == [], case
         no_errors_logged(caplog)
 
@@ -199,7 +186,7 @@ def test_tampered_private_metadata_is_refused_in_the_modal(card, slack, db, capl
         message = body["errors"][BlockId.REASON]
         assert "not valid anymore" in message or "no longer exists" in message, (metadata, message)
     settled(app)
-    assert counts(db) == before and lead_of(app, lead_id).disqualified_at is None
+    assert counts(db) == before and card_of(app, lead_id).disqualified_at is None
     no_errors_logged(caplog)
 
 
@@ -234,7 +221,7 @@ def test_a_tampered_lead_button_is_explained_and_changes_nothing(card, slack, db
     after = counts(db)
     assert after["leads"] == before["leads"] and after["audit_events"] == before["audit_events"]
     assert {r.status for r in outbox_rows(db)} == {"sent"}
-    assert lead_of(app, lead_id).claimed_by is None
+    assert card_of(app, lead_id).claimed_by is None
     no_errors_logged(caplog)
 
 
@@ -256,7 +243,7 @@ def test_a_tampered_snooze_choice_or_user_is_explained(card, slack, db, caplog):
     assert "<!channel" not in _notices(slack)[1] and "Pick a person" in _notices(slack)[1]
     settled(app)
     after = counts(db)
-    assert after["audit_events"] == before["audit_events"] and lead_of(app, lead_id).claimed_by == REP
+    assert after["audit_events"] == before["audit_events"] and card_of(app, lead_id).claimed_by == REP
     no_errors_logged(caplog)
 
 
@@ -343,10 +330,10 @@ def test_a_huge_note_is_refused_with_the_limit_and_nothing_is_stored(card, slack
     assert status == 200 and body["response_action"] == "errors"
     assert "1000" in body["errors"][BlockId.NOTE] or "1,000" in body["errors"][BlockId.NOTE]
     settled(app)
-    assert counts(db) == before and lead_of(app, lead_id).disqualified_at is None
+    assert counts(db) == before and card_of(app, lead_id).disqualified_at is None
     status, body = app.slack_post(form(submission(metadata=str(lead_id), note="n" * outcome_blocks.NOTE_MAX)))
     assert status == 200 and body in ("", None, {})
-    assert lead_of(app, lead_id).disqualified_at is not None
+    assert card_of(app, lead_id).disqualified_at is not None
     no_errors_logged(caplog)
 
 
