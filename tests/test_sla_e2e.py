@@ -201,6 +201,7 @@ def test_logging_contact_stops_the_contact_ladder_and_starts_the_outcome_reminde
     click(app, ActionId.CONTACTED, lead_id, REP, channel="DREP1")
     assert wait_until(lambda: "outcome" in timers(db, lead_id))
     assert set(timers(db, lead_id)) == {"outcome"}
+    assert "First contact logged" in slack.wait_calls("chat.postEphemeral", 1)[0].params["text"]
     click(app, ActionId.CONTACTED, lead_id, REP, channel="DREP1")  # a double click
     notices = slack.wait_calls("chat.postEphemeral", 2)
     assert "already logged" in notices[-1].params["text"] and audits(db, "contacted") == 1
