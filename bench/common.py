@@ -1,9 +1,86 @@
-"""What the benchmarks share: a migrated database filled with generated leads."""
+"""What the benchmarks share: a served app, fresh databases, a filled database, the machine's name."""
 from __future__ import annotations
 
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 from models.db import Database
+from settings import normalize_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET, HOOK, HANDOFF = "bench-secret", "bench-hook", "C0BENCH"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, db_url: str, api_url: str, **extra):
+        self.port = free_port()
+        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
+               "SLACK_API_URL": api_url, "DATABASE_URL": db_url, "HANDOFF_CHANNEL": HANDOFF,
+               "MARKETING_CHANNEL": "C0MKT", "LEAD_WEBHOOK_TOKEN": HOOK, "SCHEDULER": "off",
+               "PORT": str(self.port), **{k: str(v) for k, v in extra.items()}}
+        self.proc = subprocess.Popen([sys.executable, "bot.py", "serve"], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def fresh_sqlite(tmp: Path, name: str) -> str:
+    return f"sqlite:///{tmp / name}"
+
+
+def fresh_postgres(url: str) -> str:
+    url = normalize_database_url(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def filled_database(db_url: str, total: int, fill) -> tuple[Database, float]:

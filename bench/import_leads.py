@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.common import HOOK, ROOT, Server, fresh_postgres, machine, pct
 from models.db import Database
 from models.importer import import_csv
 from models.leads import Policy
@@ -149,14 +150,7 @@ class Webhooks:
             return [a for a in self.answers if start <= a[0] <= end]
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
-
-
 def measure(db_url: str, slack_url: str, rows: int = ROWS, tmp: Path | None = None) -> dict:
-    from bench.run import HOOK, Server
-
     tmp = tmp or Path(tempfile.mkdtemp(prefix="handoff-import-"))
     path = write_csv(tmp / "leads.csv", rows)
     db = Database(db_url)
@@ -239,7 +233,6 @@ def replace_section(text: str, lines: list[str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from bench.run import ROOT, fresh_postgres, machine
     from standin.server import SlackStandIn
 
     rows = int(argv[0]) if argv else ROWS

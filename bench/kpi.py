@@ -15,14 +15,15 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from bench.common import filled_database, fresh_postgres
 from models.clock import BusinessClock
-from bench.common import filled_database
 from models.db import Database
 from models.kpi import compute, parse_period
 from models.tables import Lead
@@ -130,7 +131,6 @@ def measure(db_url: str, total: int, with_naive: bool = True) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
-    from bench.run import fresh_postgres
 
     total = int(argv[0]) if argv else 1_000_000
     tmp = Path(tempfile.mkdtemp(prefix="handoff-kpi-"))

@@ -8,11 +8,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import platform
 import queue
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,60 +19,14 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-from settings import normalize_database_url
+from bench.common import HANDOFF, HOOK, ROOT, SECRET, Server, fresh_postgres, fresh_sqlite, machine, pct
+from bench.import_leads import ROWS as IMPORT_ROWS
+from bench.import_leads import measure as measure_import
+from bench.import_leads import section as import_section
+from bench.kpi import measure as measure_kpi
+from bench.sweep import measure as measure_sweep
 from standin import slack_requests
 from standin.server import SlackStandIn
-
-ROOT = Path(__file__).resolve().parent.parent
-SECRET, HOOK, HANDOFF = "bench-secret", "bench-hook", "C0BENCH"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, db_url: str, api_url: str, **extra):
-        self.port = free_port()
-        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
-               "SLACK_API_URL": api_url, "DATABASE_URL": db_url, "HANDOFF_CHANNEL": HANDOFF,
-               "MARKETING_CHANNEL": "C0MKT", "LEAD_WEBHOOK_TOKEN": HOOK, "SCHEDULER": "off",
-               "PORT": str(self.port), **{k: str(v) for k, v in extra.items()}}
-        self.proc = subprocess.Popen([sys.executable, "bot.py", "serve"], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def fresh_sqlite(tmp: Path, name: str) -> str:
-    return f"sqlite:///{tmp / name}"
-
-
-def fresh_postgres(url: str) -> str:
-    url = normalize_database_url(url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
 
 
 def run_clients(port: int, jobs: list[tuple[str, bytes, dict]], concurrency: int) -> list[tuple[float, int]]:
@@ -109,11 +60,6 @@ def run_clients(port: int, jobs: list[tuple[str, bytes, dict]], concurrency: int
     for th in threads:
         th.join()
     return results
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def lead_jobs(n: int, batch: int, start: int = 0, score=lambda i: 30 if i % 3 else 80):
@@ -204,18 +150,6 @@ def bench_burst(db_url: str) -> dict:
             server.stop()
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     targets = [("SQLite", lambda name: fresh_sqlite(tmp, name))]
@@ -237,7 +171,6 @@ def main() -> int:
                 claim_rows.append(f"| {label} | {run} | {cl['n']:,} | {cl['p50_ms']:.1f} | {cl['p99_ms']:.1f} | "
                                   f"{cl['max_ms']:.1f} | {cl['client']} |")
                 print(f"  {cl}", flush=True)
-    from bench.sweep import measure as measure_sweep
 
     sweep_rows = []
     for total in (100_000, 1_000_000):
@@ -247,7 +180,6 @@ def main() -> int:
             print(f"  {sw}", flush=True)
             sweep_rows.append(f"| {label} | {total:,} | {sw['due']:,} | {sw['select_ms']:.1f} | "
                               f"{sw['select_max_ms']:.1f} | {sw['sweep_ms']:,.0f} | {sw['queued']:,} |")
-    from bench.kpi import measure as measure_kpi
 
     kpi_rows = []
     for total in (100_000, 1_000_000):
@@ -259,7 +191,6 @@ def main() -> int:
                          if k["naive_ms"] is not None else "– | – | –")
                 kpi_rows.append(f"| {label} | {k['kind']} | {total:,} | {k['period_mqls']:,} | {k['ms']:.0f} | "
                                 f"{k['peak_mb']:.1f} | {naive} |")
-    from bench.import_leads import ROWS as IMPORT_ROWS, measure as measure_import, section as import_section
 
     import_results = []
     with SlackStandIn() as slack:

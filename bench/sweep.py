@@ -8,6 +8,7 @@ the rest spread over the next 30 days.
 """
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import sys
@@ -16,9 +17,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.common import filled_database, fresh_postgres
 from jobs import sla_sweep
 from models import sla
-from bench.common import filled_database
 from models.db import Database
 from models.tables import Lead, SlaTimer
 from settings import load_settings
@@ -76,10 +77,6 @@ def measure(db_url: str, total: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    import os
-
-    from bench.run import fresh_postgres
-
     sizes = [int(a) for a in argv] or [100_000, 1_000_000]
     tmp = Path(tempfile.mkdtemp(prefix="handoff-sweep-"))
     for total in sizes:
