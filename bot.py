@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 import threading
-from dataclasses import dataclass
 
 import logsafe
 from blocks.texts import t
+from runtime import StartupError, build_runtime, open_database
 from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("handoff")
@@ -18,132 +17,6 @@ JOBS = ("sla-sweep", "weekly-digest", "monthly-retro", "outbox")
 
 class CommandError(Exception):
     """A command cannot run; the message is one line for the user."""
-
-
-@dataclass
-class Runtime:
-    """Everything a serving process holds, built the same way for serve, the demo and the tests."""
-
-    settings: Settings
-    db: object
-    services: object
-    bolt: object | None
-    http: object
-    listeners: object | None = None  # handlers.http.ListenerPool: acknowledged Slack work still running
-    stop: threading.Event | None = None  # set by start_background: ends the sender
-    scheduler: object | None = None  # the APScheduler started by start_background, if any
-
-    def settle(self, timeout: float = 10.0) -> bool:
-        """Wait until every acknowledged Slack request has finished its work (deploys, the demo)."""
-        return self.listeners is None or self.listeners.wait_idle(timeout)
-
-    def make_server(self, host: str = "0.0.0.0", port: int | None = None):
-        """The production WSGI server (waitress) for the app, bound but not yet running.
-
-        Waitress buffers each request in its async loop before a worker thread sees it, so slow or huge
-        requests cost connections and memory, not threads: the limits below bound both (issue 8).
-        """
-        import resource
-
-        from waitress.server import create_server
-
-        from handlers.webhook import MAX_BODY
-
-        # 200 connections dripping their headers exhausted waitress's default 100 and queued every real click.
-        CONNECTION_LIMIT = 1000
-        # A body past this much waits in a temporary file, not memory: 200 stalled 500 KB bodies held 111 MB.
-        INBUF_OVERFLOW = 64 * 1024
-        # Per connection a socket and perhaps that temporary file, plus the database, logs and trigger.
-        FILES_NEEDED = 2 * CONNECTION_LIMIT + 256
-        # Refused from Content-Length (413) or after this many chunked bytes, before the app reads any of it;
-        # the margin leaves the webhook's own JSON 413 for bodies just over its 1 MiB.
-        MAX_REQUEST_BODY = MAX_BODY + 64 * 1024
-        # Slack's and marketing tools' headers are a few KiB; 32 KiB is nginx's default total.
-        MAX_REQUEST_HEADER = 32 * 1024
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < FILES_NEEDED:  # a 1024 default would refuse accept()
-            wanted = FILES_NEEDED if hard == resource.RLIM_INFINITY else min(FILES_NEEDED, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        return create_server(self.http, host=host, port=self.settings.PORT if port is None else port,
-                             threads=16, ident="handoff", channel_timeout=30, clear_untrusted_proxy_headers=True,
-                             connection_limit=CONNECTION_LIMIT, max_request_body_size=MAX_REQUEST_BODY,
-                             max_request_header_size=MAX_REQUEST_HEADER, inbuf_overflow=INBUF_OVERFLOW,
-                             asyncore_use_poll=True)  # select() cannot watch a socket numbered 1024 or more
-
-    def start_http(self, host: str = "0.0.0.0", port: int | None = None):
-        """Serve in a background thread; returns the server (see its `effective_port`)."""
-        server = self.make_server(host, port)
-
-        def run():
-            try:
-                server.run()
-            except OSError as exc:  # server.close() from another thread ends the loop's select this way
-                if exc.errno != errno.EBADF:
-                    raise
-        threading.Thread(target=run, name="http", daemon=True).start()
-        return server
-
-    def start_background(self, stop: threading.Event, scheduler: bool | None = None):
-        from jobs.scheduler import start_background
-
-        self.stop = stop
-        self.scheduler = start_background(self.services, stop,
-                                          self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
-        return self.scheduler
-
-    def shutdown(self, timeout: float = 25.0) -> None:
-        """A graceful stop (SIGTERM on deploy): finish what was acknowledged, the running job and the send in
-        flight, then return. What is still queued stays in the outbox for the next process."""
-        waiting = self.listeners.in_flight if self.listeners is not None else 0
-        if waiting:
-            log.info("stopping: finishing %d acknowledged Slack request(s)", waiting)
-        if not self.settle(timeout):
-            log.warning("stopping with Slack work still running after %.0f s", timeout)
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=True)
-        if self.stop is not None:
-            self.stop.set()
-            self.services.sender.notify()
-            if self.services.sender.thread is not None:
-                self.services.sender.thread.join(timeout)
-
-
-def open_database(settings: Settings):
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from models.db import Database
-
-    try:
-        db = Database(settings.DATABASE_URL, wait_seconds=settings.DATABASE_WAIT_SECONDS)
-        db.migrate()
-    except SQLAlchemyError as exc:
-        from sqlalchemy.engine import make_url
-
-        url = make_url(settings.DATABASE_URL).render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CommandError(t("cli.db_unreachable", settings.LANGUAGE, url=url, error=reason)) from None
-    return db
-
-
-def build_runtime(settings: Settings, db=None, now=None, verify_token: bool = True) -> Runtime:
-    from handlers.http import ListenerPool, build_bolt_app, build_flask_app
-    from handlers.services import Services
-    from outbox.sender import Sender
-
-    db = db or open_database(settings)
-    services = Services(settings=settings, db=db, **({"now": now} if now else {}))
-    services.sender = Sender(db, settings, now=services.now)
-    bolt = listeners = None
-    if settings.SLACK_BOT_TOKEN:
-        listeners = ListenerPool(max_workers=8)
-        try:
-            bolt = build_bolt_app(services, verify_token=verify_token, listeners=listeners)
-        except Exception as exc:  # auth.test failed: a bad token or no route to Slack
-            raise CommandError(f"SLACK_BOT_TOKEN was not accepted by Slack at {settings.SLACK_API_URL}: {exc}. "
-                               "Check the token (OAuth & Permissions → Bot User OAuth Token)") from None
-    http = build_flask_app(services, None if settings.socket_mode else bolt)
-    return Runtime(settings, db, services, bolt, http, listeners)
 
 
 # Commands -------------------------------------------------------------------
@@ -464,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         return COMMANDS[command](settings, args)
-    except (SettingsError, CommandError) as exc:
+    except (SettingsError, CommandError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

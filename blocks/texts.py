@@ -342,6 +342,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "cli.bad_instant": {"en": "--at {value!r} is not an ISO 8601 date and time", "ja": "--at {value!r} は ISO 8601 の日時ではありません"},
     "cli.db_unreachable": {"en": "cannot reach the database at {url}: {error} (check DATABASE_URL)",
                            "ja": "データベース {url} に接続できません: {error}(DATABASE_URL を確認してください)"},
+    "cli.token_refused": {
+        "en": "SLACK_BOT_TOKEN was not accepted by Slack at {url}: {error}. Check the token (OAuth & Permissions → "
+              "Bot User OAuth Token)",
+        "ja": "SLACK_BOT_TOKEN が {url} の Slack に受け付けられませんでした: {error}。トークンを確認してください"
+              "(OAuth & Permissions → Bot User OAuth Token)",
+    },
     "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz",
                     "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz"},
     # SLA reminders and escalations -----------------------------------------

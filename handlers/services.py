@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-from models.db import is_transient
+from sqlalchemy.orm import Session
+
+from models.db import Database, is_transient
 from models.leads import Policy
 from models.requests import first_time
+from settings import Settings
+
+if TYPE_CHECKING:
+    from outbox.sender import Sender
 
 log = logging.getLogger("handoff.slack")
 
@@ -19,19 +26,24 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class Services:
-    settings: object
-    db: object
+    """What a listener or a job needs: the settings, the database, the clock and the sender to wake."""
+
+    settings: Settings
+    db: Database
     now: Callable[[], datetime] = utcnow
-    sender: object | None = None
-    policy: Policy = field(init=False)
+    sender: Sender | None = None  # None only where nothing is sent (a command-line report)
+    policy: Policy = field(init=False)  # the lead rules, read from the settings once
 
     def __post_init__(self):
         self.policy = Policy.from_settings(self.settings)
 
     @contextlib.contextmanager
-    def once(self, context):
+    def once(self, context: dict) -> Iterator[Session | None]:
         """A transaction for one Slack request; yields None when this request was already handled."""
         with self.db.begin() as session:
             if not first_time(session, context["request_key"], self.now()):
@@ -40,7 +52,7 @@ class Services:
                 return
             yield session
 
-    def patiently(self, work: Callable[[], object], seconds: float | None = None):
+    def patiently(self, work: Callable[[], T], seconds: float | None = None) -> T:
         """`work()`, run again while the database is away, for up to `seconds` (CLICK_RETRY_SECONDS): an
         acknowledged click is applied once the database is back. Then the last error is raised, for the
         clicker to be told (handlers/errors.py). `work` must be one transaction, so a run again is safe."""

@@ -15,6 +15,7 @@ from blocks.texts import t
 from standin import slack_requests
 from standin.clock import FakeClock
 from standin.render import render_blocks, render_call
+from runtime import build_runtime
 from standin.server import SlackStandIn
 
 OUT = Path("demo-output")
@@ -48,7 +49,6 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
 def run_demo(base_settings) -> int:
     from datetime import datetime
 
-    from bot import build_runtime
     from jobs.scheduler import monthly_retro, sla_sweep, weekly_digest
     from settings import load_settings
 

@@ -140,7 +140,7 @@ def _decode(raw: bytes):
 @pytest.fixture
 def make_app(db, slack):
     """Build and serve the app; keyword arguments override settings."""
-    from bot import build_runtime
+    from runtime import build_runtime
 
     stops, servers, clients = [], [], []
 

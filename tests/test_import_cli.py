@@ -129,7 +129,7 @@ def test_run_job_refuses_unknown_names_and_bad_instants(tmp_path):
 
 
 def test_run_job_outbox_sends_what_is_queued(db, slack, tmp_path):
-    from bot import build_runtime
+    from runtime import build_runtime
 
     rt = build_runtime(make_settings(db.url, slack.url), db=db)
     rt.http.test_client().post("/hooks/leads", json={"email": "q@example.com", "score": 90},

@@ -353,7 +353,7 @@ def test_run_job_sla_sweep_from_the_command_line(slack, db):
     from bot import main
 
     settings = make_settings(db.url, slack.url)
-    from bot import build_runtime
+    from runtime import build_runtime
 
     rt = build_runtime(settings, db=db, now=lambda: jst(2026, 11, 30, 10, 0))
     from models.intake import ingest

@@ -23,7 +23,7 @@ def test_healthz(app, db):
 
 
 def test_healthz_is_503_when_the_database_is_gone(slack, tmp_path):
-    from bot import build_runtime
+    from runtime import build_runtime
     from models.db import Database
 
     database = Database(f"sqlite:///{tmp_path}/gone.db")
@@ -38,7 +38,7 @@ def test_healthz_is_503_when_the_database_is_gone(slack, tmp_path):
 
 def test_two_senders_send_each_row_once(db, slack):
     """Two processes draining the same outbox (here two senders on two engines) never double a message."""
-    from bot import build_runtime
+    from runtime import build_runtime
     from models.db import Database
 
     settings = make_settings(db.url, slack.url)

@@ -16,7 +16,7 @@ AUTH = {"Authorization": f"Bearer {HOOK_TOKEN}", "Content-Type": "application/js
 @pytest.fixture
 def web(db, slack):
     """The WSGI app without serving threads: fast enough for property tests."""
-    from bot import build_runtime
+    from runtime import build_runtime
 
     rt = build_runtime(make_settings(db.url, slack.url), db=db)
     return rt.http.test_client()
@@ -149,7 +149,7 @@ def test_numeric_external_id_is_accepted(web, db):
 
 
 def test_webhook_without_a_configured_token_refuses(db, slack):
-    from bot import build_runtime
+    from runtime import build_runtime
 
     rt = build_runtime(make_settings(db.url, slack.url, LEAD_WEBHOOK_TOKEN=""), db=db)
     r = rt.http.test_client().post("/hooks/leads", json={"email": "a@example.com", "score": 90})

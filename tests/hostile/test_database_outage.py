@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from blocks.ids import ActionId
-from bot import build_runtime
+from runtime import build_runtime
 from models.db import Database
 from models.tables import Lead
 from standin import slack_requests
