@@ -9,9 +9,9 @@ from datetime import datetime
 
 from blocks import digest as digest_blocks
 from blocks import kpi as kpi_blocks
+from blocks.chart import weekly_chart
 from blocks.texts import t
-from jobs import reports
-from jobs.charts import weekly_chart
+from models import reports
 from models.kpi import compute_with_previous, parse_period
 from models.outbox import Kind
 
