@@ -1,7 +1,7 @@
 """The Lost… and Not a fit… modals, and the feedback post that goes back to marketing."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from blocks.format import clip, escape, local_time, plain, reason_label
 from blocks.ids import BlockId, CallbackId
@@ -54,16 +54,16 @@ def read_submission(values: dict, reasons: tuple[str, ...]) -> tuple[str | None,
     return (reason if isinstance(reason, str) and reason in reasons else None), note
 
 
-def feedback(lead: Lead, payload: dict, when: datetime, tz, lang: str,
-             permalink: str | None) -> tuple[str, list[dict]]:
-    """The post to MARKETING_CHANNEL: what happened to the MQL and why, from the lead as it is now."""
-    outcome = payload.get("outcome") or "disqualified"
-    user = payload.get("user") or lead.claimed_by
+def feedback(lead: Lead, *, outcome: str, user: str | None, note: str | None, was: str | None, when: datetime,
+             tz: tzinfo, lang: str, permalink: str | None) -> tuple[str, list[dict]]:
+    """The post to MARKETING_CHANNEL: what happened to the MQL and why, from the lead as it is now.
+    `outcome` is lost, disqualified or undone (then `was` is the outcome taken back)."""
+    user = user or lead.claimed_by
     company = escape(lead.company or t("card.unknown_company", lang))
     name = escape(lead.name or t("card.unknown_name", lang))
     if outcome == "undone":
         head = t("feedback.undone", lang, company=company, name=name, user=user,
-                 outcome=t(f"outcome.{payload.get('was')}", lang))
+                 outcome=t(f"outcome.{was}", lang))
         return head, [{"type": "section", "text": {"type": "mrkdwn", "text": clip(head, 2900)}}]
     code = lead.lost_reason if outcome == "lost" else lead.disqualify_reason
     head = t(f"feedback.{outcome}", lang, company=company, name=name, reason=reason_label(code, lang))
@@ -73,7 +73,6 @@ def feedback(lead: Lead, payload: dict, when: datetime, tz, lang: str,
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(head, 2900)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(detail, 2900)}]},
     ]
-    note = payload.get("note")
     if note:
         blocks.append({"type": "section", "text": plain(clip(f"{t('feedback.note', lang)}: {note}", 2900))})
     if permalink:

@@ -1,4 +1,7 @@
-"""The one way messages reach Slack: a paced, retrying sender over the durable outbox.
+"""The one way messages leave: a paced, retrying sender over the durable outbox.
+
+The sender owns the queue (leasing, pacing, retrying, settling); what each kind of row says and the one call
+that delivers it are in outbox/deliveries/, a module per kind, registered in outbox/deliveries/__init__.py.
 
 - Pacing: chat.postMessage is held to OUTBOX_CHANNEL_RATE per channel (token
   bucket, burst OUTBOX_CHANNEL_BURST), so a burst of MQLs queues instead of
@@ -53,26 +56,23 @@ import random
 import threading
 import time
 import urllib.error
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from blocks import card as card_blocks
-from blocks import home as home_blocks
-from blocks import outcome as outcome_blocks
-from blocks import reminders as reminder_blocks
-from blocks.format import render_params
-from blocks.texts import t
-from models import home as home_data
 from models import outbox as queue
-from models.outbox import Kind
-from models.outcomes import outcome_of
+from models.db import Database
 from models.tables import Lead, OutboxMessage
-from outbox import reports as report_messages
+from outbox.deliveries import REGISTRY
+from outbox.deliveries.base import Context, Delivery, Message, Outcome
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger("handoff.outbox")
 UTC = timezone.utc
@@ -105,7 +105,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_client(settings) -> WebClient:
+def make_client(settings: Settings) -> WebClient:
     """A Web API client that honours SLACK_API_URL; retries are the outbox's job."""
     return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10,
                      retry_handlers=[])
@@ -130,21 +130,9 @@ class TokenBucket:
         self.tokens = max(0.0, self.tokens - 1)
 
 
-@dataclass
-class Outcome:
-    """What happened to one row: sent, defer (not an attempt), retry, setup (retry slowly, then give up),
-    render (the message could not be built: retry a few times, then give up) or failed."""
-
-    state: str
-    ts: str | None = None
-    channel: str | None = None
-    delay: float = 0.0
-    error: str | None = None
-    exc: BaseException | None = None  # for `render`: what was raised, logged once when the row gives up
-
-
 class Sender:
-    def __init__(self, db, settings, client: WebClient | None = None, now=utcnow, monotonic=time.monotonic,
+    def __init__(self, db: Database, settings: Settings, client: WebClient | None = None,
+                 now: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic,
                  poll_seconds: float = 1.0, backoff_base: float = 1.0):
         self.db, self.settings = db, settings
         self.client = client or make_client(settings)
@@ -229,8 +217,8 @@ class Sender:
         return wait
 
     def _pace_key(self, kind: str, channel: str | None) -> str:
-        posts = (Kind.CARD_POST, Kind.FEEDBACK, Kind.REMINDER, Kind.REPORT, Kind.DIGEST, Kind.CHART, Kind.RETRO)
-        return f"post:{channel}" if kind in posts else f"method:{kind}"
+        delivery = REGISTRY.get(kind)
+        return delivery.lane_of(channel) if delivery is not None else f"method:{kind}"
 
     def _ready_in(self, key: str, kind: str) -> float:
         now = self.monotonic()
@@ -275,9 +263,9 @@ class Sender:
                 return
             if outcome.state == "sent":
                 queue.mark_sent(s, row_id, now, outcome.ts, outcome.error)
-                if kind == Kind.CARD_POST and outcome.ts:
-                    lead = s.get(Lead, row.lead_id)
-                    lead.card_channel, lead.card_ts = outcome.channel, outcome.ts
+                delivery = REGISTRY.get(kind)
+                if delivery is not None and delivery.on_sent is not None:
+                    delivery.on_sent(s, row, outcome)
                 return
             if outcome.state == "defer":
                 queue.retry_later(s, row_id, now + timedelta(seconds=outcome.delay), outcome.error,
@@ -334,96 +322,29 @@ class Sender:
         return Outcome("failed", error=f"HTTP {status}: {error}" + (f" ({detail})" if detail else ""))
 
     def _send(self, row_id: int, key: str) -> Outcome:
-        lang, clock = self.settings.LANGUAGE, self.settings.clock
+        """Read the row and what it refers to in one transaction, then hand it to its kind's delivery."""
         with self.db.begin() as s:
             row = s.get(OutboxMessage, row_id)
-            kind, channel, payload, created_at = row.kind, row.channel, dict(row.payload or {}), row.created_at
+            delivery: Delivery | None = REGISTRY.get(row.kind)
+            if delivery is None:
+                return Outcome("failed", error=f"unknown kind {row.kind}")
+            payload = delivery.read(row.payload)
             # Ask whether the card is still on its way *before* reading the lead: the post settles
             # (status and card_ts) in one commit, and under READ COMMITTED each statement sees the
             # latest commit, so the other order could see neither the ts nor the pending post.
-            needs_card = kind == Kind.CARD_UPDATE or (kind == Kind.REMINDER and payload.get("thread"))
-            post_due = queue.card_post_due(s, row.lead_id) if needs_card and row.lead_id is not None else None
-            waiting_for_card = post_due is not None  # a post that failed for good is not waited for
-            lead_id = row.lead_id
+            post_due = (queue.card_post_due(s, row.lead_id)
+                        if row.lead_id is not None and delivery.waits_for_card(payload) else None)
             lead = s.get(Lead, row.lead_id) if row.lead_id else None
             if lead is not None:
                 s.expunge(lead)
-
-        # Wait for a pending card post no longer than until it is next tried (it may be backing off).
-        card_wait = max(0.5, (post_due - self.now()).total_seconds()) if waiting_for_card else 0.0
-        if kind == Kind.CARD_POST:
-            if lead is None:
-                return Outcome("failed", error=f"lead {lead_id} is gone")
-            text, blocks = card_blocks.card(lead, lang, clock)
-            self._take(key)
-            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
-                                                unfurl_links=False, unfurl_media=False)
-            return Outcome("sent", ts=resp["ts"], channel=resp["channel"])
-        if kind == Kind.CARD_UPDATE:
-            if lead is None:
-                return Outcome("sent", error="skipped: lead gone")
-            if not lead.card_ts:
-                if waiting_for_card:
-                    return Outcome("defer", delay=card_wait, error="waiting for the card to be posted")
-                return Outcome("sent", error="skipped: the lead has no card")
-            text, blocks = card_blocks.card(lead, lang, clock)
-            resp = self.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
-            return Outcome("sent", ts=resp.get("ts"))
-        if kind in (Kind.REPORT, Kind.DIGEST, Kind.RETRO):
-            text, blocks = report_messages.render(kind, payload, self.db, self.settings)
-            self._take(key)
-            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
-                                                unfurl_links=False, unfurl_media=False)
-            return Outcome("sent", ts=resp.get("ts"))
-        if kind == Kind.CHART:
-            png, filename, comment = report_messages.chart(payload, self.db, self.settings)
-            self._take(key)
-            resp = self.client.files_upload_v2(channel=channel, file=png, filename=filename, title=filename,
-                                               initial_comment=comment)
-            return Outcome("sent", ts=(resp.get("file") or {}).get("id"))
-        if kind == Kind.HOME:
-            user = payload["user"]
-            with self.db.begin() as s:
-                data = home_data.load(s, user, self.settings.is_manager(user), self.now())
-            self.client.views_publish(user_id=user, view=home_blocks.view(data, self.now(), lang, clock))
-            return Outcome("sent")
-        if kind == Kind.REMINDER:
-            action = payload.get("action")
-            if lead is None or not reminder_blocks.still_relevant(action, lead, payload):
-                return Outcome("sent", error="skipped: no longer relevant")
-            thread_ts = None
-            if payload.get("thread"):
-                if not lead.card_ts and waiting_for_card:
-                    return Outcome("defer", delay=card_wait, error="waiting for the card to be posted")
-                channel, thread_ts = lead.card_channel or channel, lead.card_ts
-            text, blocks = reminder_blocks.message(action, lead, payload, self.now(), lang, clock)
-            self._take(key)
-            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
-                                                unfurl_links=False, unfurl_media=False)
-            return Outcome("sent", ts=resp.get("ts"))
-        if kind == Kind.NOTICE:
-            text = t(payload["key"], lang, **render_params(payload.get("params", {}), clock.tz, lang))
-            if payload.get("dm"):
-                self.client.chat_postMessage(channel=payload["user"], text=text)
-            else:
-                self.client.chat_postEphemeral(channel=channel, user=payload["user"], text=text)
-            return Outcome("sent")
-        if kind == Kind.FEEDBACK:
-            if lead is None:
-                return Outcome("failed", error=f"lead {lead_id} is gone")
-            permalink = None
-            if lead.card_ts:
-                permalink = self.client.chat_getPermalink(channel=lead.card_channel,
-                                                          message_ts=lead.card_ts).get("permalink")
-            outcome = payload.get("outcome") or "disqualified"
-            if outcome in ("lost", "disqualified") and outcome_of(lead) != outcome:
-                return Outcome("sent", error="skipped: the outcome was undone before it was sent")
-            text, blocks = outcome_blocks.feedback(lead, payload, created_at, clock.tz, lang, permalink)
-            self._take(key)
-            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
-                                                unfurl_links=False, unfurl_media=False)
-            return Outcome("sent", ts=resp["ts"])
-        return Outcome("failed", error=f"unknown kind {kind}")
+            # Wait for a pending card post no longer than until it is next tried (it may be backing off);
+            # a post that failed for good is not waited for.
+            card_wait = None if post_due is None else max(0.5, (post_due - self.now()).total_seconds())
+            msg = Message(id=row.id, kind=row.kind, channel=row.channel, lead_id=row.lead_id, lead=lead,
+                          payload=payload, created_at=row.created_at, card_wait=card_wait)
+        ctx = Context(client=self.client, settings=self.settings, db=self.db, now=self.now,
+                      take=lambda: self._take(key))
+        return delivery.deliver(ctx, msg)
 
     def _take(self, key: str) -> None:
         if key in self._buckets:

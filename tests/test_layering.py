@@ -92,4 +92,4 @@ def test_the_checks_see_real_imports():
     graph = project_graph()
     assert "models.leads" in graph["models.intake"]
     assert "runtime" in graph["bot"] and "runtime" in graph["standin.demo"]
-    assert any(m.startswith("blocks") for m in graph["outbox.sender"])
+    assert "blocks.card" in graph["outbox.deliveries.card_post"]
