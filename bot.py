@@ -305,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     rj.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Slack (default 120)")
     im = sub.add_parser("import-leads", help="bulk import leads from CSV")
     im.add_argument("file")
-    kp = sub.add_parser("kpi", help="the KPI report (SPEC section 6)")
+    kp = sub.add_parser("kpi", help="the KPI report (docs/kpi.md)")
     kp.add_argument("kind", choices=("week", "month"))
     kp.add_argument("period", nargs="?", help="2026-W47 or 2026-11 (default: the one containing --at)")
     kp.add_argument("--at", help="the as-of instant, ISO 8601 (default now)")

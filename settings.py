@@ -1,4 +1,4 @@
-"""Every setting of Handoff, typed and validated once at start (SPEC section 2).
+"""Every setting of Handoff, typed and validated once at start (docs/settings.md).
 
 Settings come from the environment or a `.env` file in the working directory.
 An invalid value raises `SettingsError` naming the variable and what to do;
@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     SLA_CONTACT_MINUTES: int = Field(540, ge=1)
     LANGUAGE: Literal["en", "ja"] = "en"
     SCHEDULER: Literal["on", "off"] = "on"
-    # Beyond the SPEC: how fast the outbox posts into one channel (Slack allows
+    # Our own addition: how fast the outbox posts into one channel (Slack allows
     # about one message per second per channel, with short bursts).
     OUTBOX_CHANNEL_RATE: float = Field(1.0, gt=0)
     OUTBOX_CHANNEL_BURST: int = Field(3, ge=1)

@@ -227,8 +227,8 @@ def main() -> int:
               "reminders queued |", "|---|---|---|---|---|---|---|", *sweep_rows, "",
               "## KPI report",
               "`kpi week` (2026-W48) and `kpi month` (2026-11) as of Mon 30 Nov 23:59 Tokyo, on a generated history "
-              "spread over two years (about half of them MQLs). *ms* is the median of 5 runs of the whole report (every SPEC "
-              "§6 key, per rep, per source, score bands, lost reasons, overdue now); *peak MB* is the peak of Python "
+              "spread over two years (about half of them MQLs). *ms* is the median of 5 runs of the whole report (every key of "
+              "docs/kpi.md, per rep, per source, score bands, lost reasons, overdue now); *peak MB* is the peak of Python "
               "allocations during one run. *Naive* reads the whole `leads` table into pandas and counts only the "
               "headline numbers there (median of 2). Aim: under 300 ms and 300 MB, growing with the period, not the "
               "table.\n",

@@ -1,4 +1,4 @@
-"""Action, callback and block ids, named once (SPEC section 4)."""
+"""Action, callback and block ids, named once (docs/slack.md)."""
 from enum import StrEnum
 
 

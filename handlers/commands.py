@@ -1,4 +1,4 @@
-"""The /kpi slash command (SPEC section 4). Answers are private (ephemeral) to the person who typed it;
+"""The /kpi slash command (docs/slack.md). Answers are private (ephemeral) to the person who typed it;
 reports carry a Share to channel button that posts the same report (same as-of instant) for everyone."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /hooks/leads: leads from marketing automation, CRMs and Zapier (SPEC section 3)."""
+"""POST /hooks/leads: leads from marketing automation, CRMs and Zapier (docs/http.md)."""
 from __future__ import annotations
 
 import hmac

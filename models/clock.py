@@ -1,4 +1,4 @@
-"""The business clock: adds and measures business minutes (SPEC section 6).
+"""The business clock: adds and measures business minutes (docs/kpi.md, "Business time").
 
 Pure: every function takes the instants it works on; nothing reads the wall
 clock. Instants are timezone-aware datetimes; arithmetic happens in UTC so a
@@ -168,7 +168,7 @@ class BusinessClock:
         return win is not None and win[0] <= at < win[1]
 
     def is_closing(self, at: datetime) -> bool:
-        """Whether `at` is exactly a closing time (a deadline can fall there, SPEC section 6)."""
+        """Whether `at` is exactly a closing time (a deadline can fall there, docs/kpi.md)."""
         at = _aware(at)
         if self.hours is None:
             return False

@@ -1,4 +1,4 @@
-"""The KPI report of SPEC section 6: periods, the as-of rule, and every formula.
+"""The KPI report (docs/kpi.md): periods, the as-of rule, and every formula.
 
 The counting happens in SQL, over the period's cohort (leads with `mql_at` in
 the period, read through the `mql_at` index), so the cost follows the size of
@@ -115,7 +115,7 @@ def _n(cond):
 
 
 def compute(session: Session, period: Period, as_of: datetime, clock: BusinessClock) -> dict:
-    """The report for `period` as of `as_of`: exactly the keys of SPEC section 6, plus the period's."""
+    """The report for `period` as of `as_of`: exactly the keys of docs/kpi.md, plus the period's."""
     A = as_of.astimezone(UTC)
     start, end = period.start, period.end
     cohort = and_(Lead.mql_at >= start, Lead.mql_at < end, Lead.mql_at <= A)

@@ -115,7 +115,7 @@ def parse_instant(value, tz: ZoneInfo) -> datetime | None:
 
 
 def parse_lead(obj, tz: ZoneInfo, prefix: str = "") -> tuple[LeadIn | None, list[FieldError]]:
-    """Validate one lead object from the webhook (SPEC section 3)."""
+    """Validate one lead object from the webhook (docs/http.md)."""
     if not isinstance(obj, dict):
         return None, [FieldError(prefix.rstrip(".") or "body", "api.body_shape")]
     errors: list[FieldError] = []

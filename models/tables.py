@@ -65,7 +65,7 @@ class Lead(Base):
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Lifecycle (SPEC sections 5 and 6)
+    # Lifecycle (docs/states.md)
     mql_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     claim_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     contact_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
