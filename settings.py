@@ -90,7 +90,7 @@ def parse_business_days(value: str) -> frozenset[int]:
             if a not in DAY_NAMES or b not in DAY_NAMES:
                 raise ValueError(f"{part!r} is not a range of day names")
             i, j = DAY_NAMES.index(a), DAY_NAMES.index(b)
-            span = range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)]
+            span = range(i, j + 1) if i <= j else [*range(i, 7), *range(j + 1)]
             days.update(span)
         elif part in DAY_NAMES:
             days.add(DAY_NAMES.index(part))

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -179,7 +179,7 @@ def measure(db_url: str, slack_url: str, rows: int = ROWS, tmp: Path | None = No
             try:
                 started = time.perf_counter()
                 created, updated = import_csv(db, path, Policy.from_settings(settings, post_cards=False),
-                                              settings.tz, datetime.now(timezone.utc))
+                                              settings.tz, datetime.now(UTC))
                 seconds = time.perf_counter() - started
             finally:
                 if probe:
@@ -247,7 +247,7 @@ def main(argv: list[str]) -> int:
             r = measure(url, slack.url, rows, tmp)
             print(f"  {r}", flush=True)
             results.append((label, r))
-    lines = section(results, machine(), f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    lines = section(results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     bench_md = ROOT / "BENCHMARKS.md"
     bench_md.write_text(replace_section(bench_md.read_text() if bench_md.exists() else "# Benchmarks\n", lines))
     print("\n".join(lines))

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,8 +30,8 @@ from models.tables import Lead
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CLOCK = BusinessClock(TOKYO, (dtime(9), dtime(18)), frozenset(range(5)), "JP")
-START = datetime(2024, 12, 1, tzinfo=timezone.utc)
-AT = datetime(2026, 11, 30, 14, 59, tzinfo=timezone.utc)  # Mon 30 Nov 23:59 in Tokyo
+START = datetime(2024, 12, 1, tzinfo=UTC)
+AT = datetime(2026, 11, 30, 14, 59, tzinfo=UTC)  # Mon 30 Nov 23:59 in Tokyo
 CHUNK = 20_000
 EMPTY = dict.fromkeys(("mql_at", "claim_due", "contact_due", "claimed_at", "claimed_by", "contacted_at", "sql_at",
                        "won_at", "lost_at", "lost_reason"))  # every row carries every column (executemany)

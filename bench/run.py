@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import HANDOFF, HOOK, ROOT, SECRET, Server, fresh_postgres, fresh_sqlite, machine, pct
@@ -156,7 +156,7 @@ def main() -> int:
     pg = os.environ.get("BENCH_POSTGRES_URL")
     if pg:
         targets.append(("PostgreSQL", lambda name: fresh_postgres(pg)))
-    lines = ["# Benchmarks\n", f"Machine: {machine()}  ", f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+    lines = ["# Benchmarks\n", f"Machine: {machine()}  ", f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ",
              "Command: `make bench` (set `BENCH_POSTGRES_URL` to include PostgreSQL)\n"]
     ingest_rows, claim_rows = [], []
     with SlackStandIn() as slack:
@@ -234,7 +234,7 @@ def main() -> int:
               "table.\n",
               "| database | report | leads in table | MQLs in period | ms | peak MB | naive ms | naive peak MB | "
               "naive / ours |", "|---|---|---|---|---|---|---|---|---|", *kpi_rows, "",
-              *import_section(import_results, machine(), f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")]
+              *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import filled_database, fresh_postgres
@@ -24,7 +24,7 @@ from models.db import Database
 from models.tables import Lead, SlaTimer
 from settings import load_settings
 
-NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)  # Monday 12:00 in Tokyo
+NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # Monday 12:00 in Tokyo
 DUE = 1_000
 CHUNK = 20_000
 

@@ -1,7 +1,7 @@
 """The handoff card: one message per MQL, updated in place as the lead moves."""
 from __future__ import annotations
 
-from blocks.format import button, clip, plain, duration, escape, local_time, reason_label
+from blocks.format import button, clip, duration, escape, local_time, plain, reason_label
 from blocks.ids import ActionId, BlockId
 from blocks.texts import t
 from models.clock import BusinessClock

@@ -7,10 +7,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on a server
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from blocks.texts import t  # noqa: E402
+from blocks.texts import t
 
 
 def weekly_chart(series: list[dict], lang: str) -> bytes:

@@ -40,7 +40,7 @@ def local_time(instant: datetime, tz: ZoneInfo, lang: str) -> str:
 
 
 def duration(minutes: float, lang: str) -> str:
-    total = int(round(minutes))
+    total = round(minutes)
     if total < 60:
         return t("duration.minutes", lang, m=total)
     return t("duration.hours", lang, h=total // 60, m=total % 60)

@@ -3,7 +3,7 @@ reports carry a Share to channel button that posts the same report (same as-of i
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from blocks import digest as digest_blocks
 from blocks import kpi as kpi_blocks
@@ -57,10 +57,10 @@ def share_of(value, now: datetime, tz) -> tuple[str, str, str]:
         at = datetime.fromisoformat(as_of)
         if at.utcoffset() is None:
             raise StaleControl()
-        at = at.astimezone(timezone.utc)  # the report is computed in UTC: it must be representable there
+        at = at.astimezone(UTC)  # the report is computed in UTC: it must be representable there
     except (ValueError, OverflowError):
         raise StaleControl() from None
-    if not datetime(1900, 1, 1, tzinfo=timezone.utc) <= at <= now:
+    if not datetime(1900, 1, 1, tzinfo=UTC) <= at <= now:
         raise StaleControl()
     return kind, label, as_of
 

@@ -11,11 +11,11 @@ import functools
 import logging
 from datetime import datetime
 
+from slack_sdk.webhook import WebhookClient
+
 from blocks.format import instant_param
 from blocks.texts import t
 from handlers.home import refresh_after
-from slack_sdk.webhook import WebhookClient
-
 from models.db import is_transient, is_unavailable
 from models.leads import LeadError
 from models.outbox import Kind, enqueue

@@ -6,13 +6,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from werkzeug.exceptions import HTTPException
 
 import handlers
-from handlers import webhook
 from blocks.texts import t
+from handlers import webhook
 from models import outbox as queue
 from models.db import is_transient, sqlstate
 from outbox.sender import make_client

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ log = logging.getLogger("handoff.slack")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 T = TypeVar("T")

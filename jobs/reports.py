@@ -9,7 +9,7 @@ What goes in them is read by models/reports.py when the outbox sends them (docs/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,6 @@ from models.clock import BusinessClock
 from models.kpi import Period, month, period_containing
 from models.outbox import Kind, enqueue
 
-UTC = timezone.utc
 DIGEST_AT = time(9, 0)   # Monday
 RETRO_AT = time(10, 0)   # first business day of the month
 

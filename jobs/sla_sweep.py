@@ -40,7 +40,7 @@ class Targets:
     managers: tuple[str, ...]
 
     @classmethod
-    def from_settings(cls, settings) -> "Targets":
+    def from_settings(cls, settings) -> Targets:
         return cls(settings.HANDOFF_CHANNEL, tuple(settings.MANAGER_IDS))
 
 

@@ -7,14 +7,13 @@ working day that contains a DST change counts its real length.
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
-UTC = timezone.utc
 _MAX_DAYS = 3700  # ten years: a calendar with no working day in it is a bug
 _EPOCH = date(2000, 1, 3)  # a Monday; `cumulative` counts business minutes from here
 _ORIGIN_DT = datetime(2000, 1, 3, tzinfo=UTC)  # calendar minutes are measured from here

@@ -26,22 +26,46 @@ import io
 import logging
 import re
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (JSON, Column, Integer, MetaData, String, Table, and_, cast, func, insert, literal,
-                        or_, select, text, update)
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.schema import CreateTable, DropTable
 
 from models.db import is_race
-from models.leads import (SLACK_USER_RE, FieldError, IdentityConflict, LeadIn, Policy, match, parse_instant,
-                          parse_lead, set_deadlines)
+from models.leads import (
+    SLACK_USER_RE,
+    FieldError,
+    IdentityConflict,
+    LeadIn,
+    Policy,
+    match,
+    parse_instant,
+    parse_lead,
+    set_deadlines,
+)
 from models.tables import AuditEvent, BigId, Lead
 
 log = logging.getLogger("handoff.import")
@@ -182,7 +206,7 @@ class _Target:
     """What `match` needs of a lead (id, external_id, email_norm), for a stored lead or one this file
     creates, with the values the file's rows set on it."""
 
-    __slots__ = ("id", "external_id", "email_norm", "old_email_norm", "old_external_id", "line", "ref", "values")
+    __slots__ = ("email_norm", "external_id", "id", "line", "old_email_norm", "old_external_id", "ref", "values")
 
     def __init__(self, id_, external_id, email_norm, line=None):
         self.id, self.external_id, self.email_norm = id_, external_id, email_norm

@@ -12,8 +12,17 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from models import sla
-from models.leads import IdentityConflict, LeadIn, Policy, apply_update, audit, match, new_lead_values, resolve, \
-    set_deadlines
+from models.leads import (
+    IdentityConflict,
+    LeadIn,
+    Policy,
+    apply_update,
+    audit,
+    match,
+    new_lead_values,
+    resolve,
+    set_deadlines,
+)
 from models.outbox import Kind, enqueue
 from models.ownership import offer_next
 from models.tables import Lead

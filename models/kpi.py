@@ -12,7 +12,7 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from models.clock import BusinessClock
 from models.tables import Lead, UTCDateTime
 
-UTC = timezone.utc
 KEYS = ("leads", "mqls", "claimed", "claimed_in_sla", "claim_sla_rate", "median_claim_minutes", "contacted",
         "contacted_in_sla", "contact_sla_rate", "sqls", "mql_to_sql_rate", "won", "sql_to_won_rate",
         "overdue_unclaimed", "lost_reasons", "disqualify_reasons", "by_source", "by_rep", "score_bands")
@@ -41,10 +40,10 @@ class Period:
     start: datetime
     end: datetime
 
-    def previous(self, tz: ZoneInfo) -> "Period":
+    def previous(self, tz: ZoneInfo) -> Period:
         return period_containing(self.kind, self.start - timedelta(seconds=1), tz)
 
-    def next(self, tz: ZoneInfo) -> "Period":
+    def next(self, tz: ZoneInfo) -> Period:
         return period_containing(self.kind, self.end, tz)
 
 

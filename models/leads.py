@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
@@ -21,7 +21,6 @@ from models.clock import BusinessClock
 from models.outbox import Kind, enqueue
 from models.tables import AuditEvent, Lead
 
-UTC = timezone.utc
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 TEXT_LIMITS = {"external_id": 200, "email": 320, "name": 200, "company": 200, "title": 200, "source": 100}
@@ -32,8 +31,8 @@ MAX_ATTRIBUTE_VALUE = 300
 # the lone surrogates JSON's \uXXXX can smuggle into a string (no UTF-8 encoding exists for them).
 BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Instants outside these years are typos or probes, and some can't even be moved to UTC.
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 # Errors ---------------------------------------------------------------------
@@ -202,7 +201,7 @@ class Policy:
     rotation: tuple[str, ...] = ()    # round-robin reps; empty: every MQL goes to the channel
 
     @classmethod
-    def from_settings(cls, settings, post_cards: bool = True) -> "Policy":
+    def from_settings(cls, settings, post_cards: bool = True) -> Policy:
         live = post_cards
         return cls(threshold=settings.MQL_SCORE_THRESHOLD, clock=settings.clock,
                    claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,

@@ -80,7 +80,7 @@ def counts(session: Session, since_id: int = 0) -> dict[str, int]:
     rows = session.execute(select(OutboxMessage.status, func.count()).where(OutboxMessage.id > since_id)
                            .group_by(OutboxMessage.status))
     out = {"pending": 0, "sent": 0, "failed": 0}
-    out.update({status: n for status, n in rows})
+    out.update(dict(rows.all()))
     return out
 
 

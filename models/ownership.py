@@ -12,8 +12,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models import sla
-from models.leads import (AlreadyYours, LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, Policy,
-                          audit, queue_card_update)
+from models.leads import (
+    AlreadyYours,
+    LeadClosed,
+    LeadError,
+    LeadNotFound,
+    NotAllowed,
+    NotHandedOff,
+    Policy,
+    audit,
+    queue_card_update,
+)
 from models.outbox import Kind, enqueue
 from models.tables import AssignmentState, Lead, OutOfOffice, SlaTimer
 

@@ -63,7 +63,7 @@ class SlaPolicy:
     offer_minutes: int = 30
 
     @classmethod
-    def from_settings(cls, settings) -> "SlaPolicy":
+    def from_settings(cls, settings) -> SlaPolicy:
         return cls(clock=settings.clock, claim_minutes=settings.SLA_CLAIM_MINUTES,
                    contact_minutes=settings.SLA_CONTACT_MINUTES, claim_reminders=settings.CLAIM_REMINDERS,
                    contact_reminders=settings.CONTACT_REMINDERS, grace_minutes=settings.ESCALATION_GRACE_MINUTES,

@@ -57,7 +57,7 @@ import threading
 import time
 import urllib.error
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
@@ -75,7 +75,6 @@ if TYPE_CHECKING:
     from settings import Settings
 
 log = logging.getLogger("handoff.outbox")
-UTC = timezone.utc
 
 # Slack's error codes (chat.postMessage, chat.update, chat.postEphemeral, views.publish, files.* and the
 # errors every method can answer), sorted by what they say about the row; see the module docstring.

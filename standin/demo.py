@@ -12,10 +12,10 @@ from pathlib import Path
 from blocks.format import local_time
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
+from runtime import build_runtime
 from standin import slack_requests
 from standin.clock import FakeClock
 from standin.render import render_blocks, render_call
-from runtime import build_runtime
 from standin.server import SlackStandIn
 
 OUT = Path("demo-output")

@@ -183,7 +183,7 @@ class SlackStandIn:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/api/"
 
-    def start(self) -> "SlackStandIn":
+    def start(self) -> SlackStandIn:
         self._thread = threading.Thread(target=self.server.serve_forever, name="slack-standin", daemon=True)
         self._thread.start()
         return self

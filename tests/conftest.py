@@ -8,19 +8,24 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from datetime import time as day_time
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from models.clock import BusinessClock
 from models.db import Database
-from models.tables import Base
+from models.tables import Base, Lead
 from settings import load_settings
 from standin import slack_requests
 from standin.clock import FakeClock  # noqa: F401  (the tests import it from here)
 from standin.server import SlackStandIn
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 SECRET = "test-signing-secret"
 HOOK_TOKEN = "test-hook-token"
 HANDOFF = "C0HANDOFF"
@@ -174,13 +179,11 @@ def app(make_app):
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def wait_until(predicate, timeout: float = 10.0, every: float = 0.02):
     """Poll for something the app does in the background (never a wait for a deadline)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -190,12 +193,12 @@ def wait_until(predicate, timeout: float = 10.0, every: float = 0.02):
     return predicate()
 
 
-JST = __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
+JST = ZoneInfo("Asia/Tokyo")
 
 
 def jst(*args) -> datetime:
     """An instant given as Tokyo wall time (the default TIMEZONE)."""
-    return datetime(*args, tzinfo=JST).astimezone(timezone.utc)
+    return datetime(*args, tzinfo=JST).astimezone(UTC)
 
 
 def new_card(app, slack, **fields) -> int:
@@ -213,3 +216,22 @@ def card_of(app, lead_id):
 
     with app.runtime.db.begin() as s:
         return s.get(Lead, lead_id)
+
+
+
+# Leads written straight to the database, for the KPI and report tests ----------
+TOKYO_CLOCK = BusinessClock(JST, (day_time(9), day_time(18)), frozenset(range(5)), "JP")  # the default settings' clock
+_lead_numbers = iter(range(1, 10**9))
+
+
+def add_lead(db, mql=None, score=70, source="webinar", created=None, **stamps) -> None:
+    """One lead with the given stamps; an MQL gets the default SLA deadlines (240 and 540 business minutes)."""
+    n = next(_lead_numbers)
+    values = dict(email=f"k{n}@example.com", email_norm=f"k{n}@example.com", source=source, score=score,
+                  attributes={}, created_at=created or mql or jst(2026, 11, 24, 9), updated_at=jst(2026, 11, 24, 9))
+    if mql is not None:
+        values.update(mql_at=mql, claim_due=TOKYO_CLOCK.add_minutes(mql, 240),
+                      contact_due=TOKYO_CLOCK.add_minutes(mql, 540))
+    values.update(stamps)
+    with db.begin() as s:
+        s.add(Lead(**values))

@@ -8,11 +8,10 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-04
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006'
 down_revision = '0005'
@@ -59,7 +58,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     groups = bind.execute(sa.select(leads.c.email_norm).group_by(leads.c.email_norm)
                           .having(sa.func.count() > 1)).scalars().all()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     for email_norm in groups:
         rows = [dict(r._mapping) for r in
                 bind.execute(sa.select(leads).where(leads.c.email_norm == email_norm).order_by(leads.c.id))]

@@ -1,6 +1,8 @@
 """A private answer to one person: ephemeral in the channel they clicked in, or a DM (App Home has no channel)."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from blocks.format import render_params
 from blocks.texts import t
 from models.outbox import Kind
@@ -10,7 +12,7 @@ from outbox.deliveries.base import Context, Delivery, Message, Outcome, Payload
 class Notice(Payload):
     user: str
     key: str  # a text catalog key
-    params: dict = {}  # its placeholders; instants stored as tagged strings (blocks/format.py)
+    params: dict = Field(default_factory=dict)  # its placeholders; instants stored as tagged strings (blocks/format.py)
     dm: bool = False
 
 

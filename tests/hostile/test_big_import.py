@@ -30,9 +30,8 @@ from models import importer
 from models.importer import ImportFailed, import_csv
 from models.leads import Policy
 from models.tables import AuditEvent, Lead
-from tests.conftest import HOOK_TOKEN, make_settings, utc
+from tests.conftest import HOOK_TOKEN, ROOT, make_settings, utc
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 50_000
 NOW = utc(2026, 12, 4, 3, 0)
 

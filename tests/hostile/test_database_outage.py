@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from blocks.ids import ActionId
-from runtime import build_runtime
 from models.db import Database
 from models.tables import Lead
+from runtime import build_runtime
 from standin import slack_requests
 from tests.conftest import HANDOFF, Client, make_settings, wait_until
 
@@ -192,7 +192,7 @@ def test_postgres_cut_webhooks_503_health_503_clicks_applied_when_back(served, p
 def test_postgres_cut_for_longer_than_clicks_wait_tells_the_clicker(served, proxied, db, slack):
     proxy, url = proxied
     app = served(url, CLICK_RETRY_SECONDS=1)
-    status, lead = app.post_leads({"email": "long@example.com", "score": 90})
+    _status, lead = app.post_leads({"email": "long@example.com", "score": 90})
     proxy.cut()
     assert click(app, slack, lead["id"])[0] == 200
     assert wait_until(lambda: not_recorded_notices(slack), timeout=15)

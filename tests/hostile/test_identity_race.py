@@ -10,6 +10,7 @@ import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 
 import pytest
 from sqlalchemy import func, select, text
@@ -95,11 +96,11 @@ def test_overlapping_batches_of_new_ids_all_succeed_one_lead_and_card_each(app, 
 
 
 def test_the_database_refuses_a_second_lead_for_an_email(db):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy.exc import IntegrityError
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with db.begin() as s:
         s.add(Lead(email="a@x.com", email_norm="a@x.com", score=1, created_at=now, updated_at=now))
     with pytest.raises(IntegrityError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ def test_mask_hides_every_email_and_keeps_the_rest():
 
 
 def test_a_database_error_with_a_traceback_is_logged_without_the_email(db):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with db.begin() as s:
         s.add(Lead(email=EMAIL, email_norm=EMAIL.lower(), name=NAME, score=1, created_at=now, updated_at=now))
     with pytest.raises(IntegrityError) as caught:

@@ -10,7 +10,6 @@ import logging
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -24,9 +23,8 @@ from models.outbox import Kind
 from models.tables import Lead, OutboxMessage
 from outbox.sender import RENDER_ATTEMPTS, SETUP_GIVE_UP
 from standin.server import BlockError, check_blocks
-from tests.conftest import HANDOFF, MANAGER, FakeClock, utc
+from tests.conftest import HANDOFF, MANAGER, ROOT, FakeClock, utc
 
-ROOT = Path(__file__).resolve().parents[2]
 START = utc(2026, 11, 30, 1, 0)  # Monday 10:00 in Tokyo
 
 
@@ -284,7 +282,7 @@ def test_outbox_list_and_retry(app, slack, db, clock, monkeypatch, capsys):
 
 def test_outbox_command_in_a_real_process(db):
     env = {"DATABASE_URL": db.url, "PATH": "/usr/bin:/bin", "LANGUAGE": "ja"}
-    run = lambda *a: subprocess.run([sys.executable, "bot.py", "outbox", *a], cwd=ROOT, env=env,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "bot.py", "outbox", *a], cwd=ROOT, env=env,
                                     capture_output=True, text=True, timeout=120)
     ok = run("list", "--failed")
     assert ok.returncode == 0 and ok.stdout.strip() == "outbox: 失敗したメッセージはありません"

@@ -195,7 +195,7 @@ def test_a_reason_that_was_not_offered_is_refused(card, db):
     settled(app)
     before = counts(db)
     for reason in ("hacked", "<!channel>", "budget"):  # budget is a Lost reason, not a Not-a-fit one
-        status, body = app.slack_post(form(submission(metadata=str(lead_id), reason=reason)))
+        _status, body = app.slack_post(form(submission(metadata=str(lead_id), reason=reason)))
         assert body["response_action"] == "errors" and BlockId.REASON in body["errors"]
     settled(app)
     assert counts(db) == before

@@ -10,14 +10,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from standin import slack_requests
-from tests.conftest import HANDOFF, HOOK_TOKEN, SECRET, wait_until
+from tests.conftest import HANDOFF, HOOK_TOKEN, ROOT, SECRET, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 SLACK_DEADLINE = 3.0  # Slack gives up on an answer after 3 s
 SLOW_CONNECTIONS = 200
 HUGE = 50 * 1024 * 1024

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -14,9 +13,8 @@ from blocks.ids import ActionId
 from jobs.scheduler import sla_sweep
 from models.tables import AuditEvent, Lead, OutboxMessage, SlaTimer
 from standin import slack_requests
-from tests.conftest import HANDOFF, MANAGER, SECRET, FakeClock, jst, make_settings, wait_until
+from tests.conftest import HANDOFF, MANAGER, ROOT, SECRET, FakeClock, jst, make_settings, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 REP, REP2, REP3 = "UREP1", "UREP2", "UREP3"
 
 
@@ -181,7 +179,7 @@ def test_snooze_repeats_once_and_is_bounded(make_app, slack, db):
 
 
 def test_someone_else_cannot_snooze_or_log_contact(make_app, slack, db):
-    app, clock = start(make_app, jst(2026, 11, 30, 10, 0))
+    app, _clock = start(make_app, jst(2026, 11, 30, 10, 0))
     lead_id = new_lead(app, slack)
     click(app, ActionId.CLAIM, lead_id, REP)
     assert wait_until(lambda: "contact" in timers(db, lead_id))
@@ -264,7 +262,7 @@ def test_two_sweeps_at_once_send_each_message_once(make_app, slack, db):
 
 
 def test_two_sweep_processes_send_each_message_once(make_app, slack, db):
-    app, clock = start(make_app, jst(2026, 11, 30, 10, 0))
+    app, _clock = start(make_app, jst(2026, 11, 30, 10, 0))
     for i in range(40):
         new_lead(app, slack, email=f"p{i}@example.com")
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
@@ -324,7 +322,7 @@ def test_round_robin_skips_the_away_and_returns_unclaimed_offers(make_app, slack
 
 
 def test_round_robin_with_everyone_away_goes_to_the_channel(make_app, slack, db):
-    app, clock = start(make_app, jst(2026, 11, 30, 10, 0), ASSIGNMENT="round-robin", SALES_REP_IDS=REP)
+    app, _clock = start(make_app, jst(2026, 11, 30, 10, 0), ASSIGNMENT="round-robin", SALES_REP_IDS=REP)
     app.slack_post(slack_requests.slash_command("/handoff", "ooo until 2026-12-01", REP, HANDOFF))
     lead_id = new_lead(app, slack)
     assert lead(db, lead_id).offered_to is None and audits(db, "offer_skipped") == 1

@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -14,10 +13,9 @@ from models.importer import ImportFailed, import_csv
 from models.leads import Policy
 from models.tables import Lead, OutboxMessage
 from settings import SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 HEADER = "external_id,email,name,company,source,score,created_at,mql_at,claimed_at,claimed_by,lost_at,lost_reason\n"
 
 

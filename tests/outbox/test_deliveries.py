@@ -1,7 +1,7 @@
 """The delivery registry: every stored kind has one delivery, and a new kind plugs in by registering alone."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from outbox.deliveries.notice import Notice
 from outbox.deliveries.reminder import Reminder
 from tests.conftest import HANDOFF
 
-NOW = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 
 
 def test_every_kind_the_models_queue_has_exactly_one_delivery():

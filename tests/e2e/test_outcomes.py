@@ -166,7 +166,7 @@ def test_a_modal_submitted_after_someone_else_closed_the_lead(make_app, slack, d
     click(app, ActionId.DISQUALIFY, lead_id, MANAGER)  # the manager opens Not a fit…
     slack.wait_calls("views.open", 2)
     assert submit(app, CallbackId.DISQUALIFY, lead_id, MANAGER, reason="duplicate")[0] == 200
-    status, body = submit(app, CallbackId.LOST, lead_id, REP, reason="timing")
+    _status, body = submit(app, CallbackId.LOST, lead_id, REP, reason="timing")
     assert body["response_action"] == "errors"
     assert "<@UMANAGER1> already closed this lead (not a fit)" in body["errors"][BlockId.REASON]
     row = lead(db, lead_id)
@@ -255,7 +255,7 @@ def test_app_home_for_a_rep_and_a_manager(make_app, slack, db):
 
 
 def test_outcome_stamps_are_the_kpi_columns(make_app, slack, db):
-    """The columns SPEC section 6 reads: mql_at, claimed_at, contacted_at, sql_at, won_at, lost_at, reasons."""
+    """The columns the KPIs read (docs/kpi.md): mql_at, claimed_at, contacted_at, sql_at, won_at, lost_at, reasons."""
     app, clock, lead_id = setup(make_app, slack)
     clock.set(jst(2026, 11, 30, 10, 30))
     click(app, ActionId.CLAIM, lead_id, REP)

@@ -1,4 +1,4 @@
-"""KPI formulas (SPEC section 6) on hand-built data with hand-computed answers, and against an
+"""KPI formulas (docs/kpi.md) on hand-built data with hand-computed answers, and against an
 independent plain-Python computation over a generated history of 50,000 leads."""
 from __future__ import annotations
 
@@ -7,60 +7,36 @@ import random
 import statistics
 import subprocess
 import sys
-from datetime import datetime, time, timedelta, timezone
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import pytest
 
-from models.clock import BusinessClock
 from models.kpi import PeriodError, band_of, compute, month, parse_period, week
 from models.tables import Lead
+from tests.conftest import JST, ROOT, TOKYO_CLOCK, add_lead, jst
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKYO = ZoneInfo("Asia/Tokyo")
-UTC = timezone.utc
-CLOCK = BusinessClock(TOKYO, (time(9), time(18)), frozenset(range(5)), "JP")
-W48 = week(2026, 48, TOKYO)  # Mon 23 Nov (a JP holiday) to Mon 30 Nov 2026, Tokyo
-
-
-def tk(*args) -> datetime:
-    return datetime(*args, tzinfo=TOKYO).astimezone(UTC)
-
-
-_seq = iter(range(1, 10**9))
-
-
-def add(db, mql=None, score=70, source="webinar", created=None, **stamps):
-    n = next(_seq)
-    values = dict(email=f"k{n}@example.com", email_norm=f"k{n}@example.com", source=source, score=score,
-                  attributes={}, created_at=created or mql or tk(2026, 11, 24, 9), updated_at=tk(2026, 11, 24, 9))
-    if mql is not None:
-        values.update(mql_at=mql, claim_due=CLOCK.add_minutes(mql, 240), contact_due=CLOCK.add_minutes(mql, 540))
-    values.update(stamps)
-    with db.begin() as s:
-        s.add(Lead(**values))
+W48 = week(2026, 48, JST)  # Mon 23 Nov (a JP holiday) to Mon 30 Nov 2026, Tokyo
 
 
 def report(db, period=W48, at=None):
     with db.begin() as s:
-        return compute(s, period, at or tk(2026, 12, 10, 12), CLOCK)
+        return compute(s, period, at or jst(2026, 12, 10, 12), TOKYO_CLOCK)
 
 
 # Periods ---------------------------------------------------------------------
 def test_periods_are_local_and_half_open():
-    assert W48.start == tk(2026, 11, 23) and W48.end == tk(2026, 11, 30)
-    assert parse_period("week", None, tk(2026, 11, 29, 23, 59, 59), TOKYO) == W48
-    assert parse_period("week", None, tk(2026, 11, 30, 0, 0), TOKYO).label == "2026-W49"
-    assert parse_period("week", "2026-w48", tk(2020, 1, 1), TOKYO) == W48
-    nov = parse_period("month", "2026-11", tk(2020, 1, 1), TOKYO)
-    assert (nov.start, nov.end) == (tk(2026, 11, 1), tk(2026, 12, 1))
-    assert month(2026, 12, TOKYO).end == tk(2027, 1, 1)
-    assert W48.previous(TOKYO).label == "2026-W47" and nov.previous(TOKYO).label == "2026-10"
-    assert week(2026, 53, TOKYO).label == "2026-W53"  # 2026 has 53 ISO weeks
+    assert W48.start == jst(2026, 11, 23) and W48.end == jst(2026, 11, 30)
+    assert parse_period("week", None, jst(2026, 11, 29, 23, 59, 59), JST) == W48
+    assert parse_period("week", None, jst(2026, 11, 30, 0, 0), JST).label == "2026-W49"
+    assert parse_period("week", "2026-w48", jst(2020, 1, 1), JST) == W48
+    nov = parse_period("month", "2026-11", jst(2020, 1, 1), JST)
+    assert (nov.start, nov.end) == (jst(2026, 11, 1), jst(2026, 12, 1))
+    assert month(2026, 12, JST).end == jst(2027, 1, 1)
+    assert W48.previous(JST).label == "2026-W47" and nov.previous(JST).label == "2026-10"
+    assert week(2026, 53, JST).label == "2026-W53"  # 2026 has 53 ISO weeks
     for kind, text in (("week", "2026-W54"), ("week", "2026-11"), ("month", "2026-13"), ("month", "26-1")):
         with pytest.raises(PeriodError):
-            parse_period(kind, text, tk(2026, 1, 1), TOKYO)
+            parse_period(kind, text, jst(2026, 1, 1), JST)
 
 
 def test_score_bands():
@@ -77,30 +53,30 @@ def test_an_empty_period_gives_zeros_and_nulls(db):
 
 
 def test_the_week_boundary_in_local_time(db):
-    add(db, mql=tk(2026, 11, 29, 23, 59, 59))  # Sunday night: week 48
-    add(db, mql=tk(2026, 11, 30, 0, 0, 0))     # Monday 00:00: week 49
-    add(db, mql=tk(2026, 11, 23, 0, 0, 0))     # Monday 00:00: week 48
-    add(db, mql=tk(2026, 11, 22, 23, 59, 59))  # week 47
-    assert report(db)["mqls"] == 2 and report(db, W48.next(TOKYO))["mqls"] == 1
+    add_lead(db, mql=jst(2026, 11, 29, 23, 59, 59))  # Sunday night: week 48
+    add_lead(db, mql=jst(2026, 11, 30, 0, 0, 0))     # Monday 00:00: week 49
+    add_lead(db, mql=jst(2026, 11, 23, 0, 0, 0))     # Monday 00:00: week 48
+    add_lead(db, mql=jst(2026, 11, 22, 23, 59, 59))  # week 47
+    assert report(db)["mqls"] == 2 and report(db, W48.next(JST))["mqls"] == 1
 
 
 def test_every_formula_by_hand(db):
     # Tuesday 24 Nov 10:00 (23rd is a holiday): claim_due 14:00, contact_due Wed 25 Nov 10:00
-    a = tk(2026, 11, 24, 10)
-    add(db, mql=a, score=85, source="webinar", claimed_at=tk(2026, 11, 24, 10, 30), claimed_by="U1",
-        contacted_at=tk(2026, 11, 24, 12), sql_at=tk(2026, 11, 26, 10), won_at=tk(2026, 12, 3, 10))
+    a = jst(2026, 11, 24, 10)
+    add_lead(db, mql=a, score=85, source="webinar", claimed_at=jst(2026, 11, 24, 10, 30), claimed_by="U1",
+        contacted_at=jst(2026, 11, 24, 12), sql_at=jst(2026, 11, 26, 10), won_at=jst(2026, 12, 3, 10))
     # claimed late: Tue 17:00 is 7 business hours after 10:00 (420 min); contacted late; lost
-    add(db, mql=a, score=64, source="webinar", claimed_at=tk(2026, 11, 24, 17), claimed_by="U2",
-        contacted_at=tk(2026, 11, 25, 11), lost_at=tk(2026, 11, 27, 15), lost_reason="budget")
+    add_lead(db, mql=a, score=64, source="webinar", claimed_at=jst(2026, 11, 24, 17), claimed_by="U2",
+        contacted_at=jst(2026, 11, 25, 11), lost_at=jst(2026, 11, 27, 15), lost_reason="budget")
     # MQL Friday 17:30, claimed Monday 09:30: 30 + 30 business minutes = 60
-    add(db, mql=tk(2026, 11, 27, 17, 30), score=100, source="ads", claimed_at=tk(2026, 11, 30, 9, 30),
+    add_lead(db, mql=jst(2026, 11, 27, 17, 30), score=100, source="ads", claimed_at=jst(2026, 11, 30, 9, 30),
         claimed_by="U1")
     # never claimed, deadline passed: counts in the claim-SLA denominator and as overdue
-    add(db, mql=tk(2026, 11, 25, 9), score=72, source="ads")
+    add_lead(db, mql=jst(2026, 11, 25, 9), score=72, source="ads")
     # disqualified from the card on Thursday
-    add(db, mql=tk(2026, 11, 26, 9), score=61, source="ads", claimed_at=tk(2026, 11, 26, 9, 15), claimed_by="U2",
-        disqualified_at=tk(2026, 11, 26, 9, 15), disqualify_reason="student_personal")
-    add(db, score=20, created=tk(2026, 11, 25, 12))  # a lead that never became an MQL
+    add_lead(db, mql=jst(2026, 11, 26, 9), score=61, source="ads", claimed_at=jst(2026, 11, 26, 9, 15), claimed_by="U2",
+        disqualified_at=jst(2026, 11, 26, 9, 15), disqualify_reason="student_personal")
+    add_lead(db, score=20, created=jst(2026, 11, 25, 12))  # a lead that never became an MQL
 
     r = report(db)
     assert r["leads"] == 6 and r["mqls"] == 5
@@ -124,31 +100,31 @@ def test_every_formula_by_hand(db):
 
 
 def test_the_as_of_rule(db):
-    a = tk(2026, 11, 24, 10)
-    add(db, mql=a, claimed_at=tk(2026, 11, 24, 11), claimed_by="U1", sql_at=tk(2026, 12, 2, 10))
-    add(db, mql=tk(2026, 11, 27, 10))
-    early = report(db, at=tk(2026, 11, 24, 10, 30))  # before the claim, before the second MQL
+    a = jst(2026, 11, 24, 10)
+    add_lead(db, mql=a, claimed_at=jst(2026, 11, 24, 11), claimed_by="U1", sql_at=jst(2026, 12, 2, 10))
+    add_lead(db, mql=jst(2026, 11, 27, 10))
+    early = report(db, at=jst(2026, 11, 24, 10, 30))  # before the claim, before the second MQL
     assert early["mqls"] == 1 and early["claimed"] == 0 and early["claim_sla_rate"] is None  # due 14:00, not yet
     assert early["overdue_unclaimed"] == 0
-    mid = report(db, at=tk(2026, 11, 27, 16))
+    mid = report(db, at=jst(2026, 11, 27, 16))
     assert mid["mqls"] == 2 and mid["claimed"] == 1 and mid["sqls"] == 0 and mid["claim_sla_rate"] == 0.5
     assert mid["overdue_unclaimed"] == 1  # the second is past its 14:00 deadline
-    late = report(db, at=tk(2026, 12, 5, 10))
+    late = report(db, at=jst(2026, 12, 5, 10))
     assert late["sqls"] == 1 and late["mql_to_sql_rate"] == 0.5
-    assert report(db, at=tk(2026, 11, 27, 16)) == mid  # reproducible
+    assert report(db, at=jst(2026, 11, 27, 16)) == mid  # reproducible
 
 
 def test_medians_count_business_time_only(db):
     # Friday 20 Nov 17:00 → Tuesday 24 Nov 10:00: 60 min Friday, the weekend and the holiday Monday
     # are not counted, 60 min Tuesday = 120 business minutes
-    add(db, mql=tk(2026, 11, 20, 17), claimed_at=tk(2026, 11, 24, 10), claimed_by="U1")
-    r = report(db, week(2026, 47, TOKYO))
+    add_lead(db, mql=jst(2026, 11, 20, 17), claimed_at=jst(2026, 11, 24, 10), claimed_by="U1")
+    r = report(db, week(2026, 47, JST))
     assert r["median_claim_minutes"] == 120.0 and r["claimed_in_sla"] == 1
 
 
 # Against an independent computation ----------------------------------------------------
 def reference(leads: list[dict], start: datetime, end: datetime, A: datetime) -> dict:
-    """The SPEC formulas, literally, in plain Python (and the loop-based business clock)."""
+    """The formulas of docs/kpi.md, literally, in plain Python (and the loop-based business clock)."""
     def by(v):
         return v is not None and v <= A
 
@@ -165,7 +141,7 @@ def reference(leads: list[dict], start: datetime, end: datetime, A: datetime) ->
     c_in_sla = [x for x in contacted if x["contacted_at"] <= x["contact_due"]]
     sqls = [x for x in C if by(x["sql_at"])]
     won = [x for x in C if by(x["won_at"])]
-    minutes = {id(x): CLOCK.minutes_between(x["mql_at"], x["claimed_at"]) for x in claimed}
+    minutes = {id(x): TOKYO_CLOCK.minutes_between(x["mql_at"], x["claimed_at"]) for x in claimed}
     out = {
         "leads": sum(1 for x in leads if start <= x["created_at"] < end and x["created_at"] <= A),
         "mqls": len(C), "claimed": len(claimed), "claimed_in_sla": len(in_sla),
@@ -212,7 +188,7 @@ def reference(leads: list[dict], start: datetime, end: datetime, A: datetime) ->
 def history(n: int, seed: int = 11) -> list[dict]:
     """Leads over 2025-12 … 2026-12 with every kind of path, stamps in and out of business hours."""
     rng = random.Random(seed)
-    origin = tk(2025, 12, 1)
+    origin = jst(2025, 12, 1)
     reasons = ["budget", "timing", "no_need", "competitor", "other"]
     out = []
     for i in range(n):
@@ -225,7 +201,7 @@ def history(n: int, seed: int = 11) -> list[dict]:
             disqualify_reason=None)
         if score >= 60:
             mql = created + timedelta(minutes=rng.choice([0, 0, 5, 600]))
-            lead.update(mql_at=mql, claim_due=CLOCK.add_minutes(mql, 240), contact_due=CLOCK.add_minutes(mql, 540))
+            lead.update(mql_at=mql, claim_due=TOKYO_CLOCK.add_minutes(mql, 240), contact_due=TOKYO_CLOCK.add_minutes(mql, 540))
             t = mql
             if rng.random() < 0.85:
                 t = t + timedelta(minutes=rng.expovariate(1 / 300))
@@ -254,25 +230,25 @@ def test_kpi_json_equals_the_reference_on_50000_leads(db, tmp_path):
     with db.engine.begin() as conn:
         for i in range(0, len(leads), 5000):
             conn.execute(Lead.__table__.insert(), leads[i:i + 5000])
-    checks = [("week", "2026-W48", tk(2026, 12, 10, 12)), ("month", "2026-11", tk(2026, 12, 10, 12)),
-              ("month", "2026-03", tk(2026, 3, 20, 15, 7)), ("week", "2026-W01", tk(2026, 1, 3, 23, 59, 59)),
-              ("month", "2026-06", tk(2026, 12, 31))]
+    checks = [("week", "2026-W48", jst(2026, 12, 10, 12)), ("month", "2026-11", jst(2026, 12, 10, 12)),
+              ("month", "2026-03", jst(2026, 3, 20, 15, 7)), ("week", "2026-W01", jst(2026, 1, 3, 23, 59, 59)),
+              ("month", "2026-06", jst(2026, 12, 31))]
     for kind, label, at in checks:
-        period = parse_period(kind, label, at, TOKYO)
+        period = parse_period(kind, label, at, JST)
         with db.begin() as s:
-            got = compute(s, period, at, CLOCK)
+            got = compute(s, period, at, TOKYO_CLOCK)
         want = reference(leads, period.start, period.end, at)
         for key, value in want.items():
             assert got[key] == value, (label, key)
-    # and the command line prints the same object, with the SPEC's keys exactly
+    # and the command line prints the same object, with the keys of docs/kpi.md exactly
     env = {"DATABASE_URL": db.url, "PATH": "/usr/bin:/bin", "TIMEZONE": "Asia/Tokyo"}
     out = subprocess.run([sys.executable, "bot.py", "kpi", "month", "2026-11", "--at", "2026-12-10T12:00:00+09:00",
                           "--format", "json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     printed = json.loads(out.stdout)
     with db.begin() as s:
-        assert printed == compute(s, parse_period("month", "2026-11", tk(2026, 12, 10, 12), TOKYO),
-                                  tk(2026, 12, 10, 12), CLOCK)
+        assert printed == compute(s, parse_period("month", "2026-11", jst(2026, 12, 10, 12), JST),
+                                  jst(2026, 12, 10, 12), TOKYO_CLOCK)
     assert set(printed) == {"period", "start", "end", "as_of", "leads", "mqls", "claimed", "claimed_in_sla",
                             "claim_sla_rate", "median_claim_minutes", "contacted", "contacted_in_sla",
                             "contact_sla_rate", "sqls", "mql_to_sql_rate", "won", "sql_to_won_rate",
@@ -282,9 +258,9 @@ def test_kpi_json_equals_the_reference_on_50000_leads(db, tmp_path):
 
 
 def test_kpi_cli_text_csv_and_bad_period(db):
-    add(db, mql=tk(2026, 11, 24, 10), claimed_at=tk(2026, 11, 24, 10, 30), claimed_by="U1")
+    add_lead(db, mql=jst(2026, 11, 24, 10), claimed_at=jst(2026, 11, 24, 10, 30), claimed_by="U1")
     env = {"DATABASE_URL": db.url, "PATH": "/usr/bin:/bin"}
-    run = lambda *a: subprocess.run([sys.executable, "bot.py", "kpi", *a], cwd=ROOT, env=env,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "bot.py", "kpi", *a], cwd=ROOT, env=env,
                                     capture_output=True, text=True, timeout=120)
     text = run("week", "2026-W48", "--at", "2026-12-01T00:00:00+09:00")
     assert text.returncode == 0 and "MQLs 1" in text.stdout and "@U1" in text.stdout

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,7 +50,7 @@ def test_no_user_facing_literal_outside_the_catalog():
 
 
 def lead(**kw) -> Lead:
-    mql = datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)  # 10:00 JST
+    mql = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 10:00 JST
     base = dict(id=7, email="a@example.com", name="Aiko Sato", company="Sato Kogyo", title="CTO", source="webinar",
                 score=85, attributes={"visited": "pricing"}, mql_at=mql,
                 claim_due=CLOCK.add_minutes(mql, 240), contact_due=CLOCK.add_minutes(mql, 540))
@@ -71,11 +71,11 @@ def test_unclaimed_card():
 
 
 def test_claimed_card_says_who_and_how_fast():
-    claimed = lead(claimed_at=datetime(2026, 11, 24, 1, 12, tzinfo=timezone.utc), claimed_by="UREP1")
+    claimed = lead(claimed_at=datetime(2026, 11, 24, 1, 12, tzinfo=UTC), claimed_by="UREP1")
     _, blocks = card_blocks.card(claimed, "en", CLOCK)
     assert blocks[-2]["elements"][0]["text"] == \
         ":white_check_mark: Claimed by <@UREP1> · 12 min after handoff (within SLA)"
-    late = lead(claimed_at=datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc), claimed_by="UREP1")
+    late = lead(claimed_at=datetime(2026, 11, 25, 1, 0, tzinfo=UTC), claimed_by="UREP1")
     _, blocks = card_blocks.card(late, "ja", CLOCK)
     assert blocks[-2]["elements"][0]["text"] == ":white_check_mark: <@UREP1> さんが担当 · 引き渡しから9時間0分(SLA超過)"
 
@@ -83,7 +83,7 @@ def test_claimed_card_says_who_and_how_fast():
 def test_formatting_helpers():
     assert escape("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
     assert duration(12.4, "en") == "12 min" and duration(125, "en") == "2 h 5 min" and duration(61, "ja") == "1時間1分"
-    at = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
     assert local_time(at, TOKYO, "en") == "Tue 24 Nov 14:00 JST"
     assert local_time(at, TOKYO, "ja") == "11月24日(火) 14:00 JST"
 
@@ -106,15 +106,15 @@ def test_reason_modals_and_submission():
 
 
 def test_owner_controls_follow_the_lead():
-    claimed = lead(claimed_at=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc), claimed_by="UREP1")
+    claimed = lead(claimed_at=datetime(2026, 11, 24, 2, 0, tzinfo=UTC), claimed_by="UREP1")
     ids = [e["action_id"] for e in card_blocks.owner_controls(claimed, "en")]
     assert ids == [ActionId.CONTACTED, ActionId.SQL, ActionId.WON, ActionId.LOST, ActionId.DISQUALIFY]
-    claimed.contacted_at = claimed.sql_at = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+    claimed.contacted_at = claimed.sql_at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
     ids = [e["action_id"] for e in card_blocks.owner_controls(claimed, "en")]
     assert ids == [ActionId.WON, ActionId.LOST, ActionId.DISQUALIFY, ActionId.UNDO]
     claimed.lost_at, claimed.lost_reason = claimed.sql_at, "budget"
     assert [e["action_id"] for e in card_blocks.owner_controls(claimed, "en")] == [ActionId.UNDO]
-    text, blocks = card_blocks.card(claimed, "en", CLOCK)
+    _text, blocks = card_blocks.card(claimed, "en", CLOCK)
     status = " ".join(e["text"] for e in blocks[-2]["elements"])
     assert "Lost" in status and "No budget" in status and "SQL since" in status  # the history stays visible
 

@@ -1,11 +1,13 @@
 """The business clock: nights, weekends, a Japanese holiday week, DST, and properties."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from models.clock import BusinessClock
 
@@ -74,7 +76,7 @@ def test_dst_spring_forward_in_new_york():
     start = datetime(2026, 3, 6, 16, 0, tzinfo=NY)
     due = clock.add_minutes(start, 120)
     assert due == datetime(2026, 3, 9, 10, 0, tzinfo=NY)
-    assert due.astimezone(timezone.utc) - start.astimezone(timezone.utc) == timedelta(days=2, hours=17)
+    assert due.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=2, hours=17)
     assert clock.minutes_between(start, due) == 120
 
 
@@ -109,7 +111,7 @@ def test_next_opening_and_is_open():
 
 
 instants = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31),
-                        timezones=st.just(timezone.utc))
+                        timezones=st.just(UTC))
 
 
 @hsettings(max_examples=200, deadline=None)
@@ -153,7 +155,7 @@ def test_cumulative_measures_like_minutes_between(a, minutes, zone):
 
 @hsettings(max_examples=100, deadline=None)
 @given(moments=st.lists(st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31),
-                                     timezones=st.just(timezone.utc)), min_size=1, max_size=40),
+                                     timezones=st.just(UTC)), min_size=1, max_size=40),
        zone=st.sampled_from([TOKYO, BERLIN, NY]), hours=st.sampled_from([(time(9), time(18)), None]),
        naive=st.booleans())
 def test_cumulative_many_is_cumulative_of_each(moments, zone, hours, naive):

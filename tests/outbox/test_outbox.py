@@ -8,20 +8,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from models.tables import Lead, OutboxMessage
 from outbox.sender import TokenBucket
-from tests.conftest import HANDOFF, HOOK_TOKEN, SECRET, wait_until
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import HANDOFF, HOOK_TOKEN, ROOT, SECRET, wait_until
 
 
 def ok_posts(slack):
-    return [c for c in slack.calls_to("chat.postMessage")]
+    return list(slack.calls_to("chat.postMessage"))
 
 
 def test_429_and_500_still_deliver_exactly_once(app, slack, db):
@@ -45,7 +42,7 @@ def test_429_and_500_still_deliver_exactly_once(app, slack, db):
 def test_a_refused_payload_fails_for_good_and_the_rest_goes_on(app, slack, db):
     slack.fail_next(1, 200, method="chat.postMessage", error="invalid_blocks")
     _, first = app.post_leads({"email": "one@example.com", "score": 90})
-    _, second = app.post_leads({"email": "two@example.com", "score": 90})
+    _, _second = app.post_leads({"email": "two@example.com", "score": 90})
     counts = app.drain()
     assert counts == {"pending": 0, "sent": 1, "failed": 1}
     assert len(ok_posts(slack)) == 1

@@ -1,10 +1,12 @@
-"""POST /hooks/leads: every refusal of SPEC section 3, fuzzed bodies, dedupe, batches."""
+"""POST /hooks/leads: every refusal docs/http.md lists, fuzzed bodies, dedupe, batches."""
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from models.tables import AuditEvent, Lead, OutboxMessage

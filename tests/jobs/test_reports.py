@@ -9,8 +9,7 @@ from jobs import reports
 from jobs.scheduler import monthly_retro, weekly_digest
 from models.tables import ActionItem, KpiTarget, Lead
 from standin import slack_requests
-from tests.conftest import HANDOFF, MANAGER, FakeClock, jst
-from tests.test_kpi import CLOCK, add
+from tests.conftest import HANDOFF, MANAGER, TOKYO_CLOCK, FakeClock, add_lead, jst
 
 REP = "UREP1"
 
@@ -24,12 +23,12 @@ def kpi(app, text, user=MANAGER):
 def seeded(db):
     """A week (2026-W48) of handoffs with known numbers."""
     a = jst(2026, 11, 24, 10)
-    add(db, mql=a, score=85, source="webinar", claimed_at=jst(2026, 11, 24, 10, 30), claimed_by=REP,
+    add_lead(db, mql=a, score=85, source="webinar", claimed_at=jst(2026, 11, 24, 10, 30), claimed_by=REP,
         contacted_at=jst(2026, 11, 24, 12), sql_at=jst(2026, 11, 26, 10))
-    add(db, mql=a, score=64, source="ads", claimed_at=jst(2026, 11, 24, 17), claimed_by="UREP2",
+    add_lead(db, mql=a, score=64, source="ads", claimed_at=jst(2026, 11, 24, 17), claimed_by="UREP2",
         contacted_at=jst(2026, 11, 25, 11), lost_at=jst(2026, 11, 27, 15), lost_reason="budget")
-    add(db, mql=jst(2026, 11, 25, 9), score=72, source="ads")
-    add(db, mql=jst(2026, 11, 17, 10), score=90, source="webinar", claimed_at=jst(2026, 11, 17, 10, 5),
+    add_lead(db, mql=jst(2026, 11, 25, 9), score=72, source="ads")
+    add_lead(db, mql=jst(2026, 11, 17, 10), score=90, source="webinar", claimed_at=jst(2026, 11, 17, 10, 5),
         claimed_by=REP)  # the week before
 
 
@@ -78,7 +77,7 @@ def test_weekly_digest_posts_once_with_its_chart(make_app, slack, db):
     clock = FakeClock(jst(2026, 11, 30, 8, 59))
     app = make_app(now=clock)
     services = app.runtime.services
-    assert reports.digest_due(clock(), CLOCK).period.label == "2026-W47"  # W48's is due at 09:00
+    assert reports.digest_due(clock(), TOKYO_CLOCK).period.label == "2026-W47"  # W48's is due at 09:00
     clock.set(jst(2026, 11, 30, 9, 0))
     results = []
     threads = [threading.Thread(target=lambda: results.append(weekly_digest(services))) for _ in range(3)]
@@ -109,10 +108,10 @@ def test_a_digest_missed_during_downtime_goes_once_for_its_week(make_app, slack,
 def test_monthly_retro_once_with_targets_items_and_threshold_advice(make_app, slack, db):
     # November: the 60-69 band converts far worse than the rest
     for _ in range(12):
-        add(db, mql=jst(2026, 11, 10, 10), score=62, source="ads", claimed_at=jst(2026, 11, 10, 10, 20),
+        add_lead(db, mql=jst(2026, 11, 10, 10), score=62, source="ads", claimed_at=jst(2026, 11, 10, 10, 20),
             claimed_by=REP)
     for _ in range(10):
-        add(db, mql=jst(2026, 11, 11, 10), score=88, source="webinar", claimed_at=jst(2026, 11, 11, 10, 20),
+        add_lead(db, mql=jst(2026, 11, 11, 10), score=88, source="webinar", claimed_at=jst(2026, 11, 11, 10, 20),
             claimed_by=REP, contacted_at=jst(2026, 11, 11, 11), sql_at=jst(2026, 11, 12, 11))
     with db.begin() as s:
         s.add(KpiTarget(month="2026-11", metric="mqls", value=20, set_by=MANAGER, set_at=jst(2026, 11, 1)))
@@ -121,7 +120,7 @@ def test_monthly_retro_once_with_targets_items_and_threshold_advice(make_app, sl
     clock = FakeClock(jst(2026, 12, 1, 9, 59))  # Tuesday 1 Dec is the first business day
     app = make_app(now=clock)
     services = app.runtime.services
-    assert reports.retro_due(clock(), CLOCK).period.label == "2026-10"
+    assert reports.retro_due(clock(), TOKYO_CLOCK).period.label == "2026-10"
     clock.set(jst(2026, 12, 1, 10, 0))
     assert monthly_retro(services) is True and monthly_retro(services) is False
     app.drain()

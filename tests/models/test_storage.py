@@ -23,8 +23,8 @@ def test_healthz(app, db):
 
 
 def test_healthz_is_503_when_the_database_is_gone(slack, tmp_path):
-    from runtime import build_runtime
     from models.db import Database
+    from runtime import build_runtime
 
     database = Database(f"sqlite:///{tmp_path}/gone.db")
     database.migrate()
@@ -38,8 +38,8 @@ def test_healthz_is_503_when_the_database_is_gone(slack, tmp_path):
 
 def test_two_senders_send_each_row_once(db, slack):
     """Two processes draining the same outbox (here two senders on two engines) never double a message."""
-    from runtime import build_runtime
     from models.db import Database
+    from runtime import build_runtime
 
     settings = make_settings(db.url, slack.url)
     rt = build_runtime(settings, db=db)
