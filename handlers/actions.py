@@ -97,25 +97,27 @@ def register(app, services) -> None:
 
     @once_then_notice
     def claim_lead(session, body, action):
-        claim(session, lead_id_of(action), body["user"]["id"], services.now(), sla, settings.MANAGER_IDS)
+        claim(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=services.now(), sla_policy=sla,
+              managers=settings.MANAGER_IDS)
 
     @once_then_notice
     def contacted(session, body, action):
-        log_contact(session, lead_id_of(action), body["user"]["id"], services.now(), settings.MANAGER_IDS, sla)
+        log_contact(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=services.now(),
+                    managers=settings.MANAGER_IDS, policy=sla)
         return "notice.contacted", {}
 
     @once_then_notice
     def snooze_nag(session, body, action):
         lead_id, choice = lead_id_of(action), choice_of(action, SNOOZE_CHOICES, "1h")
-        until, count = snooze(session, lead_id, body["user"]["id"], choice, services.now(), settings.MANAGER_IDS,
-                              sla)
+        until, count = snooze(session, lead_id=lead_id, user=body["user"]["id"], choice=choice, now=services.now(),
+                              managers=settings.MANAGER_IDS, policy=sla)
         return "notice.snoozed", {"until": until, "count": count, "limit": sla.snooze_limit}
 
     @once_then_notice
     def reassign_lead(session, body, action):
         new_owner = user_of(action)
-        reassign(session, lead_id_of(action), body["user"]["id"], new_owner, services.now(), settings.MANAGER_IDS,
-                 sla)
+        reassign(session, lead_id=lead_id_of(action), manager=body["user"]["id"], new_owner=new_owner,
+                 now=services.now(), managers=settings.MANAGER_IDS, policy=sla)
         return "notice.reassigned", {"user": new_owner}
 
     def reason_modal(outcome: str):
@@ -125,8 +127,8 @@ def register(app, services) -> None:
             with services.once(context) as session:
                 if session is None:
                     return
-                lead = outcomes.check_can_record(session, session.get(Lead, lead_id), body["user"]["id"], outcome,
-                                                 services.settings.MANAGER_IDS)
+                lead = outcomes.check_can_record(session, session.get(Lead, lead_id), user=body["user"]["id"],
+                                                 outcome=outcome, managers=services.settings.MANAGER_IDS)
                 view = outcome_blocks.modal(outcome, lead, services.settings.LANGUAGE,
                                             outcomes.reasons_for(outcome, services.settings))
             # The trigger_id lives about 3 s: open the modal now, directly, not through the outbox.
@@ -136,23 +138,23 @@ def register(app, services) -> None:
 
     def one_click(outcome: str):
         def record_outcome(session, body, action):
-            outcomes.record(session, lead_id_of(action), body["user"]["id"], outcome, services.now(),
-                            managers=settings.MANAGER_IDS, policy=sla)
+            outcomes.record(session, lead_id=lead_id_of(action), user=body["user"]["id"], outcome=outcome,
+                            now=services.now(), managers=settings.MANAGER_IDS)
             return "notice.recorded", {"outcome": t(f"outcome.{outcome}", settings.LANGUAGE)}
         record_outcome.__name__ = f"record_{outcome}"
         return once_then_notice(record_outcome)
 
     @once_then_notice
     def undo_outcome(session, body, action):
-        _, was = outcomes.undo(session, lead_id_of(action), body["user"]["id"], services.now(),
+        _, was = outcomes.undo(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=services.now(),
                                managers=settings.MANAGER_IDS, policy=sla,
                                marketing_channel=settings.MARKETING_CHANNEL)
         return "notice.undone", {"outcome": t(f"outcome.{was}", settings.LANGUAGE)}
 
     def rate(good: bool):
         def rate_quality(session, body, action):
-            outcomes.rate_quality(session, lead_id_of(action), body["user"]["id"], good, services.now(),
-                                  settings.MANAGER_IDS)
+            outcomes.rate_quality(session, lead_id=lead_id_of(action), user=body["user"]["id"], good=good,
+                                  now=services.now(), managers=settings.MANAGER_IDS)
             return "notice.quality", {"rating": t("quality.good" if good else "quality.bad", settings.LANGUAGE)}
         rate_quality.__name__ = f"rate_quality_{'good' if good else 'bad'}"
         return once_then_notice(rate_quality)

@@ -174,7 +174,8 @@ def target_answer(services, rest: list[str], user: str, now, context=None) -> di
                 if session is None:
                     head = t("notice.already_done", lang) + "\n"
                 else:
-                    set_target(session, month_label, rest[0].lower(), rest[1], user, now)
+                    set_target(session, month=month_label, metric=rest[0].lower(), value_text=rest[1], user=user,
+                               now=now)
         except PlanError as exc:
             return _usage(lang, t(exc.key, lang, **_echoed(exc.params)))
     elif rest:

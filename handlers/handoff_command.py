@@ -42,7 +42,7 @@ def handoff_answer(text: str, user: str, services, context=None) -> str:
         with services.once(context) as session:
             if session is None:
                 return t("notice.already_done", lang)
-            clear_away(session, target, user, now)
+            clear_away(session, user=target, by=user, now=now)
         return t("handoff.ooo_cleared", lang, user=target)
     if len(rest) == 2 and rest[0].lower() == "until":
         try:
@@ -54,7 +54,7 @@ def handoff_answer(text: str, user: str, services, context=None) -> str:
         with services.once(context) as session:
             if session is None:
                 return t("notice.already_done", lang)
-            set_away(session, target, day, user, now)
+            set_away(session, user=target, until=day, by=user, now=now)
         return t("handoff.ooo_set", lang, user=target, day=day.isoformat())
     return t("handoff.unknown", lang, arg=" ".join(rest) or "ooo") + "\n\n" + usage
 

@@ -39,8 +39,8 @@ def register(app, services) -> None:
                     if session is None:
                         ack()
                         return
-                    outcomes.record(session, lead_id, body["user"]["id"], outcome, services.now(),
-                                    managers=settings.MANAGER_IDS, policy=services.policy.sla, reason=reason,
+                    outcomes.record(session, lead_id=lead_id, user=body["user"]["id"], outcome=outcome,
+                                    now=services.now(), managers=settings.MANAGER_IDS, reason=reason,
                                     note=note, reasons=reasons, marketing_channel=settings.MARKETING_CHANNEL)
             except LeadError as exc:  # shown in the modal: the person sees why nothing changed
                 key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key

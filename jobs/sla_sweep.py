@@ -82,8 +82,8 @@ def handle(session, timer_id: int, now: datetime, policy: sla.SlaPolicy, targets
     decision = sla.decide(ladder_steps, state, now, policy.clock)
     if decision.fire is not None:
         queue(session, lead, decision.fire, timer, decision.repeat, now, targets)
-        audit(session, lead.id, "sla-sweep", AUDIT_NAMES.get(decision.fire.action, "reminded"), now,
-              ladder=timer.kind, step=decision.fire.name, repeat=decision.repeat)
+        audit(session, lead_id=lead.id, actor="sla-sweep", action=AUDIT_NAMES.get(decision.fire.action, "reminded"),
+              now=now, ladder=timer.kind, step=decision.fire.name, repeat=decision.repeat)
     if decision.next_due is None:
         session.delete(timer)
     else:
@@ -97,17 +97,17 @@ def queue(session, lead: Lead, step: sla.Step, timer: SlaTimer, repeat: bool, no
     again = timer.snoozes if repeat else 0
     if action in (sla.Action.CLAIM_REMIND, sla.Action.CLAIM_DUE, sla.Action.OFFER_EXPIRE):
         was = lead.offered_to
-        if action == sla.Action.OFFER_EXPIRE and not expire_offer(session, lead, now):
+        if action == sla.Action.OFFER_EXPIRE and not expire_offer(session, lead=lead, now=now):
             return
         channel = lead.card_channel or targets.handoff_channel
         if channel:
-            reminder(session, lead, action, step.name, now, channel=channel, thread=True, was=was,
+            reminder(session, lead=lead, action=action, step=step.name, now=now, channel=channel, thread=True, was=was,
                      managers=list(targets.managers) if action == sla.Action.CLAIM_DUE else [])
         return
     if action in (sla.Action.CLAIM_ESCALATE, sla.Action.CONTACT_DUE):
         for manager in targets.managers:
-            reminder(session, lead, action, step.name, now, channel=manager, user=manager)
+            reminder(session, lead=lead, action=action, step=step.name, now=now, channel=manager, user=manager)
         return
     if action in (sla.Action.CONTACT_REMIND, sla.Action.OUTCOME_REMIND) and lead.claimed_by:
-        reminder(session, lead, action, step.name, now, channel=lead.claimed_by, user=lead.claimed_by,
-                 repeat=again)
+        reminder(session, lead=lead, action=action, step=step.name, now=now, channel=lead.claimed_by,
+                 user=lead.claimed_by, repeat=again)

@@ -74,13 +74,15 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         if lead.id in seen:
             continue
         seen.add(lead.id)
-        audit(session, lead.id, actor, "created" if created else "updated", now, score=lead.score)
+        audit(session, lead_id=lead.id, actor=actor, action="created" if created else "updated", now=now,
+              score=lead.score)
     for lead in crossed:
-        audit(session, lead.id, actor, "mql", now, score=lead.score, claim_due=lead.claim_due.isoformat())
+        audit(session, lead_id=lead.id, actor=actor, action="mql", now=now, score=lead.score,
+              claim_due=lead.claim_due.isoformat())
         if policy.sla is not None:
             sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now, fresh=True)
             if policy.rotation:
-                offer_next(session, lead, policy, now)
+                offer_next(session, lead=lead, policy=policy, now=now)
         if policy.handoff_channel:
             enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
                     channel=policy.handoff_channel, lead_id=lead.id)

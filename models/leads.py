@@ -210,7 +210,7 @@ class Policy:
                    rotation=settings.SALES_REP_IDS if live and settings.ASSIGNMENT == "round-robin" else ())
 
 
-def audit(session: Session, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:
+def audit(session: Session, *, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:
     session.add(AuditEvent(lead_id=lead_id, at=now, actor=actor, action=action, detail=detail))
 
 
@@ -340,7 +340,7 @@ def apply_update(lead: Lead, item: LeadIn, now: datetime) -> None:
 
 
 # Claim ----------------------------------------------------------------------
-def claim(session: Session, lead_id: int, user: str, now: datetime, sla_policy: sla.SlaPolicy | None = None,
+def claim(session: Session, *, lead_id: int, user: str, now: datetime, sla_policy: sla.SlaPolicy | None = None,
           managers: tuple[str, ...] = ()) -> int:
     """First click wins: one conditional UPDATE, so one owner under any concurrency.
 
@@ -355,8 +355,8 @@ def claim(session: Session, lead_id: int, user: str, now: datetime, sla_policy: 
         .values(claimed_at=now, claimed_by=user, updated_at=now)
         .returning(Lead.claim_due)).first()
     if won is not None:
-        audit(session, lead_id, user, "claimed", now, within_sla=now <= won.claim_due)
-        queue_card_update(session, lead_id, "claimed", now)
+        audit(session, lead_id=lead_id, actor=user, action="claimed", now=now, within_sla=now <= won.claim_due)
+        queue_card_update(session, lead_id=lead_id, transition="claimed", now=now)
         if sla_policy is not None:
             sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
             sla.open_timer(session, session.get(Lead, lead_id), sla.Ladder.CONTACT, sla_policy, now)
@@ -375,6 +375,6 @@ def claim(session: Session, lead_id: int, user: str, now: datetime, sla_policy: 
     raise LeadClosed()
 
 
-def queue_card_update(session: Session, lead_id: int, transition: str, now: datetime) -> None:
+def queue_card_update(session: Session, *, lead_id: int, transition: str, now: datetime) -> None:
     """Re-render the card once its state changed (the sender waits for a card still queued)."""
     enqueue(session, kind=Kind.CARD_UPDATE, dedupe_key=f"card:{lead_id}:{transition}", now=now, lead_id=lead_id)

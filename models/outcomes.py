@@ -66,7 +66,7 @@ def _closer(session: Session, lead: Lead) -> str | None:
         AuditEvent.lead_id == lead.id, AuditEvent.action.in_(CLOSING)).order_by(AuditEvent.id.desc()).limit(1))
 
 
-def check_can_record(session: Session, lead: Lead | None, user: str, outcome: str,
+def check_can_record(session: Session, lead: Lead | None, *, user: str, outcome: str,
                      managers: tuple[str, ...]) -> Lead:
     """Raise the reason this user cannot record `outcome` on the lead now; else return the lead."""
     if lead is None:
@@ -88,11 +88,11 @@ def check_can_record(session: Session, lead: Lead | None, user: str, outcome: st
     return lead
 
 
-def record(session: Session, lead_id: int, user: str, outcome: str, now: datetime, *,
-           managers: tuple[str, ...], policy: sla.SlaPolicy | None = None, reason: str | None = None,
+def record(session: Session, *, lead_id: int, user: str, outcome: str, now: datetime,
+           managers: tuple[str, ...], reason: str | None = None,
            note: str | None = None, reasons: tuple[str, ...] = (), marketing_channel: str | None = None) -> Lead:
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
-    check_can_record(session, lead, user, outcome, managers)
+    check_can_record(session, lead, user=user, outcome=outcome, managers=managers)
     if outcome in (LOST, DISQUALIFIED) and (not reason or reason not in reasons):
         raise BadReason()
     implied = []
@@ -117,18 +117,18 @@ def record(session: Session, lead_id: int, user: str, outcome: str, now: datetim
     session.flush()
 
     sla.close_timers(session, lead.id)  # an SQL is what the outcome reminder waits for, too
-    audit(session, lead.id, user, outcome, now, reason=reason, note=note, implied=implied)
-    queue_card_update(session, lead.id, f"{outcome}:{now.timestamp():.0f}", now)
+    audit(session, lead_id=lead.id, actor=user, action=outcome, now=now, reason=reason, note=note, implied=implied)
+    queue_card_update(session, lead_id=lead.id, transition=f"{outcome}:{now.timestamp():.0f}", now=now)
     if outcome in (LOST, DISQUALIFIED) and marketing_channel:
         enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead.id}:{outcome}:{now.timestamp():.0f}",
                 now=now, channel=marketing_channel, lead_id=lead.id,
                 payload={"outcome": outcome, "note": note, "user": user})
     if lead.quality is None and lead.claimed_by:
-        reminder(session, lead, "quality", "1", now, channel=lead.claimed_by, user=lead.claimed_by)
+        reminder(session, lead=lead, action="quality", step="1", now=now, channel=lead.claimed_by, user=lead.claimed_by)
     return lead
 
 
-def undo(session: Session, lead_id: int, user: str, now: datetime, *, managers: tuple[str, ...],
+def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: tuple[str, ...],
          policy: sla.SlaPolicy | None = None, marketing_channel: str | None = None) -> tuple[Lead, str]:
     """Take back the latest outcome (a mis-click); the lead is open again where it was before it."""
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
@@ -157,8 +157,8 @@ def undo(session: Session, lead_id: int, user: str, now: datetime, *, managers: 
             sla.open_timer(session, lead, sla.Ladder.CONTACT, policy, now)
         elif lead.contacted_at is not None:
             sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
-    audit(session, lead.id, user, "outcome_undone", now, **before)
-    queue_card_update(session, lead.id, f"undo:{now.timestamp():.0f}", now)
+    audit(session, lead_id=lead.id, actor=user, action="outcome_undone", now=now, **before)
+    queue_card_update(session, lead_id=lead.id, transition=f"undo:{now.timestamp():.0f}", now=now)
     if was in (LOST, DISQUALIFIED) and marketing_channel:
         enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead.id}:undo:{now.timestamp():.0f}",
                 now=now, channel=marketing_channel, lead_id=lead.id,
@@ -166,7 +166,7 @@ def undo(session: Session, lead_id: int, user: str, now: datetime, *, managers: 
     return lead, was
 
 
-def rate_quality(session: Session, lead_id: int, user: str, good: bool, now: datetime,
+def rate_quality(session: Session, *, lead_id: int, user: str, good: bool, now: datetime,
                  managers: tuple[str, ...]) -> Lead:
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
     if lead is None:
@@ -175,7 +175,7 @@ def rate_quality(session: Session, lead_id: int, user: str, good: bool, now: dat
         raise NotAllowed(user=lead.claimed_by or "-")
     value = "good" if good else "bad"
     if lead.quality != value:
-        audit(session, lead.id, user, "quality", now, before=lead.quality, after=value)
+        audit(session, lead_id=lead.id, actor=user, action="quality", now=now, before=lead.quality, after=value)
         lead.quality, lead.quality_by, lead.quality_at = value, user, now
     return lead
 

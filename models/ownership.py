@@ -69,7 +69,7 @@ def _owner_or_manager(lead: Lead, user: str, managers: tuple[str, ...]) -> None:
         raise NotAllowed(user=lead.claimed_by)
 
 
-def reminder(session: Session, lead: Lead, action: str, step: str, now: datetime, *, channel: str,
+def reminder(session: Session, *, lead: Lead, action: str, step: str, now: datetime, channel: str,
              user: str | None = None, repeat: int = 0, **extra) -> bool:
     """Queue one SLA message. Its dedupe key makes it at most once per lead, step and person."""
     key = f"remind:{action.split('_')[0]}:{lead.id}:{step}"
@@ -82,7 +82,7 @@ def reminder(session: Session, lead: Lead, action: str, step: str, now: datetime
 
 
 # First contact --------------------------------------------------------------------
-def log_contact(session: Session, lead_id: int, user: str, now: datetime, managers: tuple[str, ...],
+def log_contact(session: Session, *, lead_id: int, user: str, now: datetime, managers: tuple[str, ...],
                 policy: sla.SlaPolicy | None) -> Lead:
     lead = _locked(session, lead_id)
     if lead.closed:
@@ -95,13 +95,13 @@ def log_contact(session: Session, lead_id: int, user: str, now: datetime, manage
     if policy is not None:
         session.flush()
         sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
-    audit(session, lead_id, user, "contacted", now, within_sla=now <= lead.contact_due)
-    queue_card_update(session, lead_id, "contacted", now)
+    audit(session, lead_id=lead_id, actor=user, action="contacted", now=now, within_sla=now <= lead.contact_due)
+    queue_card_update(session, lead_id=lead_id, transition="contacted", now=now)
     return lead
 
 
 # Snooze ---------------------------------------------------------------------------
-def snooze(session: Session, lead_id: int, user: str, choice: str, now: datetime, managers: tuple[str, ...],
+def snooze(session: Session, *, lead_id: int, user: str, choice: str, now: datetime, managers: tuple[str, ...],
            policy: sla.SlaPolicy) -> tuple[datetime, int]:
     """Postpone the next nag (`1h` of business time, or `tomorrow`'s opening). Returns (until, snoozes used)."""
     lead = _locked(session, lead_id)
@@ -120,13 +120,14 @@ def snooze(session: Session, lead_id: int, user: str, choice: str, now: datetime
     timer.snoozes += 1
     timer.snoozed_until = until
     timer.due_at = until
-    audit(session, lead_id, user, "snoozed", now, ladder=timer.kind, until=until.isoformat(), count=timer.snoozes)
+    audit(session, lead_id=lead_id, actor=user, action="snoozed", now=now, ladder=timer.kind, until=until.isoformat(),
+          count=timer.snoozes)
     return until, timer.snoozes
 
 
 
 # Reassignment ---------------------------------------------------------------------
-def reassign(session: Session, lead_id: int, manager: str, new_owner: str, now: datetime,
+def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, now: datetime,
              managers: tuple[str, ...], policy: sla.SlaPolicy | None) -> Lead:
     """A manager gives the lead to another rep. An unclaimed lead counts as claimed now, for them."""
     if manager not in managers:
@@ -148,10 +149,10 @@ def reassign(session: Session, lead_id: int, manager: str, new_owner: str, now: 
         sla.open_timer(session, lead, sla.Ladder.CONTACT, policy, now)
     elif policy is not None and lead.sql_at is None:
         sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
-    audit(session, lead_id, manager, "reassigned", now, before=before, after=new_owner)
-    queue_card_update(session, lead_id, f"reassigned:{now.timestamp():.0f}:{new_owner}", now)
-    reminder(session, lead, "assigned", f"{now.timestamp():.0f}", now, channel=new_owner, user=new_owner,
-             by=manager)
+    audit(session, lead_id=lead_id, actor=manager, action="reassigned", now=now, before=before, after=new_owner)
+    queue_card_update(session, lead_id=lead_id, transition=f"reassigned:{now.timestamp():.0f}:{new_owner}", now=now)
+    reminder(session, lead=lead, action="assigned", step=f"{now.timestamp():.0f}", now=now, channel=new_owner,
+             user=new_owner, by=manager)
     return lead
 
 
@@ -162,7 +163,7 @@ def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
     return set(rows)
 
 
-def offer_next(session: Session, lead: Lead, policy: Policy, now: datetime) -> str | None:
+def offer_next(session: Session, *, lead: Lead, policy: Policy, now: datetime) -> str | None:
     """Offer the MQL to the next rep in rotation who is not away; None when everyone is."""
     reps = policy.rotation
     if not reps or policy.sla is None:
@@ -180,19 +181,21 @@ def offer_next(session: Session, lead: Lead, policy: Policy, now: datetime) -> s
     order = [reps[(start + i) % len(reps)] for i in range(len(reps))]
     rep = next((r for r in order if r not in absent), None)
     if rep is None:
-        audit(session, lead.id, "round-robin", "offer_skipped", now, reason="everyone is out of office")
+        audit(session, lead_id=lead.id, actor="round-robin", action="offer_skipped", now=now,
+              reason="everyone is out of office")
         return None
     state.last_user = rep
     lead.offered_to = rep
     lead.offer_until = policy.clock.add_minutes(lead.mql_at, policy.sla.offer_minutes)
     session.flush()
     sla.open_timer(session, lead, sla.Ladder.OFFER, policy.sla, now, fresh=True)
-    audit(session, lead.id, "round-robin", "offered", now, to=rep, until=lead.offer_until.isoformat())
-    reminder(session, lead, "offered", "1", now, channel=rep, user=rep)
+    audit(session, lead_id=lead.id, actor="round-robin", action="offered", now=now, to=rep,
+          until=lead.offer_until.isoformat())
+    reminder(session, lead=lead, action="offered", step="1", now=now, channel=rep, user=rep)
     return rep
 
 
-def expire_offer(session: Session, lead: Lead, now: datetime) -> bool:
+def expire_offer(session: Session, *, lead: Lead, now: datetime) -> bool:
     """The offered rep did not claim in time: the lead is open to the whole channel."""
     res = session.execute(update(Lead).where(Lead.id == lead.id, Lead.claimed_at.is_(None),
                                              Lead.offered_to.is_not(None))
@@ -200,25 +203,25 @@ def expire_offer(session: Session, lead: Lead, now: datetime) -> bool:
                           .execution_options(synchronize_session=False))
     if res.rowcount != 1:
         return False
-    audit(session, lead.id, "sla-sweep", "offer_expired", now, was=lead.offered_to)
-    queue_card_update(session, lead.id, "offer_expired", now)
+    audit(session, lead_id=lead.id, actor="sla-sweep", action="offer_expired", now=now, was=lead.offered_to)
+    queue_card_update(session, lead_id=lead.id, transition="offer_expired", now=now)
     return True
 
 
 # Out of office --------------------------------------------------------------------
-def set_away(session: Session, user: str, until: date, by: str, now: datetime) -> None:
+def set_away(session: Session, *, user: str, until: date, by: str, now: datetime) -> None:
     row = session.get(OutOfOffice, user, with_for_update=True)
     if row is None:
         session.add(OutOfOffice(user_id=user, until=until, set_by=by, set_at=now))
     else:
         row.until, row.set_by, row.set_at = until, by, now
-    audit(session, None, by, "out_of_office", now, user=user, until=until.isoformat())
+    audit(session, lead_id=None, actor=by, action="out_of_office", now=now, user=user, until=until.isoformat())
 
 
-def clear_away(session: Session, user: str, by: str, now: datetime) -> bool:
+def clear_away(session: Session, *, user: str, by: str, now: datetime) -> bool:
     res = session.execute(delete(OutOfOffice).where(OutOfOffice.user_id == user))
     if res.rowcount:
-        audit(session, None, by, "back_in_office", now, user=user)
+        audit(session, lead_id=None, actor=by, action="back_in_office", now=now, user=user)
     return bool(res.rowcount)
 
 

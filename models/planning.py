@@ -103,7 +103,7 @@ def plan(session: Session, words: list[str], now: datetime, clock: BusinessClock
     return Plan(revenue, deal, win, m2s, win_actual, mql_actual, deals, sqls, mqls)
 
 
-def set_target(session: Session, month: str, metric: str, value_text: str, user: str, now: datetime) -> float:
+def set_target(session: Session, *, month: str, metric: str, value_text: str, user: str, now: datetime) -> float:
     if metric not in TARGET_METRICS:
         raise PlanError("kpi.target.bad_metric", metric=metric, metrics=", ".join(TARGET_METRICS))
     value = parse_rate(value_text) if TARGET_METRICS[metric] else parse_amount(value_text)

@@ -200,7 +200,7 @@ class Sender:
             key = self._pace_key(kind, channel)
             if key in held:
                 continue
-            ready_in = self._ready_in(key, kind)
+            ready_in = self._ready_in(key)
             if ready_in > 0:
                 held.add(key)
                 wait = min(wait, ready_in)
@@ -219,7 +219,7 @@ class Sender:
         delivery = REGISTRY.get(kind)
         return delivery.lane_of(channel) if delivery is not None else f"method:{kind}"
 
-    def _ready_in(self, key: str, kind: str) -> float:
+    def _ready_in(self, key: str) -> float:
         now = self.monotonic()
         paused = self._paused.get(key, 0.0) - now
         if paused > 0:
@@ -238,7 +238,7 @@ class Sender:
         try:
             outcome = self._send(row_id, key)
         except SlackApiError as exc:
-            outcome = self._classify(exc, row_id)
+            outcome = self._classify(exc)
             if outcome.state == "retry" and exc.response.status_code == 429:
                 self._paused[key] = self.monotonic() + outcome.delay
         except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
@@ -296,7 +296,7 @@ class Sender:
     def _backoff(self, attempts: int, cap: float) -> float:
         return min(cap, self.backoff_base * 2.0 ** min(attempts, 16)) * random.uniform(0.75, 1.0)
 
-    def _classify(self, exc: SlackApiError, row_id: int) -> Outcome:
+    def _classify(self, exc: SlackApiError) -> Outcome:
         resp = exc.response
         status = resp.status_code
         data = resp.data if isinstance(resp.data, dict) else {}

@@ -145,7 +145,7 @@ def test_an_update_of_a_card_that_is_gone_fails_at_once(app, slack, db, clock):
     with slack._lock:  # someone deleted the card message in Slack
         slack.messages.pop((post.params["channel"], ts))
     with db.begin() as s:
-        claim(s, lead, "UREP1", clock())
+        claim(s, lead_id=lead, user="UREP1", now=clock())
     run_passes(app, clock, 1)
     (upd,) = rows(db, Kind.CARD_UPDATE)
     assert (upd.status, upd.attempts) == ("failed", 1) and "message_not_found" in upd.last_error
@@ -182,7 +182,7 @@ def test_a_card_update_does_not_wait_for_ever_for_a_card_post_that_failed(app, s
     broken = new_mql(app, "broken@example.com")
     with db.begin() as s:
         s.execute(update(Lead).where(Lead.id == broken).values(attributes=["not", "an", "object"]))
-        claim(s, broken, "UREP1", clock())
+        claim(s, lead_id=broken, user="UREP1", now=clock())
     fine = new_mql(app, "fine@example.com")
     run_passes(app, clock, 1)
     assert [(r.lead_id, r.status) for r in rows(db, Kind.CARD_POST)] == [(broken, "pending"), (fine, "sent")]
@@ -200,7 +200,7 @@ def test_a_broken_token_is_retried_slowly_visibly_then_failed_and_holds_nothing_
     slack.fail_next(10_000, 200, error="invalid_auth")  # every call, until an admin fixes the token
     lead = new_mql(app, "token@example.com")
     with db.begin() as s:
-        claim(s, lead, "UREP1", clock())
+        claim(s, lead_id=lead, user="UREP1", now=clock())
     run_passes(app, clock, 3)
     post, upd = rows(db)
     assert post.status == "pending" and post.attempts >= 1 and post.last_error == "invalid_auth"

@@ -59,7 +59,7 @@ def test_card_update_waits_for_the_card(app, slack, db):
     with db.begin() as s:
         from models.leads import claim
 
-        claim(s, body["id"], "UREP1", app.runtime.services.now())
+        claim(s, lead_id=body["id"], user="UREP1", now=app.runtime.services.now())
     app.drain(15)
     posts = ok_posts(slack)
     assert len(posts) == 1 and "<@UREP1>" in str(posts[0].params["blocks"])
