@@ -6,6 +6,8 @@ An invalid value raises `SettingsError` naming the variable and what to do;
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import time
 from functools import cached_property
@@ -46,6 +48,11 @@ _HINTS = {
     "ASSIGNMENT_WINDOW_MINUTES": "use a whole number of business minutes, at least 1",
     "LOST_REASONS": "use comma-separated reason codes of lowercase letters, digits and _, e.g. budget,timing,other",
     "DISQUALIFY_REASONS": "use comma-separated reason codes of lowercase letters, digits and _, e.g. spam,duplicate,other",
+    "EVENT_WEBHOOK_URLS": "use comma-separated http:// or https:// URLs, e.g. https://hooks.zapier.com/hooks/catch/1/abc",
+    "EVENT_WEBHOOK_SECRET": "use whsec_ followed by a base64 key of 24 to 64 bytes, e.g. from "
+                            "`python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"`",
+    "HUBSPOT_API_URL": "use an http:// or https:// base URL such as https://api.hubapi.com",
+    "HUBSPOT_MATCH": "use email or external_id",
 }
 
 
@@ -147,6 +154,13 @@ class Settings(BaseSettings):
         "budget", "timing", "no_authority", "no_need", "competitor", "no_response", "bad_contact_data", "other")
     DISQUALIFY_REASONS: Annotated[tuple[str, ...], NoDecode] = (
         "bad_contact_data", "student_personal", "competitor", "duplicate", "out_of_segment", "spam", "other")
+    # Events out (docs/events.md): every change of a lead, signed as Standard Webhooks, to each URL.
+    EVENT_WEBHOOK_URLS: Annotated[tuple[str, ...], NoDecode] = ()
+    EVENT_WEBHOOK_SECRET: str | None = None
+    # HubSpot write-back (docs/hubspot.md).
+    HUBSPOT_TOKEN: str | None = None
+    HUBSPOT_API_URL: str = "https://api.hubapi.com"
+    HUBSPOT_MATCH: Literal["email", "external_id"] = "email"
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
                      "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", mode="before")
@@ -230,6 +244,47 @@ class Settings(BaseSettings):
                 raise ValueError(f"{i!r} is not a Slack user id")
         return ids
 
+    @field_validator("EVENT_WEBHOOK_URLS", mode="before")
+    @classmethod
+    def _event_urls(cls, v):
+        urls = tuple(p.strip() for p in v.split(",") if p.strip()) if isinstance(v, str) else tuple(v or ())
+        for url in urls:
+            if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url) or len(url) > 2000:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return tuple(dict.fromkeys(urls))
+
+    @field_validator("EVENT_WEBHOOK_SECRET")
+    @classmethod
+    def _event_secret(cls, v):
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        key = v.removeprefix("whsec_")
+        try:
+            raw = base64.b64decode(key, validate=True)
+        except (ValueError, binascii.Error):
+            raise ValueError("the part after whsec_ is not base64") from None
+        if not v.startswith("whsec_") or not 24 <= len(raw) <= 64:
+            raise ValueError("not a whsec_ secret of 24 to 64 bytes")
+        return v
+
+    @field_validator("HUBSPOT_API_URL")
+    @classmethod
+    def _hubspot_url(cls, v: str):
+        if not re.fullmatch(r"https?://[^\s]+", v.strip()):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v.strip().rstrip("/")
+
+    @field_validator("HUBSPOT_TOKEN")
+    @classmethod
+    def _hubspot_token(cls, v):
+        return v.strip() or None if isinstance(v, str) else v
+
+    @field_validator("HUBSPOT_MATCH", mode="before")
+    @classmethod
+    def _hubspot_match(cls, v):
+        return v.strip().lower() if isinstance(v, str) else v
+
     @field_validator("TIMEZONE")
     @classmethod
     def _tz(cls, v: str):
@@ -268,6 +323,13 @@ class Settings(BaseSettings):
     def _digest_default(self):
         if self.DIGEST_CHANNEL is None:
             self.DIGEST_CHANNEL = self.HANDOFF_CHANNEL
+        return self
+
+    @model_validator(mode="after")
+    def _event_secret_needed(self):
+        if self.EVENT_WEBHOOK_URLS and not self.EVENT_WEBHOOK_SECRET:
+            raise ValueError("EVENT_WEBHOOK_SECRET is required when EVENT_WEBHOOK_URLS is set: every event is "
+                             "signed with it (use whsec_ followed by a base64 key)")
         return self
 
     # Parsed views -----------------------------------------------------------

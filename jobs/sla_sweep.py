@@ -15,13 +15,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from models import sla
+from models import events, sla
 from models.leads import audit
 from models.ownership import expire_offer, reminder
 from models.tables import Lead, SlaTimer
 
 log = logging.getLogger("handoff.sla")
 BATCH = 500
+BREACHES = {sla.Ladder.CLAIM: events.Type.CLAIM_BREACHED, sla.Ladder.CONTACT: events.Type.CONTACT_BREACHED}
 AUDIT_NAMES = {sla.Action.CLAIM_DUE: "claim_overdue", sla.Action.CLAIM_ESCALATE: "escalated",
                sla.Action.CONTACT_DUE: "escalated", sla.Action.OFFER_EXPIRE: "offer_returned"}
 
@@ -84,6 +85,9 @@ def handle(session, timer_id: int, now: datetime, policy: sla.SlaPolicy, targets
         queue(session, lead, decision.fire, timer, decision.repeat, now, targets)
         audit(session, lead_id=lead.id, actor="sla-sweep", action=AUDIT_NAMES.get(decision.fire.action, "reminded"),
               now=now, ladder=timer.kind, step=decision.fire.name, repeat=decision.repeat)
+        breach = BREACHES.get(timer.kind)
+        if breach and decision.fire.name in ("due", "escalate") and not events.has_event(session, lead.id, breach):
+            events.emit(session, lead_id=lead.id, type=breach, now=now)  # once, at the first step past the deadline
     if decision.next_due is None:
         session.delete(timer)
     else:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from models import sla
+from models import events, sla
 from models.clock import BusinessClock
 from models.outbox import Kind, enqueue
 from models.tables import AuditEvent, Lead
@@ -357,6 +357,7 @@ def claim(session: Session, *, lead_id: int, user: str, now: datetime, sla_polic
     if won is not None:
         audit(session, lead_id=lead_id, actor=user, action="claimed", now=now, within_sla=now <= won.claim_due)
         queue_card_update(session, lead_id=lead_id, transition="claimed", now=now)
+        events.emit(session, lead_id=lead_id, type=events.Type.CLAIMED, now=now, actor=user)
         if sla_policy is not None:
             sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
             sla.open_timer(session, session.get(Lead, lead_id), sla.Ladder.CONTACT, sla_policy, now)

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from models import sla
+from models import events, sla
 from models.leads import LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, audit, queue_card_update
 from models.outbox import Kind, enqueue
 from models.ownership import NotClaimed, reminder
@@ -125,6 +125,10 @@ def record(session: Session, *, lead_id: int, user: str, outcome: str, now: date
                 payload={"outcome": outcome, "note": note, "user": user})
     if lead.quality is None and lead.claimed_by:
         reminder(session, lead=lead, action="quality", step="1", now=now, channel=lead.claimed_by, user=lead.claimed_by)
+    for step in implied:  # what the outcome implies happened first, each its own event, in lifecycle order
+        events.emit(session, lead_id=lead.id, type=f"lead.{step}", now=now, actor=user)
+    events.emit(session, lead_id=lead.id, type=events.OUTCOME_TYPES[outcome], now=now, actor=user, reason=reason,
+                note=note)
     return lead
 
 
@@ -159,6 +163,7 @@ def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: 
             sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
     audit(session, lead_id=lead.id, actor=user, action="outcome_undone", now=now, **before)
     queue_card_update(session, lead_id=lead.id, transition=f"undo:{now.timestamp():.0f}", now=now)
+    events.emit(session, lead_id=lead.id, type=events.Type.REOPENED, now=now, actor=user, undone=was)
     if was in (LOST, DISQUALIFIED) and marketing_channel:
         enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead.id}:undo:{now.timestamp():.0f}",
                 now=now, channel=marketing_channel, lead_id=lead.id,
@@ -177,6 +182,8 @@ def rate_quality(session: Session, *, lead_id: int, user: str, good: bool, now: 
     if lead.quality != value:
         audit(session, lead_id=lead.id, actor=user, action="quality", now=now, before=lead.quality, after=value)
         lead.quality, lead.quality_by, lead.quality_at = value, user, now
+        events.emit(session, lead_id=lead.id, type=events.Type.QUALITY_RATED, now=now, actor=user,
+                    reason="sales_ready" if good else "not_ready")
     return lead
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from models import sla
+from models import events, sla
 from models.leads import (
     AlreadyYours,
     LeadClosed,
@@ -97,6 +97,7 @@ def log_contact(session: Session, *, lead_id: int, user: str, now: datetime, man
         sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
     audit(session, lead_id=lead_id, actor=user, action="contacted", now=now, within_sla=now <= lead.contact_due)
     queue_card_update(session, lead_id=lead_id, transition="contacted", now=now)
+    events.emit(session, lead_id=lead_id, type=events.Type.CONTACTED, now=now, actor=user)
     return lead
 
 
@@ -139,8 +140,8 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
         raise LeadClosed()
     if lead.claimed_by == new_owner:
         raise AlreadyYours()
-    before = lead.claimed_by
-    if lead.claimed_at is None:
+    before, was_claimed = lead.claimed_by, lead.claimed_at is not None
+    if not was_claimed:
         lead.claimed_at = now
     lead.claimed_by, lead.offered_to, lead.offer_until, lead.updated_at = new_owner, None, None, now
     sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
@@ -153,6 +154,9 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
     queue_card_update(session, lead_id=lead_id, transition=f"reassigned:{now.timestamp():.0f}:{new_owner}", now=now)
     reminder(session, lead=lead, action="assigned", step=f"{now.timestamp():.0f}", now=now, channel=new_owner,
              user=new_owner, by=manager)
+    if not was_claimed:  # given to a rep before anyone claimed it: that is its claim
+        events.emit(session, lead_id=lead_id, type=events.Type.CLAIMED, now=now, actor=manager)
+    events.emit(session, lead_id=lead_id, type=events.Type.REASSIGNED, now=now, actor=manager, previous_owner=before)
     return lead
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -99,6 +100,7 @@ class Lead(Base):
     # Where its card lives in Slack
     card_channel: Mapped[str | None] = mapped_column(String(32))
     card_ts: Mapped[str | None] = mapped_column(String(32))
+    card_url: Mapped[str | None] = mapped_column(String(300))  # its permalink, for events and the CRM
 
     @property
     def status(self) -> str:
@@ -216,3 +218,61 @@ class ActionItem(Base):
     text: Mapped[str] = mapped_column(Text)
     added_by: Mapped[str] = mapped_column(String(32))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Destination(Base):
+    """Somewhere events go besides Slack: each URL of EVENT_WEBHOOK_URLS (kind `webhook`).
+
+    Written from the settings when a process starts (models/events.py: `configure`); a URL taken out of the
+    settings stays here, inactive, so its past deliveries keep their history.
+    """
+
+    __tablename__ = "destinations"
+    __table_args__ = (UniqueConstraint("kind", "url", name="uq_destinations_kind_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(2000))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """One change of a lead (docs/events.md), written in the transaction that made the change.
+
+    `body` is exactly what receivers get, the lead as it was right after the change; `event_id` is the
+    `webhook-id` of every delivery of it, at every endpoint and on every retry.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    body: Mapped[dict] = mapped_column(JSON)
+
+
+class EventDelivery(Base):
+    """One event on its way to one endpoint: retried on its own schedule, in order per lead."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        Index("ix_event_deliveries_due", "destination_id", "status", "next_attempt_at"),
+        # "is an earlier event of this lead still pending at this endpoint?" (the per-lead order)
+        Index("ix_event_deliveries_lead", "destination_id", "lead_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_row: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id"))
+    lead_id: Mapped[int | None] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the endpoint's last HTTP status, if it answered
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,253 @@
+"""Events out: every change of a lead, stored with the change and fanned out to each endpoint.
+
+`emit` is called by the domain transitions themselves (intake, claim, contact, reassign, outcomes, undo,
+quality, the SLA sweep), inside their transaction: the event exists if and only if the change does. The body
+is frozen at that moment (the lead as it is right after the change) and one delivery row per active endpoint
+is written beside it. outbox/events.py sends them; docs/events.md is the contract receivers rely on.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from models.db import insert_ignore
+from models.tables import Destination, Event, EventDelivery, Lead, UTCDateTime
+
+WEBHOOK = "webhook"
+
+
+class Type:
+    """The event types (docs/events.md)."""
+
+    MQL = "lead.mql"
+    CLAIMED = "lead.claimed"
+    REASSIGNED = "lead.reassigned"
+    CONTACTED = "lead.contacted"
+    SQL = "lead.sql"
+    WON = "lead.won"
+    LOST = "lead.lost"
+    DISQUALIFIED = "lead.disqualified"
+    REOPENED = "lead.reopened"
+    QUALITY_RATED = "lead.quality_rated"
+    CLAIM_BREACHED = "sla.claim_breached"
+    CONTACT_BREACHED = "sla.contact_breached"
+
+
+ALL_TYPES = tuple(v for k, v in vars(Type).items() if k.isupper())
+OUTCOME_TYPES = {"sql": Type.SQL, "won": Type.WON, "lost": Type.LOST, "disqualified": Type.DISQUALIFIED}
+
+# The Standard Webhooks retry schedule (after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, …),
+# continued every 10 hours until the event is 72 hours old: then the next failure is final.
+RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000)
+RETRY_FOR = timedelta(hours=72)
+MAX_RETRY_AFTER = 36000.0  # a Retry-After longer than the longest step of the schedule is cut to it
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next try, after `attempts` failed ones (1 = the first attempt failed)."""
+    return float(RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1])
+
+
+def status_of(lead: Lead) -> str:
+    """Where the lead stands: new, mql, claimed, contacted, sql, won, lost or disqualified."""
+    if lead.disqualified_at is not None:
+        return "disqualified"
+    if lead.lost_at is not None:
+        return "lost"
+    for name in ("won", "sql", "contacted", "claimed", "mql"):
+        if getattr(lead, f"{name}_at") is not None:
+            return name
+    return "new"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def snapshot(lead: Lead) -> dict:
+    """LEAD of docs/events.md: the lead's fields as they are now."""
+    return {
+        "id": lead.id, "external_id": lead.external_id, "email": lead.email, "name": lead.name,
+        "company": lead.company, "title": lead.title, "source": lead.source, "score": lead.score,
+        "status": status_of(lead), "owner": lead.claimed_by, "mql_at": _iso(lead.mql_at),
+        "claim_due": _iso(lead.claim_due), "claimed_at": _iso(lead.claimed_at),
+        "contacted_at": _iso(lead.contacted_at), "sql_at": _iso(lead.sql_at), "won_at": _iso(lead.won_at),
+        "lost_at": _iso(lead.lost_at), "lost_reason": lead.lost_reason, "disqualified_at": _iso(lead.disqualified_at),
+        "disqualify_reason": lead.disqualify_reason, "card_url": lead.card_url,
+    }
+
+
+def emit(session: Session, *, lead_id: int, type: str, now: datetime, actor: str | None = None,
+         reason: str | None = None, note: str | None = None, **extra) -> str:
+    """Record one event of the lead, as it stands after the change, and queue it for every active endpoint.
+
+    Call it inside the transaction that made the change, after making it. Returns the event's id.
+    """
+    session.flush()  # the change itself, so the lead read below is the lead after it
+    lead = session.get(Lead, lead_id, populate_existing=True)
+    body = {"type": type, "timestamp": _iso(now),
+            "data": {"lead": snapshot(lead), "actor": actor, "reason": reason, "note": note, **extra}}
+    event_id = f"evt_{uuid.uuid4().hex}"
+    row = session.execute(insert(Event).values(event_id=event_id, type=type, lead_id=lead_id, occurred_at=now,
+                                               body=body).returning(Event.id)).scalar_one()
+    _fan_out(session, select(literal(row), literal(lead_id)), now)
+    return event_id
+
+
+def _fan_out(session: Session, event: select, now: datetime, destination_ids: list[int] | None = None) -> int:
+    """A pending delivery of `event` (a select of event row and lead id) to each active endpoint."""
+    event = event.subquery()
+    cols = list(event.c)
+    where = [Destination.kind == WEBHOOK, Destination.active.is_(True)]
+    if destination_ids is not None:
+        where.append(Destination.id.in_(destination_ids))
+    at = literal(now, type_=UTCDateTime())
+    pick = (select(cols[0], Destination.id, cols[1], literal("pending"), literal(0), at, at)
+            .select_from(event).join(Destination, and_(*where)).order_by(cols[0], Destination.id))
+    res = session.execute(insert(EventDelivery).from_select(
+        ["event_row", "destination_id", "lead_id", "status", "attempts", "created_at", "next_attempt_at"], pick))
+    return res.rowcount or 0
+
+
+def has_event(session: Session, lead_id: int, type: str) -> bool:
+    return session.scalar(select(exists().where(Event.lead_id == lead_id, Event.type == type)))
+
+
+# Endpoints ------------------------------------------------------------------------
+def configure(session: Session, urls: tuple[str, ...], now: datetime) -> dict[str, int]:
+    """Make the endpoints in the database those of the settings: {url: destination id} of the active ones.
+
+    A URL no longer set becomes inactive; its pending deliveries are failed ("endpoint removed") so they do
+    not count as waiting for ever. A URL set again is active again.
+    """
+    known = {d.url: d for d in session.scalars(select(Destination).where(Destination.kind == WEBHOOK))}
+    for url in urls:
+        if url not in known:
+            insert_ignore(session, Destination, dict(kind=WEBHOOK, url=url, active=True, created_at=now))
+        elif not known[url].active:
+            known[url].active = True
+    for url, dest in known.items():
+        if url not in urls and dest.active:
+            dest.active = False
+            session.execute(update(EventDelivery).where(EventDelivery.destination_id == dest.id,
+                                                        EventDelivery.status == "pending")
+                            .values(status="failed", lease_until=None,
+                                    last_error="endpoint removed from EVENT_WEBHOOK_URLS"))
+    session.flush()
+    return dict(session.execute(select(Destination.url, Destination.id).where(
+        Destination.kind == WEBHOOK, Destination.active.is_(True))).all())
+
+
+# Sending --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Due:
+    """One delivery to send now: its row, the event's id and type, and the exact body to send."""
+
+    id: int
+    event_id: str
+    type: str
+    body: dict
+    attempts: int
+    created_at: datetime
+
+
+def take_due(session: Session, destination_id: int, now: datetime, limit: int = 200,
+             lease_seconds: float = 60) -> list[Due]:
+    """Lease the deliveries of this endpoint that are due now, at most one per lead: a lead's delivery waits
+    while an earlier one of the same lead is still pending here (delivered or failed for good first)."""
+    earlier = aliased(EventDelivery)
+    ids = list(session.scalars(
+        select(EventDelivery.id)
+        .where(EventDelivery.destination_id == destination_id, EventDelivery.status == "pending",
+               EventDelivery.next_attempt_at <= now,
+               or_(EventDelivery.lease_until.is_(None), EventDelivery.lease_until < now),
+               ~exists().where(earlier.destination_id == destination_id, earlier.lead_id == EventDelivery.lead_id,
+                               earlier.status == "pending", earlier.id < EventDelivery.id))
+        .order_by(EventDelivery.id).limit(limit)))
+    if not ids:
+        return []
+    leased = set(session.scalars(
+        update(EventDelivery)
+        .where(EventDelivery.id.in_(ids), EventDelivery.status == "pending",
+               or_(EventDelivery.lease_until.is_(None), EventDelivery.lease_until < now))
+        .values(lease_until=now + timedelta(seconds=lease_seconds))
+        .returning(EventDelivery.id)))
+    rows = session.execute(
+        select(EventDelivery.id, Event.event_id, Event.type, Event.body, EventDelivery.attempts,
+               Event.occurred_at)
+        .join(Event, Event.id == EventDelivery.event_row)
+        .where(EventDelivery.id.in_(leased)).order_by(EventDelivery.id)).all()
+    return [Due(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one attempt came to: delivered, retry (at `retry_at`) or failed for good."""
+
+    id: int
+    state: str  # sent | retry | failed
+    status: int | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+def settle(session: Session, results: list[Result], now: datetime) -> None:
+    """Record a batch of attempts in one transaction."""
+    for r in results:
+        values = dict(lease_until=None, last_status=r.status, last_error=r.error,
+                      attempts=EventDelivery.attempts + 1)
+        if r.state == "sent":
+            values.update(status="sent", delivered_at=now)
+        elif r.state == "failed":
+            values.update(status="failed")
+        else:
+            values.update(next_attempt_at=r.retry_at)
+        session.execute(update(EventDelivery).where(EventDelivery.id == r.id, EventDelivery.status == "pending")
+                        .values(**values))
+
+
+def next_due(session: Session, destination_id: int) -> datetime | None:
+    return session.scalar(select(func.min(EventDelivery.next_attempt_at)).where(
+        EventDelivery.destination_id == destination_id, EventDelivery.status == "pending"))
+
+
+def pending_due_by(session: Session, at: datetime) -> int:
+    """Deliveries to active endpoints still pending and due by `at` (what `run-job outbox` waits for)."""
+    return session.scalar(select(func.count()).select_from(EventDelivery).join(
+        Destination, Destination.id == EventDelivery.destination_id).where(
+        EventDelivery.status == "pending", EventDelivery.next_attempt_at <= at, Destination.active.is_(True)))
+
+
+def health(session: Session) -> dict[str, int]:
+    """`events_pending` and `events_failed` of /healthz."""
+    rows = dict(session.execute(select(EventDelivery.status, func.count()).where(
+        EventDelivery.status.in_(["pending", "failed"])).group_by(EventDelivery.status)).all())
+    return {"events_pending": rows.get("pending", 0), "events_failed": rows.get("failed", 0)}
+
+
+# Looking and replaying ----------------------------------------------------------------
+def deliveries(session: Session, *, failed_only: bool = False, limit: int = 50) -> tuple[list, int]:
+    """Deliveries newest first (with their event and endpoint), and how many there are in all."""
+    where = [EventDelivery.status == "failed"] if failed_only else []
+    rows = session.execute(
+        select(EventDelivery, Event.event_id, Event.type, Destination.url)
+        .join(Event, Event.id == EventDelivery.event_row).join(Destination, Destination.id == EventDelivery.destination_id)
+        .where(*where).order_by(EventDelivery.id.desc()).limit(limit)).all()
+    total = session.scalar(select(func.count()).select_from(EventDelivery).where(*where))
+    return rows, total
+
+
+def replay(session: Session, *, since: datetime, now: datetime, type: str | None = None,
+           destination_ids: list[int] | None = None) -> int:
+    """Queue again every event since `since` (of `type`), to the given active endpoints or all of them.
+
+    The same event ids go out, so a receiver drops what it already has. Returns the deliveries queued.
+    """
+    where = [Event.occurred_at >= since]
+    if type is not None:
+        where.append(Event.type == type)
+    return _fan_out(session, select(Event.id, Event.lead_id).where(*where).order_by(Event.id), now, destination_ids)
