@@ -1,4 +1,4 @@
-"""Handoff's only entry point: serve | clock | run-job | import-leads | kpi | outbox | migrate | demo."""
+"""Handoff's only entry point: serve | clock | run-job | import-leads | kpi | outbox | events | migrate | demo."""
 from __future__ import annotations
 
 import argparse
@@ -108,10 +108,23 @@ def cmd_run_job(settings: Settings, args) -> int:
         job = scheduler.weekly_digest if args.name == "weekly-digest" else scheduler.monthly_retro
         queued = job(rt.services)
         print(t("cli.report.queued" if queued else "cli.report.already", lang, name=args.name))
+    until = rt.services.now()  # what is due by the job's instant goes out; later retries wait for their time
     counts = rt.services.sender.drain(timeout=args.timeout)
     if counts["pending"]:
         raise CommandError(t("cli.outbox.timeout", lang, pending=counts["pending"], seconds=args.timeout))
     print(t("cli.outbox.done", lang, **counts))
+    if rt.services.events is not None and rt.services.events.lanes:
+        from models import events
+
+        with rt.db.begin() as session:
+            before = events.counts(session)
+        left = rt.services.events.drain(until, timeout=args.timeout)
+        if left:
+            raise CommandError(t("cli.events.timeout", lang, pending=left, seconds=args.timeout))
+        with rt.db.begin() as session:
+            after = events.counts(session)
+        print(t("cli.events.done", lang, sent=after["sent"] - before["sent"],
+                failed=after["failed"] - before["failed"], pending=after["pending"]))
     return 0
 
 
@@ -279,6 +292,68 @@ def _whole_number(value: str) -> int | None:
     return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
 
 
+def cmd_events(settings: Settings, args) -> int:
+    """`events list [--failed] [--limit N]`: deliveries, newest first; `events replay --since T [--type T] [--url
+    URL]`: send those events again, with their ids (docs/events.md)."""
+    from handlers.services import utcnow
+    from models import events
+
+    lang = settings.LANGUAGE
+    usage = CommandError(t("cli.events.usage", lang))
+
+    class Words(argparse.ArgumentParser):
+        def error(self, message):
+            raise usage
+
+    p = Words(prog="bot.py events", add_help=False)
+    p.add_argument("action", choices=("list", "replay"))
+    p.add_argument("--failed", action="store_true")
+    p.add_argument("--limit")
+    p.add_argument("--since")
+    p.add_argument("--type")
+    p.add_argument("--url")
+    words = p.parse_args(args.words)
+    if words.action == "list":
+        if words.since or words.type or words.url:
+            raise usage
+        limit = 50 if words.limit is None else _whole_number(words.limit)
+        if not limit:
+            raise CommandError(t("cli.events.bad_limit", lang, value=words.limit))
+        db = open_database(settings)
+        with db.begin() as session:
+            rows, total = events.deliveries(session, failed_only=words.failed, limit=limit)
+            if not rows:
+                print(t("cli.events.none_failed" if words.failed else "cli.events.none", lang))
+                return 0
+            print(t("cli.events.header", lang, **{k: t(f"cli.events.col.{k}", lang)
+                                                   for k in ("id", "status", "type", "lead", "attempts", "when",
+                                                             "url")}))
+            for d, _event_id, type_, url in rows:
+                error = " ".join((d.last_error or "").split())
+                print(t("cli.events.row", lang, id=d.id, status=t(f"cli.events.status.{d.status}", lang), type=type_,
+                        lead=d.lead_id if d.lead_id is not None else "-", attempts=d.attempts, url=url,
+                        when=d.created_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"),
+                        error=error[:200] + ("…" if len(error) > 200 else "")))
+        print(t("cli.events.shown" if len(rows) == total else "cli.events.more", lang, shown=len(rows), total=total))
+        return 0
+    if words.failed or words.limit is not None or not words.since:
+        raise usage
+    since = parse_at(words.since, settings)
+    if words.type is not None and words.type not in events.ALL_TYPES:
+        raise CommandError(t("cli.events.bad_type", lang, value=words.type, types=", ".join(events.ALL_TYPES)))
+    if not settings.EVENT_WEBHOOK_URLS:
+        raise CommandError(t("cli.events.no_endpoints", lang))
+    if words.url is not None and words.url not in settings.EVENT_WEBHOOK_URLS:
+        raise CommandError(t("cli.events.bad_url", lang, value=words.url, urls=", ".join(settings.EVENT_WEBHOOK_URLS)))
+    db = open_database(settings)
+    with db.begin() as session:
+        destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, utcnow())
+        chosen = [destinations[words.url]] if words.url else None
+        n = events.replay(session, since=since, now=utcnow(), type=words.type, destination_ids=chosen)
+    print(t("cli.events.replayed", lang, n=n))
+    return 0
+
+
 def cmd_migrate(settings: Settings, args) -> int:
     from sqlalchemy.engine import make_url
 
@@ -318,13 +393,18 @@ def parser() -> argparse.ArgumentParser:
     ob.add_argument("--failed", action="store_true", help="list: only the messages Slack refused for good")
     ob.add_argument("--limit", help="list: at most N messages (default 50)")
     ob.add_argument("--all-failed", action="store_true", help="retry: every failed message")
+    ev = sub.add_parser("events", help="list event deliveries, and send events again",
+                        usage="bot.py events list [--failed] [--limit N] | "
+                              "events replay --since ISO8601 [--type T] [--url URL]")
+    ev.add_argument("words", nargs=argparse.REMAINDER, metavar="list|replay …",
+                    help="list: deliveries newest first; replay: queue again the events since an instant")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
-            "outbox": cmd_outbox, "migrate": cmd_migrate, "demo": cmd_demo}
+            "outbox": cmd_outbox, "events": cmd_events, "migrate": cmd_migrate, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command in ("kpi", "outbox"):  # the report is the output; keep the migration chatter out of it
+    if command in ("kpi", "outbox", "events"):  # the report is the output; keep the migration chatter out of it
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()

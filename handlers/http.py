@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 import handlers
 from blocks.texts import t
 from handlers import webhook
+from models import events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
 from outbox.sender import make_client
@@ -108,15 +109,17 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
     def healthz():
         """The database answers (else 503), and the outbox: `outbox_pending` waiting to be sent,
         `outbox_retrying` of those after an error, `outbox_oldest_pending_seconds` how long the oldest has
-        waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`)."""
+        waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`); and the
+        event deliveries (docs/events.md): `events_pending` and `events_failed`."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
+                event_health = events.health(session)
         except Exception as exc:  # any database failure means "not healthy", never a 500
             log.warning("health check failed: %s", exc)
             return jsonify(ok=False, database="unreachable"), 503
         return jsonify(ok=True, database="ok", outbox_pending=health["pending"], outbox_failed=health["failed"],
                        outbox_retrying=health["retrying"],
-                       outbox_oldest_pending_seconds=health["oldest_pending_seconds"])
+                       outbox_oldest_pending_seconds=health["oldest_pending_seconds"], **event_health)
 
     return flask_app

@@ -17,6 +17,7 @@ from models.requests import first_time
 from settings import Settings
 
 if TYPE_CHECKING:
+    from outbox.events import EventSender
     from outbox.sender import Sender
 
 log = logging.getLogger("handoff.slack")
@@ -37,6 +38,7 @@ class Services:
     db: Database
     now: Callable[[], datetime] = utcnow
     sender: Sender | None = None  # None only where nothing is sent (a command-line report)
+    events: EventSender | None = None  # the endpoints' lanes (docs/events.md); None where nothing is sent
     policy: Policy = field(init=False)  # the lead rules, read from the settings once
 
     def __post_init__(self):
@@ -70,6 +72,8 @@ class Services:
             pause = min(pause * 2, 2.0)
 
     def notify(self) -> None:
-        """Wake the sender after a commit that queued messages."""
+        """Wake the senders after a commit that queued messages or events."""
         if self.sender is not None:
             self.sender.notify()
+        if self.events is not None:
+            self.events.notify()

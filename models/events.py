@@ -152,7 +152,7 @@ class Due:
     type: str
     body: dict
     attempts: int
-    created_at: datetime
+    created_at: datetime  # when this delivery was queued: retries go on until it is 72 hours old
 
 
 def take_due(session: Session, destination_id: int, now: datetime, limit: int = 200,
@@ -178,7 +178,7 @@ def take_due(session: Session, destination_id: int, now: datetime, limit: int = 
         .returning(EventDelivery.id)))
     rows = session.execute(
         select(EventDelivery.id, Event.event_id, Event.type, Event.body, EventDelivery.attempts,
-               Event.occurred_at)
+               EventDelivery.created_at)
         .join(Event, Event.id == EventDelivery.event_row)
         .where(EventDelivery.id.in_(leased)).order_by(EventDelivery.id)).all()
     return [Due(*r) for r in rows]
@@ -193,13 +193,15 @@ class Result:
     status: int | None = None
     error: str | None = None
     retry_at: datetime | None = None
+    counted: bool = True  # False: never tried (its endpoint was found down in the same pass)
 
 
 def settle(session: Session, results: list[Result], now: datetime) -> None:
     """Record a batch of attempts in one transaction."""
     for r in results:
-        values = dict(lease_until=None, last_status=r.status, last_error=r.error,
-                      attempts=EventDelivery.attempts + 1)
+        values = dict(lease_until=None, last_status=r.status, last_error=r.error)
+        if r.counted:
+            values["attempts"] = EventDelivery.attempts + 1
         if r.state == "sent":
             values.update(status="sent", delivered_at=now)
         elif r.state == "failed":
@@ -220,6 +222,12 @@ def pending_due_by(session: Session, at: datetime) -> int:
     return session.scalar(select(func.count()).select_from(EventDelivery).join(
         Destination, Destination.id == EventDelivery.destination_id).where(
         EventDelivery.status == "pending", EventDelivery.next_attempt_at <= at, Destination.active.is_(True)))
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Deliveries by status: pending, sent, failed."""
+    rows = dict(session.execute(select(EventDelivery.status, func.count()).group_by(EventDelivery.status)).all())
+    return {status: rows.get(status, 0) for status in ("pending", "sent", "failed")}
 
 
 def health(session: Session) -> dict[str, int]:

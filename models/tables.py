@@ -262,6 +262,7 @@ class EventDelivery(Base):
         Index("ix_event_deliveries_due", "destination_id", "status", "next_attempt_at"),
         # "is an earlier event of this lead still pending at this endpoint?" (the per-lead order)
         Index("ix_event_deliveries_lead", "destination_id", "lead_id", "status", "id"),
+        Index("ix_event_deliveries_status", "status"),  # /healthz counts the few pending and failed ones
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

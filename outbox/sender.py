@@ -145,6 +145,7 @@ class Sender:
         # racing (the background thread and `drain`) could deliver a channel's rows out of order.
         self._pass_lock = threading.Lock()
         self.thread: threading.Thread | None = None  # the background thread, once started
+        self._workspace_url: str | None = None
 
     # Running ----------------------------------------------------------------
     def notify(self) -> None:
@@ -342,8 +343,18 @@ class Sender:
             msg = Message(id=row.id, kind=row.kind, channel=row.channel, lead_id=row.lead_id, lead=lead,
                           payload=payload, created_at=row.created_at, card_wait=card_wait)
         ctx = Context(client=self.client, settings=self.settings, db=self.db, now=self.now,
-                      take=lambda: self._take(key))
+                      take=lambda: self._take(key), workspace_url=self.workspace_url)
         return delivery.deliver(ctx, msg)
+
+    def workspace_url(self) -> str | None:
+        """The workspace's address (auth.test's `url`), asked once per process; None while Slack cannot say."""
+        if self._workspace_url is None:
+            try:
+                self._workspace_url = self.client.auth_test().get("url") or ""
+            except (SlackApiError, SlackRequestError, urllib.error.URLError, OSError) as exc:
+                log.warning("auth.test failed, so this card is posted without a link: %s", _one_line(exc))
+                return None
+        return self._workspace_url or None
 
     def _take(self, key: str) -> None:
         if key in self._buckets:

@@ -2,14 +2,28 @@
 
 `t(key, lang, **params)` formats one entry. Each surface's texts are side by side in both languages in its own
 module (card.py, answers.py, outcome.py, webhook.py, kpi.py, reminders.py, digest.py, retro.py, home.py,
-handoff.py, cli.py, demo.py); a key starts with its surface's name where it belongs to one. A test checks that
+handoff.py, cli.py, events.py, demo.py); a key starts with its surface's name where it belongs to one. A test checks that
 every key has both languages with the same placeholders, and that no key is defined twice.
 """
 from __future__ import annotations
 
-from blocks.texts import answers, card, cli, demo, digest, handoff, home, kpi, outcome, reminders, retro, webhook
+from blocks.texts import (
+    answers,
+    card,
+    cli,
+    demo,
+    digest,
+    events,
+    handoff,
+    home,
+    kpi,
+    outcome,
+    reminders,
+    retro,
+    webhook,
+)
 
-SURFACES = (card, answers, outcome, webhook, kpi, demo, cli, reminders, digest, retro, home, handoff)
+SURFACES = (card, answers, outcome, webhook, kpi, demo, cli, events, reminders, digest, retro, home, handoff)
 
 
 def _merge() -> dict[str, dict[str, str]]:

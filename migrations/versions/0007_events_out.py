@@ -66,6 +66,7 @@ def upgrade() -> None:
     op.create_index('ix_event_deliveries_event_row', 'event_deliveries', ['event_row'])
     op.create_index('ix_event_deliveries_due', 'event_deliveries', ['destination_id', 'status', 'next_attempt_at'])
     op.create_index('ix_event_deliveries_lead', 'event_deliveries', ['destination_id', 'lead_id', 'status', 'id'])
+    op.create_index('ix_event_deliveries_status', 'event_deliveries', ['status'])
 
 
 def downgrade() -> None:

@@ -49,6 +49,7 @@ class Outcome:
     delay: float = 0.0
     error: str | None = None
     exc: BaseException | None = None  # for `render`: what was raised, logged once when the row gives up
+    permalink: str | None = None  # a posted message's link, where the row keeps it (the card)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Context:
     db: Database
     now: Callable[[], datetime]
     take: Callable[[], None]  # spend one message of this lane's pace; call right before the Slack call
+    workspace_url: Callable[[], str | None] = lambda: None  # https://team.slack.com/, read once by auth.test
 
     @property
     def lang(self) -> str:
@@ -82,6 +84,11 @@ class Context:
     @property
     def clock(self) -> BusinessClock:
         return self.settings.clock
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A message's permalink, built the way Slack builds them (no call per message)."""
+        base = self.workspace_url()
+        return f"{base.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}" if base and ts else None
 
     def post(self, channel: str | None, text: str, blocks: list[dict],
              thread_ts: str | None = None) -> SlackResponse:

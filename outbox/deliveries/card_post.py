@@ -14,14 +14,15 @@ def deliver(ctx: Context, msg: Message[NoPayload]) -> Outcome:
         return Outcome("failed", error=f"lead {msg.lead_id} is gone")
     text, blocks = card_blocks.card(msg.lead, ctx.lang, ctx.clock)
     resp = ctx.post(msg.channel, text, blocks)
-    return Outcome("sent", ts=resp["ts"], channel=resp["channel"])
+    return Outcome("sent", ts=resp["ts"], channel=resp["channel"], permalink=ctx.permalink(resp["channel"], resp["ts"]))
 
 
 def remember_card(session: Session, row: OutboxMessage, outcome: Outcome) -> None:
-    """The card's channel and ts, stored with the row marked sent: updates and threaded replies find it."""
+    """The card's channel, ts and link, stored with the row marked sent: updates and threaded replies find it,
+    and events and the CRM link to it."""
     lead = session.get(Lead, row.lead_id) if outcome.ts else None
     if lead is not None:
-        lead.card_channel, lead.card_ts = outcome.channel, outcome.ts
+        lead.card_channel, lead.card_ts, lead.card_url = outcome.channel, outcome.ts, outcome.permalink
 
 
 DELIVERY = Delivery(kind=Kind.CARD_POST, payload=NoPayload, deliver=deliver, lane="channel", on_sent=remember_card)
