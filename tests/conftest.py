@@ -86,6 +86,27 @@ def _standin():
         yield s
 
 
+EVENT_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwaBcDeFgHiJk="  # a fixed 32-byte key, for the receivers
+
+
+@pytest.fixture(scope="session")
+def _receivers():
+    from standin.receiver import WebhookReceiver
+
+    with WebhookReceiver(EVENT_SECRET) as a, WebhookReceiver(EVENT_SECRET) as b:
+        yield a, b
+
+
+@pytest.fixture
+def receivers(_receivers):
+    """Two customer endpoints that verify every event as Standard Webhooks requests."""
+    for r in _receivers:
+        r.reset()
+    yield _receivers
+    for r in _receivers:
+        r.reset()
+
+
 @pytest.fixture
 def slack(_standin):
     _standin.reset()
@@ -167,8 +188,9 @@ def make_app(db, slack):
     for client in clients:
         if client.runtime.listeners is not None:  # clicks acknowledged but still being worked on
             client.runtime.listeners.wait_idle(10)
-        client.runtime.services.sender.notify()
+        client.runtime.services.notify()
         client.runtime.services.sender.thread.join(10)
+        client.runtime.services.events.join(10)
     for server in servers:
         server.close()
 
