@@ -1,4 +1,4 @@
-"""Handoff's only entry point: serve | clock | run-job | import-leads | kpi | outbox | events | migrate | demo."""
+"""Handoff's only entry point: serve | clock | run-job | import-leads | kpi | outbox | events | hubspot-setup | migrate | demo."""
 from __future__ import annotations
 
 import argparse
@@ -125,6 +125,15 @@ def cmd_run_job(settings: Settings, args) -> int:
             after = events.counts(session)
         print(t("cli.events.done", lang, sent=after["sent"] - before["sent"],
                 failed=after["failed"] - before["failed"], pending=after["pending"]))
+    if rt.services.hubspot is not None:
+        left = rt.services.hubspot.drain(until, timeout=args.timeout)
+        if left:
+            raise CommandError(t("cli.hubspot.timeout", lang, pending=left, seconds=args.timeout))
+        from models import crm_sync
+
+        with rt.db.begin() as session:
+            state = crm_sync.status(session, rt.services.hubspot.destination_id, rt.services.now())
+        print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"]))
     return 0
 
 
@@ -354,6 +363,27 @@ def cmd_events(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_hubspot_setup(settings: Settings, args) -> int:
+    """Create the HubSpot property group and properties Handoff writes (docs/hubspot.md), idempotently."""
+    from outbox import hubspot
+
+    lang = settings.LANGUAGE
+    if not settings.HUBSPOT_TOKEN:
+        raise CommandError(t("cli.hubspot.no_token", lang))
+    client = hubspot.make_client(settings.HUBSPOT_TOKEN, settings.HUBSPOT_API_URL)
+    try:
+        done = hubspot.setup(client)
+    except hubspot.SetupError as exc:
+        key = "cli.hubspot.token_refused" if exc.status in (401, 403) else "cli.hubspot.refused"
+        raise CommandError(t(key, lang, name=exc.name, status=exc.status, detail=exc.detail[:300])) from None
+    except Exception as exc:  # no route to HubSpot: one line, not a traceback
+        raise CommandError(t("cli.hubspot.unreachable", lang, url=settings.HUBSPOT_API_URL,
+                             error=" ".join(str(exc).split())[:200])) from None
+    for name, created in done:
+        print(t("cli.hubspot.created" if created else "cli.hubspot.exists", lang, name=name))
+    return 0
+
+
 def cmd_migrate(settings: Settings, args) -> int:
     from sqlalchemy.engine import make_url
 
@@ -398,13 +428,15 @@ def parser() -> argparse.ArgumentParser:
                               "events replay --since ISO8601 [--type T] [--url URL]")
     ev.add_argument("words", nargs=argparse.REMAINDER, metavar="list|replay …",
                     help="list: deliveries newest first; replay: queue again the events since an instant")
+    sub.add_parser("hubspot-setup", help="create the HubSpot contact properties Handoff writes (idempotent)")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
-            "outbox": cmd_outbox, "events": cmd_events, "migrate": cmd_migrate, "demo": cmd_demo}
+            "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
+            "migrate": cmd_migrate, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

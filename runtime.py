@@ -121,8 +121,8 @@ class Runtime:
             sender = self.services.sender
             if sender is not None and sender.thread is not None:
                 sender.thread.join(timeout)
-            if self.services.events is not None:
-                self.services.events.join(timeout)
+            for lane in self.services.lanes:
+                lane.join(timeout)
 
 
 def open_database(settings: Settings) -> Database:
@@ -146,16 +146,22 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
                   verify_token: bool = True) -> Runtime:
     from handlers.http import ListenerPool, build_bolt_app, build_flask_app
     from handlers.services import Services, utcnow
-    from models import events
+    from models import crm_sync, events
     from outbox.events import EventSender
+    from outbox.hubspot import HubSpotWriter
     from outbox.sender import Sender
 
     db = db or open_database(settings)
     now = now or utcnow
-    with db.begin() as session:  # the endpoints of EVENT_WEBHOOK_URLS, as this process was started with
+    with db.begin() as session:  # where changes go besides Slack, as this process was started with
         destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, now())
+        hubspot_id = crm_sync.configure(session, crm_sync.HUBSPOT,
+                                        settings.HUBSPOT_API_URL if settings.HUBSPOT_TOKEN else None, now())
+    hubspot = None if hubspot_id is None else HubSpotWriter(
+        db, hubspot_id, settings.HUBSPOT_TOKEN, settings.HUBSPOT_API_URL, settings.HUBSPOT_MATCH, now=now)
     services = Services(settings=settings, db=db, now=now, sender=Sender(db, settings, now=now),
-                        events=EventSender(db, destinations, settings.EVENT_WEBHOOK_SECRET, now=now))
+                        events=EventSender(db, destinations, settings.EVENT_WEBHOOK_SECRET, now=now),
+                        hubspot=hubspot)
     bolt = listeners = None
     if settings.SLACK_BOT_TOKEN:
         listeners = ListenerPool(max_workers=8)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 import handlers
 from blocks.texts import t
 from handlers import webhook
-from models import events
+from models import crm_sync, events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
 from outbox.sender import make_client
@@ -110,11 +110,15 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         """The database answers (else 503), and the outbox: `outbox_pending` waiting to be sent,
         `outbox_retrying` of those after an error, `outbox_oldest_pending_seconds` how long the oldest has
         waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`); and the
-        event deliveries (docs/events.md): `events_pending` and `events_failed`."""
+        event deliveries (docs/events.md): `events_pending` and `events_failed`; with HubSpot (docs/hubspot.md),
+        `hubspot_pending` leads waiting to be written and `hubspot_not_found` leads with no contact there."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
                 event_health = events.health(session)
+                if services.hubspot is not None:
+                    hs = crm_sync.status(session, services.hubspot.destination_id, services.now())
+                    event_health.update(hubspot_pending=hs["pending"], hubspot_not_found=hs["not_found"])
         except Exception as exc:  # any database failure means "not healthy", never a 500
             log.warning("health check failed: %s", exc)
             return jsonify(ok=False, database="unreachable"), 503

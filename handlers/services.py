@@ -18,6 +18,7 @@ from settings import Settings
 
 if TYPE_CHECKING:
     from outbox.events import EventSender
+    from outbox.hubspot import HubSpotWriter
     from outbox.sender import Sender
 
 log = logging.getLogger("handoff.slack")
@@ -39,6 +40,7 @@ class Services:
     now: Callable[[], datetime] = utcnow
     sender: Sender | None = None  # None only where nothing is sent (a command-line report)
     events: EventSender | None = None  # the endpoints' lanes (docs/events.md); None where nothing is sent
+    hubspot: HubSpotWriter | None = None  # HubSpot write-back (docs/hubspot.md); None without HUBSPOT_TOKEN
     policy: Policy = field(init=False)  # the lead rules, read from the settings once
 
     def __post_init__(self):
@@ -75,5 +77,10 @@ class Services:
         """Wake the senders after a commit that queued messages or events."""
         if self.sender is not None:
             self.sender.notify()
-        if self.events is not None:
-            self.events.notify()
+        for lane in self.lanes:
+            lane.notify()
+
+    @property
+    def lanes(self) -> list[EventSender | HubSpotWriter]:
+        """The senders besides Slack's: each runs on its own, so one being down never holds up another."""
+        return [lane for lane in (self.events, self.hubspot) if lane is not None]

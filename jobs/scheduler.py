@@ -76,8 +76,8 @@ def build_scheduler(services) -> BackgroundScheduler:
 def start_background(services, stop: threading.Event, with_scheduler: bool):
     """Start the outbox sender (always) and the scheduler (unless off). Returns the scheduler."""
     services.sender.start(stop)
-    if services.events is not None:
-        services.events.start(stop)
+    for lane in services.lanes:
+        lane.start(stop)
     if not with_scheduler:
         return None
     sched = build_scheduler(services)

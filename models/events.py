@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from models import crm_sync
 from models.db import insert_ignore
 from models.tables import Destination, Event, EventDelivery, Lead, UTCDateTime
 
@@ -95,6 +96,7 @@ def emit(session: Session, *, lead_id: int, type: str, now: datetime, actor: str
     row = session.execute(insert(Event).values(event_id=event_id, type=type, lead_id=lead_id, occurred_at=now,
                                                body=body).returning(Event.id)).scalar_one()
     _fan_out(session, select(literal(row), literal(lead_id)), now)
+    crm_sync.bump(session, lead_id=lead_id, now=now)
     return event_id
 
 

@@ -110,9 +110,9 @@ def record(session: Session, *, lead_id: int, user: str, outcome: str, now: date
     if outcome == WON:
         lead.won_at = now
     elif outcome == LOST:
-        lead.lost_at, lead.lost_reason = now, reason
+        lead.lost_at, lead.lost_reason, lead.outcome_note = now, reason, note
     elif outcome == DISQUALIFIED:
-        lead.disqualified_at, lead.disqualify_reason = now, reason
+        lead.disqualified_at, lead.disqualify_reason, lead.outcome_note = now, reason, note
     lead.updated_at = now
     session.flush()
 
@@ -147,9 +147,9 @@ def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: 
               "at": {LOST: lead.lost_at, WON: lead.won_at, SQL: lead.sql_at,
                      DISQUALIFIED: lead.disqualified_at}[was].isoformat()}
     if was == DISQUALIFIED:
-        lead.disqualified_at = lead.disqualify_reason = None
+        lead.disqualified_at = lead.disqualify_reason = lead.outcome_note = None
     elif was == LOST:
-        lead.lost_at = lead.lost_reason = None
+        lead.lost_at = lead.lost_reason = lead.outcome_note = None
     elif was == WON:
         lead.won_at = None
     else:

@@ -88,6 +88,7 @@ class Lead(Base):
     won_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     lost_reason: Mapped[str | None] = mapped_column(String(100))
+    outcome_note: Mapped[str | None] = mapped_column(Text)  # the rep's note with a lost or not-a-fit outcome
     disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     disqualify_reason: Mapped[str | None] = mapped_column(String(100))
     # "Was this MQL sales-ready?" asked of the owner after an outcome: good | bad
@@ -277,3 +278,29 @@ class EventDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)  # the endpoint's last HTTP status, if it answered
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CrmSync(Base):
+    """One lead's place in a CRM's write-back queue (HubSpot: docs/hubspot.md).
+
+    Not a queue of changes but of leads: each change bumps `want`; a write sends the lead's state as it is
+    then and records the `want` it saw in `written`. So writes are coalesced (the latest state only), and an
+    older state can never land after a newer one. `next_attempt_at` is NULL while nothing is to be done.
+    """
+
+    __tablename__ = "crm_sync"
+    __table_args__ = (Index("ix_crm_sync_due", "destination_id", "state", "next_attempt_at"),)
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id"), primary_key=True)
+    want: Mapped[int] = mapped_column(Integer, default=1)  # changes so far
+    written: Mapped[int] = mapped_column(Integer, default=0)  # the change whose state was last written
+    state: Mapped[str] = mapped_column(String(16), default="lookup")  # lookup | ready | not_found
+    record_id: Mapped[str | None] = mapped_column(String(64))  # the CRM's id of the record, once found
+    remote_stage: Mapped[str | None] = mapped_column(String(40))  # the lifecycle stage the CRM holds, as last seen
+    sent: Mapped[dict | None] = mapped_column(JSON)  # the properties last written (what the CRM echoes back)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts since the last success
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

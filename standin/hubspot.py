@@ -358,6 +358,11 @@ class HubSpotStandIn:
         with self._lock:
             return dict(self._contacts[str(contact_id)]["properties"])
 
+    def history(self, contact_id: str, name: str) -> list[str]:
+        """Every value written to one property of a contact, oldest first ("" where it was cleared)."""
+        with self._lock:
+            return [value for value, _ in self._contacts[str(contact_id)]["history"].get(name, [])]
+
     def contact_by_email(self, email: str) -> dict | None:
         with self._lock:
             contact_id = self._id_by_email(email)

@@ -107,6 +107,26 @@ def receivers(_receivers):
         r.reset()
 
 
+@pytest.fixture(scope="session")
+def _hubspot():
+    from standin.hubspot import HubSpotStandIn
+
+    with HubSpotStandIn() as hs:
+        yield hs
+
+
+@pytest.fixture
+def hubspot(_hubspot):
+    """The HubSpot stand-in, with Handoff's properties created as `bot.py hubspot-setup` does."""
+    from outbox.hubspot import make_client, setup
+
+    _hubspot.reset()
+    setup(make_client(_hubspot.token, _hubspot.url))
+    _hubspot.calls.clear()
+    yield _hubspot
+    _hubspot.reset()
+
+
 @pytest.fixture
 def slack(_standin):
     _standin.reset()
@@ -190,7 +210,8 @@ def make_app(db, slack):
             client.runtime.listeners.wait_idle(10)
         client.runtime.services.notify()
         client.runtime.services.sender.thread.join(10)
-        client.runtime.services.events.join(10)
+        for lane in client.runtime.services.lanes:
+            lane.join(10)
     for server in servers:
         server.close()
 

@@ -1,4 +1,4 @@
-"""Events out on the command line: `bot.py events list|replay` and what `run-job outbox` says (docs/events.md)."""
+"""Events out and HubSpot on the command line: `bot.py events …`, `hubspot-setup` and what `run-job outbox` says."""
 from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -41,4 +41,25 @@ TEXTS: dict[str, dict[str, str]] = {
                         "ja": "イベント: 配信 {sent} 件、失敗(再送なし){failed} 件、再送待ち {pending} 件"},
     "cli.events.timeout": {"en": "events: {pending} deliveries still due after {seconds} s; they will be retried",
                            "ja": "イベント: {seconds} 秒後も {pending} 件が配信待ちです。後で再送します"},
+    "cli.hubspot.done": {"en": "HubSpot: {pending} leads still to write, {not_found} without a contact",
+                         "ja": "HubSpot: 書き込み待ち {pending} 件、コンタクトなし {not_found} 件"},
+    "cli.hubspot.timeout": {"en": "HubSpot: {pending} leads still due after {seconds} s; they will be retried",
+                            "ja": "HubSpot: {seconds} 秒後も {pending} 件が書き込み待ちです。後で再送します"},
+    "cli.hubspot.no_token": {"en": "HUBSPOT_TOKEN is not set: put a HubSpot private app's access token (scopes "
+                                   "crm.objects.contacts.read/write and crm.schemas.contacts.write) in the "
+                                   "environment or in .env",
+                             "ja": "HUBSPOT_TOKEN が設定されていません。HubSpot の非公開アプリのアクセストークン(スコープ "
+                                   "crm.objects.contacts.read/write と crm.schemas.contacts.write)を環境変数か "
+                                   ".env に設定してください"},
+    "cli.hubspot.created": {"en": "created {name}", "ja": "{name} を作成しました"},
+    "cli.hubspot.exists": {"en": "{name} exists already, left as it is", "ja": "{name} は既にあるため、そのままにしました"},
+    "cli.hubspot.token_refused": {"en": "HubSpot refused HUBSPOT_TOKEN (HTTP {status}) creating {name}: {detail}; "
+                                        "check the token and its scopes",
+                                  "ja": "{name} の作成で HubSpot が HUBSPOT_TOKEN を拒否しました(HTTP {status}): "
+                                        "{detail}。トークンとスコープを確認してください"},
+    "cli.hubspot.refused": {"en": "HubSpot refused {name} (HTTP {status}): {detail}",
+                            "ja": "HubSpot が {name} を拒否しました(HTTP {status}): {detail}"},
+    "cli.hubspot.unreachable": {"en": "cannot reach HubSpot at {url}: {error}; check HUBSPOT_API_URL and the network",
+                                "ja": "{url} の HubSpot に接続できません: {error}。HUBSPOT_API_URL とネットワークを"
+                                      "確認してください"},
 }

@@ -1,0 +1,157 @@
+"""The CRM write-back queue: a row per lead and CRM that says "this lead changed since it was last written".
+
+`bump` is called by models/events.py with every event, in the change's transaction, for every active CRM
+destination (HubSpot today). The writer (outbox/hubspot.py) takes rows that are due, reads the leads as they
+are then, writes them, and settles with the `want` it saw: a change made meanwhile leaves the row due again,
+so the CRM always ends with Handoff's latest state and never gets an older one after a newer one.
+docs/hubspot.md describes what is written and when.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from models.tables import CrmSync, Destination, Lead, UTCDateTime
+
+HUBSPOT = "hubspot"
+CRM_KINDS = (HUBSPOT,)
+
+
+def bump(session: Session, *, lead_id: int, now: datetime) -> None:
+    """The lead changed: make it due at every active CRM (a row backing off keeps its time)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    at = literal(now, type_=UTCDateTime())
+    pick = select(literal(lead_id), Destination.id, literal(1), literal(0), literal("lookup"), literal(0), at, at).where(
+        Destination.kind.in_(CRM_KINDS), Destination.active.is_(True))
+    stmt = insert(CrmSync).from_select(
+        ["lead_id", "destination_id", "want", "written", "state", "attempts", "next_attempt_at", "updated_at"], pick)
+    current = CrmSync.__table__.c
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["lead_id", "destination_id"],
+        set_={"want": current.want + 1, "updated_at": stmt.excluded.updated_at,
+              "next_attempt_at": func.coalesce(current.next_attempt_at, stmt.excluded.next_attempt_at),
+              # a contact not found is looked for again at the lead's next change, never in a loop
+              "state": case((current.state == "not_found", "lookup"), else_=current.state)})
+    session.execute(stmt)
+
+
+def configure(session: Session, kind: str, url: str | None, now: datetime) -> int | None:
+    """The destination row of this CRM, active when `url` is set (the CRM is configured); its id, or None."""
+    from models.db import insert_ignore
+
+    known = session.scalars(select(Destination).where(Destination.kind == kind)).all()
+    for dest in known:
+        dest.active = dest.url == url
+    if url is None:
+        session.flush()
+        return None
+    if not any(d.url == url for d in known):
+        insert_ignore(session, Destination, dict(kind=kind, url=url, active=True, created_at=now))
+    session.flush()
+    return session.scalar(select(Destination.id).where(Destination.kind == kind, Destination.url == url))
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A row leased for one pass: the lead as it is now, and what the row knows of its CRM record."""
+
+    lead: Lead
+    want: int
+    record_id: str | None
+    remote_stage: str | None
+    sent: dict | None
+    attempts: int
+
+
+def take(session: Session, destination_id: int, state: str, now: datetime, limit: int,
+         lease_seconds: float = 60) -> list[Taken]:
+    """Lease up to `limit` due rows in `state` (lookup or ready), oldest first, with their leads."""
+    ids = list(session.scalars(
+        select(CrmSync.lead_id).where(
+            CrmSync.destination_id == destination_id, CrmSync.state == state, CrmSync.next_attempt_at <= now,
+            or_(CrmSync.lease_until.is_(None), CrmSync.lease_until < now))
+        .order_by(CrmSync.next_attempt_at, CrmSync.lead_id).limit(limit)))
+    if not ids:
+        return []
+    leased = list(session.scalars(
+        update(CrmSync).where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(ids),
+                              CrmSync.state == state,
+                              or_(CrmSync.lease_until.is_(None), CrmSync.lease_until < now))
+        .values(lease_until=now + timedelta(seconds=lease_seconds)).returning(CrmSync.lead_id)))
+    rows = session.execute(
+        select(CrmSync, Lead).join(Lead, Lead.id == CrmSync.lead_id)
+        .where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(leased))
+        .order_by(CrmSync.next_attempt_at, CrmSync.lead_id)).all()
+    out = []
+    for sync, lead in rows:
+        session.expunge(lead)
+        out.append(Taken(lead, sync.want, sync.record_id, sync.remote_stage, sync.sent, sync.attempts))
+    return out
+
+
+def _where(destination_id: int, lead_id: int):
+    return (CrmSync.destination_id == destination_id, CrmSync.lead_id == lead_id)
+
+
+def found(session: Session, destination_id: int, lead_id: int, record_id: str, remote_stage: str | None,
+          now: datetime) -> None:
+    """The record was found: write to it (in the same pass)."""
+    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
+        state="ready", record_id=record_id, remote_stage=remote_stage, lease_until=None, next_attempt_at=now,
+        last_error=None, updated_at=now))
+
+
+def not_found(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:
+    """No such record: recorded and skipped until the lead's next change."""
+    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
+        state="not_found", record_id=None, lease_until=None, next_attempt_at=None, last_error=why, updated_at=now))
+
+
+def written(session: Session, destination_id: int, lead_id: int, want: int, sent: dict,
+            remote_stage: str | None, now: datetime) -> None:
+    """The state of change `want` is in the CRM. Due again at once if the lead changed meanwhile."""
+    row = CrmSync.__table__.c
+    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
+        written=want, sent=sent, remote_stage=remote_stage, lease_until=None, attempts=0, last_error=None,
+        updated_at=now, next_attempt_at=case((row.want > want, now), else_=None)))
+
+
+def retry(session: Session, destination_id: int, lead_id: int, at: datetime, error: str | None,
+          now: datetime, count: bool = True) -> None:
+    """Try this row again at `at` (counted as a failed attempt unless `count` is False)."""
+    values = dict(lease_until=None, next_attempt_at=at, last_error=error, updated_at=now)
+    if count:
+        values["attempts"] = CrmSync.attempts + 1
+    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(**values))
+
+
+def status(session: Session, destination_id: int | None, now: datetime) -> dict:
+    """How the write-back stands: pending (due or backing off), not found, and the oldest pending wait."""
+    if destination_id is None:
+        return {"pending": 0, "not_found": 0, "oldest_pending_seconds": None}
+    base = select(func.count()).select_from(CrmSync).where(CrmSync.destination_id == destination_id)
+    pending = session.scalar(base.where(CrmSync.next_attempt_at.is_not(None)))
+    missing = session.scalar(base.where(CrmSync.state == "not_found"))
+    oldest = session.scalar(select(func.min(CrmSync.updated_at)).where(
+        CrmSync.destination_id == destination_id, CrmSync.next_attempt_at.is_not(None)))
+    return {"pending": pending, "not_found": missing,
+            "oldest_pending_seconds": None if oldest is None else max(0, int((now - oldest).total_seconds()))}
+
+
+def due_by(session: Session, destination_id: int, at: datetime) -> int:
+    return session.scalar(select(func.count()).select_from(CrmSync).where(
+        CrmSync.destination_id == destination_id, CrmSync.next_attempt_at <= at))
+
+
+def next_due(session: Session, destination_id: int) -> datetime | None:
+    return session.scalar(select(func.min(CrmSync.next_attempt_at)).where(CrmSync.destination_id == destination_id))
+
+
+def row(session: Session, destination_id: int, lead_id: int) -> CrmSync | None:
+    return session.get(CrmSync, (lead_id, destination_id))
