@@ -94,7 +94,7 @@ def cmd_run_job(settings: Settings, args) -> int:
         raise CommandError(t("cli.job.unknown", lang, name=args.name, jobs=", ".join(JOBS)))
     at = parse_at(args.at, settings)
     settings.require("SLACK_BOT_TOKEN")
-    rt = build_runtime(settings, now=shifted_clock(at) if at else None, verify_token=False)
+    rt = build_runtime(settings, now=shifted_clock(at) if at else None, verify_token=False, reconcile=False)
     if args.name == "sla-sweep":
         from jobs.scheduler import sla_sweep
 
@@ -110,30 +110,36 @@ def cmd_run_job(settings: Settings, args) -> int:
         print(t("cli.report.queued" if queued else "cli.report.already", lang, name=args.name))
     until = rt.services.now()  # what is due by the job's instant goes out; later retries wait for their time
     counts = rt.services.sender.drain(timeout=args.timeout)
+    late = []  # what did not go out in time; said after everything else had its turn
     if counts["pending"]:
-        raise CommandError(t("cli.outbox.timeout", lang, pending=counts["pending"], seconds=args.timeout))
-    print(t("cli.outbox.done", lang, **counts))
+        late.append(t("cli.outbox.timeout", lang, pending=counts["pending"], seconds=args.timeout))
+    else:
+        print(t("cli.outbox.done", lang, **counts))
     if rt.services.events is not None and rt.services.events.lanes:
         from models import events
 
         with rt.db.begin() as session:
             before = events.counts(session)
         left = rt.services.events.drain(until, timeout=args.timeout)
-        if left:
-            raise CommandError(t("cli.events.timeout", lang, pending=left, seconds=args.timeout))
         with rt.db.begin() as session:
             after = events.counts(session)
-        print(t("cli.events.done", lang, sent=after["sent"] - before["sent"],
-                failed=after["failed"] - before["failed"], pending=after["pending"]))
+        if left:
+            late.append(t("cli.events.timeout", lang, pending=left, seconds=args.timeout))
+        else:
+            print(t("cli.events.done", lang, sent=after["sent"] - before["sent"],
+                    failed=after["failed"] - before["failed"], pending=after["pending"]))
     if rt.services.hubspot is not None:
         left = rt.services.hubspot.drain(until, timeout=args.timeout)
         if left:
-            raise CommandError(t("cli.hubspot.timeout", lang, pending=left, seconds=args.timeout))
-        from models import crm_sync
+            late.append(t("cli.hubspot.timeout", lang, pending=left, seconds=args.timeout))
+        else:
+            from models import crm_sync
 
-        with rt.db.begin() as session:
-            state = crm_sync.status(session, rt.services.hubspot.destination_id, rt.services.now())
-        print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"]))
+            with rt.db.begin() as session:
+                state = crm_sync.status(session, rt.services.hubspot.destination_id, rt.services.now())
+            print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"]))
+    if late:
+        raise CommandError("; ".join(late))
     return 0
 
 
@@ -356,8 +362,10 @@ def cmd_events(settings: Settings, args) -> int:
         raise CommandError(t("cli.events.bad_url", lang, value=words.url, urls=", ".join(settings.EVENT_WEBHOOK_URLS)))
     db = open_database(settings)
     with db.begin() as session:
-        destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, utcnow())
-        chosen = [destinations[words.url]] if words.url else None
+        destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, utcnow(), reconcile=False)
+        if words.url is not None and words.url not in destinations:
+            raise CommandError(t("cli.events.inactive_url", lang, value=words.url))
+        chosen = [destinations[words.url]] if words.url else list(destinations.values())
         n = events.replay(session, since=since, now=utcnow(), type=words.type, destination_ids=chosen)
     print(t("cli.events.replayed", lang, n=n))
     return 0

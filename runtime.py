@@ -143,7 +143,9 @@ def open_database(settings: Settings) -> Database:
 
 
 def build_runtime(settings: Settings, db: Database | None = None, now: Callable[[], datetime] | None = None,
-                  verify_token: bool = True) -> Runtime:
+                  verify_token: bool = True, reconcile: bool = True) -> Runtime:
+    """`reconcile`: this process owns where changes go (serve, clock): the endpoints and CRMs in the database
+    become those of its settings. A one-off command leaves them as they are (docs/events.md)."""
     from handlers.http import ListenerPool, build_bolt_app, build_flask_app
     from handlers.services import Services, utcnow
     from models import crm_sync, events
@@ -154,9 +156,9 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
     db = db or open_database(settings)
     now = now or utcnow
     with db.begin() as session:  # where changes go besides Slack, as this process was started with
-        destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, now())
+        destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, now(), reconcile)
         hubspot_id = crm_sync.configure(session, crm_sync.HUBSPOT,
-                                        settings.HUBSPOT_API_URL if settings.HUBSPOT_TOKEN else None, now())
+                                        settings.HUBSPOT_API_URL if settings.HUBSPOT_TOKEN else None, now(), reconcile)
     hubspot = None if hubspot_id is None else HubSpotWriter(
         db, hubspot_id, settings.HUBSPOT_TOKEN, settings.HUBSPOT_API_URL, settings.HUBSPOT_MATCH, now=now)
     services = Services(settings=settings, db=db, now=now, sender=Sender(db, settings, now=now),

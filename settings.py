@@ -375,8 +375,11 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "settings"
             msg = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:  # a rule across settings: its message names them
+                lines.append(msg)
+                continue
+            name = str(err["loc"][0])
             hint = _HINTS.get(name)
             lines.append(f"{name} is invalid: {msg}" + (f" ({hint})" if hint else ""))
         raise SettingsError("; ".join(lines)) from None

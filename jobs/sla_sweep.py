@@ -70,11 +70,16 @@ def run(db, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> SweepResu
 
 def handle(session, timer_id: int, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> str | None:
     """Do what one due timer asks. Returns the action taken, or None."""
+    # The lead first, then its timer: the order a click takes them in (it changes the lead, then closes
+    # timers), so a sweep and a click on one lead never wait for each other in a circle. A lead someone is
+    # changing right now is left to the next sweep.
+    lead_id = session.scalar(select(SlaTimer.lead_id).where(SlaTimer.id == timer_id))
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update(skip_locked=True)
+                           ).first() if lead_id is not None else None
     timer = session.scalars(select(SlaTimer).where(SlaTimer.id == timer_id, SlaTimer.due_at <= now)
-                            .with_for_update(skip_locked=True)).first()
-    if timer is None:  # another sweep has it, or has just moved it on
+                            .with_for_update(skip_locked=True)).first() if lead is not None else None
+    if timer is None:  # another sweep has it, or has just moved it on, or the lead is being changed
         return None
-    lead = session.get(Lead, timer.lead_id)
     if lead is None or not sla.applies(timer.kind, lead):
         session.delete(timer)  # what it was about is done
         return None

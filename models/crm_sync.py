@@ -41,11 +41,16 @@ def bump(session: Session, *, lead_id: int, now: datetime) -> None:
     session.execute(stmt)
 
 
-def configure(session: Session, kind: str, url: str | None, now: datetime) -> int | None:
-    """The destination row of this CRM, active when `url` is set (the CRM is configured); its id, or None."""
+def configure(session: Session, kind: str, url: str | None, now: datetime, reconcile: bool = True) -> int | None:
+    """The destination row of this CRM, active when `url` is set (the CRM is configured); its id, or None.
+
+    Only `reconcile` (serve and clock) turns a CRM on or off; another process writes to it if it is on.
+    """
     from models.db import insert_ignore
 
     known = session.scalars(select(Destination).where(Destination.kind == kind)).all()
+    if not reconcile:
+        return next((d.id for d in known if d.url == url and d.active), None)
     for dest in known:
         dest.active = dest.url == url
     if url is None:

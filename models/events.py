@@ -89,7 +89,10 @@ def emit(session: Session, *, lead_id: int, type: str, now: datetime, actor: str
     Call it inside the transaction that made the change, after making it. Returns the event's id.
     """
     session.flush()  # the change itself, so the lead read below is the lead after it
-    lead = session.get(Lead, lead_id, populate_existing=True)
+    # Locked, so that two transactions changing one lead write their events in the order they commit (a claim
+    # and the sweep's breach at the same moment), each with the lead as that change left it.
+    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
     body = {"type": type, "timestamp": _iso(now),
             "data": {"lead": snapshot(lead), "actor": actor, "reason": reason, "note": note, **extra}}
     event_id = f"evt_{uuid.uuid4().hex}"
@@ -120,13 +123,18 @@ def has_event(session: Session, lead_id: int, type: str) -> bool:
 
 
 # Endpoints ------------------------------------------------------------------------
-def configure(session: Session, urls: tuple[str, ...], now: datetime) -> dict[str, int]:
-    """Make the endpoints in the database those of the settings: {url: destination id} of the active ones.
+def configure(session: Session, urls: tuple[str, ...], now: datetime, reconcile: bool = True) -> dict[str, int]:
+    """The endpoints this process sends to: {url: destination id}.
 
-    A URL no longer set becomes inactive; its pending deliveries are failed ("endpoint removed") so they do
-    not count as waiting for ever. A URL set again is active again.
+    With `reconcile` (the long-running `serve` and `clock`, which own the settings) the endpoints in the
+    database become those of the settings: a URL no longer set becomes inactive and its pending deliveries
+    are failed ("endpoint removed"), so they do not count as waiting for ever; a URL set again is active again.
+    Without it (`run-job`, `events replay`, started perhaps from a shell with other settings) nothing is
+    changed: the process sends to the URLs it has that are active.
     """
     known = {d.url: d for d in session.scalars(select(Destination).where(Destination.kind == WEBHOOK))}
+    if not reconcile:
+        return {url: known[url].id for url in urls if url in known and known[url].active}
     for url in urls:
         if url not in known:
             insert_ignore(session, Destination, dict(kind=WEBHOOK, url=url, active=True, created_at=now))

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import requests
 from standardwebhooks import Webhook
@@ -73,6 +74,8 @@ class EventLane:
         self.db, self.destination_id, self.url = db, destination_id, url
         self.now, self.signing_clock, self.timeout = now, signing_clock, timeout
         self.webhook = Webhook(secret)
+        # How logs name the endpoint: its host only, as a URL's path often carries the receiver's secret token.
+        self.label = f"#{destination_id} ({urlsplit(url).hostname})"
         self.wake = threading.Event()
         self.paused_until: float = 0.0  # monotonic: the endpoint could not be reached; wait before the next pass
         self._local = threading.local()
@@ -87,7 +90,7 @@ class EventLane:
             try:
                 wait = self.run_pass()
             except Exception:  # the database may be away for a moment; the lane must not die
-                log.exception("event lane for endpoint %s: pass failed; trying again", self.destination_id)
+                log.exception("events to endpoint %s: pass failed; trying again", self.label)
                 wait = 5.0
             if wait > 0:
                 self.wake.wait(wait)
@@ -138,7 +141,7 @@ class EventLane:
                     unreachable = result
         if unreachable is not None:
             self.paused_until = time.monotonic() + max(0.0, (unreachable.retry_at - self.now()).total_seconds())
-            log.warning("endpoint %s unreachable (%s); its deliveries wait until %s", self.destination_id,
+            log.warning("endpoint %s unreachable (%s); its deliveries wait until %s", self.label,
                         unreachable.error, unreachable.retry_at.isoformat(timespec="seconds"))
         with self.db.begin() as s:
             events.settle(s, results, self.now())
@@ -169,17 +172,19 @@ class EventLane:
         if status in RETRY_STATUSES or status >= 500:
             wait = retry_after(resp.headers.get("Retry-After"), self.now())
             return self._retry(d, status, f"HTTP {status}", wait), True
-        log.error("event %s (%s) refused for good by endpoint %s: HTTP %s", d.event_id, d.type,
-                  self.destination_id, status)
+        log.error("event %s (%s) refused for good by endpoint %s: HTTP %s", d.event_id, d.type, self.label, status)
         return events.Result(d.id, "failed", status=status, error=f"HTTP {status}: refused"), True
 
     def _retry(self, d: events.Due, status: int | None, error: str, wait: float | None = None) -> events.Result:
         now = self.now()
         if now - d.created_at >= events.RETRY_FOR:
-            log.error("event %s (%s) failed for good after %d attempts over 72 hours: %s", d.event_id, d.type,
-                      d.attempts + 1, error)
+            log.error("event %s (%s) to endpoint %s failed for good after %d attempts over 72 hours: %s",
+                      d.event_id, d.type, self.label, d.attempts + 1, error)
             return events.Result(d.id, "failed", status=status, error=f"{error} (gave up after 72 hours)")
         delay = events.retry_delay(d.attempts + 1) if wait is None else min(max(wait, 1.0), events.MAX_RETRY_AFTER)
+        if status is not None:  # (no answer at all is logged once for the whole pass, by _send_all)
+            log.warning("event %s (%s) to endpoint %s: %s; trying again in %.0f s", d.event_id, d.type, self.label,
+                        error, delay)
         return events.Result(d.id, "retry", status=status, error=error[:MAX_ERROR],
                              retry_at=now + timedelta(seconds=delay))
 

@@ -30,6 +30,10 @@ TEXTS: dict[str, dict[str, str]] = {
                             "ja": "--type {value!r} はイベントの種類ではありません。種類: {types}"},
     "cli.events.bad_url": {"en": "--url {value!r} is not one of EVENT_WEBHOOK_URLS: {urls}",
                            "ja": "--url {value!r} は EVENT_WEBHOOK_URLS にありません: {urls}"},
+    "cli.events.inactive_url": {"en": "--url {value!r} is not an active endpoint: `bot.py serve` (or `clock`) "
+                                      "turns on the endpoints of EVENT_WEBHOOK_URLS when it starts",
+                                "ja": "--url {value!r} は有効な送信先ではありません。`bot.py serve`(または `clock`)の"
+                                      "起動時に EVENT_WEBHOOK_URLS の送信先が有効になります"},
     "cli.events.no_endpoints": {"en": "EVENT_WEBHOOK_URLS is not set: there is nowhere to send events",
                                 "ja": "EVENT_WEBHOOK_URLS が設定されていないため、イベントの送信先がありません"},
     "cli.events.replayed": {"en": "{n} deliveries queued again (the same event ids, so receivers can drop "
