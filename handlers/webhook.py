@@ -9,11 +9,13 @@ from flask import Response, request
 
 from blocks.texts import t
 from models.intake import ingest
+from models import hubspot
 from models.leads import FieldError, IdentityConflict, parse_lead
 
 log = logging.getLogger("handoff.webhook")
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 500
+LEAD_KEYS = {"email", "score", "external_id", "name", "company", "title", "source", "created_at", "attributes"}
 
 
 def _json(status: int, obj) -> Response:
@@ -43,6 +45,13 @@ def parse_body(raw: bytes, tz) -> tuple[list | None, bool, int, dict | None]:
             item, errs = parse_lead(obj, tz, prefix=f"leads[{i}].")
             items.append(item)
             errors.extend(errs)
+    elif hubspot.is_workflow_body(data):  # HubSpot's workflow webhook (docs/hubspot.md, "HubSpot in")
+        lead, prefix = hubspot.lead_from_workflow(data)
+        item, errors = parse_lead(lead, tz)
+        errors = [FieldError(prefix + hubspot.WORKFLOW_FIELDS.get(e.field, e.field), e.key, e.params) for e in errors]
+        items = [item]
+    elif isinstance(data, dict) and not data.keys() & LEAD_KEYS:
+        return None, False, 422, {"errors": [FieldError("body", "api.unknown_shape")]}
     elif isinstance(data, dict):
         item, errors = parse_lead(data, tz)
         items = [item]

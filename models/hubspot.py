@@ -95,3 +95,62 @@ def properties(lead: Lead, held_stage: str | None) -> dict[str, str]:
     if stage is not None and moves_forward(stage, held_stage):
         out["lifecyclestage"] = stage
     return out
+
+
+# HubSpot in: the body of a workflow's "Send a webhook" action, as a lead ---------------------------------
+# Which lead field each HubSpot property fills (and so which property an error about that field names).
+WORKFLOW_FIELDS = {"external_id": "hs_object_id", "email": "email", "name": "firstname", "company": "company",
+                   "title": "jobtitle", "score": "hubspotscore", "source": "hs_analytics_source",
+                   "created_at": "createdate"}
+
+
+def is_workflow_body(data) -> bool:
+    """A HubSpot workflow webhook: every contact property (`vid` and `properties` of {"value": …}), or the
+    chosen properties, flat, with `hs_object_id`."""
+    if not isinstance(data, dict):
+        return False
+    return "hs_object_id" in data or ("vid" in data and isinstance(data.get("properties"), dict))
+
+
+def lead_from_workflow(data: dict) -> tuple[dict, str]:
+    """The lead object a workflow body describes, in the webhook's own terms, and the prefix its errors get.
+
+    HubSpot sends every value as a string: the score is read as a number here (an unreadable one is left as
+    it is, for the lead's own validation to refuse, naming `hubspotscore`), `createdate` may be epoch
+    milliseconds or ISO 8601, the source is lower-cased."""
+    if "vid" in data and isinstance(data.get("properties"), dict):
+        props = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in data["properties"].items()}
+        record_id, prefix = props.get("hs_object_id") or data.get("vid"), "properties."
+    else:
+        props, record_id, prefix = data, data.get("hs_object_id"), ""
+    name = " ".join(p.strip() for p in (props.get("firstname"), props.get("lastname"))
+                    if isinstance(p, str) and p.strip()) or None
+    source = props.get("hs_analytics_source")
+    lead = {"external_id": str(record_id) if isinstance(record_id, (int, str)) and str(record_id) else None,
+            "email": props.get("email"), "name": name, "company": props.get("company") or None,
+            "title": props.get("jobtitle") or None, "score": _number(props.get("hubspotscore")),
+            "source": source.strip().lower() or None if isinstance(source, str) else source,
+            "created_at": _instant(props.get("createdate"))}
+    return {k: v for k, v in lead.items() if v is not None}, prefix
+
+
+def _number(value):
+    if isinstance(value, str) and value.strip():
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else number
+    return value
+
+
+def _instant(value):
+    """Epoch milliseconds (a number or digits) as ISO 8601; anything else as it came."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return "out of range"
+    return value

@@ -9,6 +9,13 @@ TEXTS: dict[str, dict[str, str]] = {
                            "ja": "サーバーに LEAD_WEBHOOK_TOKEN が設定されていません"},
     "api.body_shape": {"en": "expected a lead object or {{\"leads\": [...]}}",
                        "ja": "リードのオブジェクトか {{\"leads\": [...]}} を送ってください"},
+    "api.unknown_shape": {"en": "not a body Handoff accepts: send a lead object ({{\"email\": …, \"score\": …}}), "
+                                "{{\"leads\": [...]}}, or the body of a HubSpot workflow's webhook action (all "
+                                "contact properties with \"vid\", or chosen properties with \"hs_object_id\")",
+                          "ja": "Handoff が受け付ける本文ではありません。リードのオブジェクト({{\"email\": …, "
+                                "\"score\": …}})、{{\"leads\": [...]}}、または HubSpot ワークフローの Webhook "
+                                "アクションの本文(\"vid\" 付きの全コンタクトプロパティ、または \"hs_object_id\" "
+                                "付きの選択したプロパティ)を送ってください"},
     "api.unavailable": {"en": "the database is unavailable; nothing was stored, send it again later",
                         "ja": "データベースに接続できません。何も保存されていません。後でもう一度送ってください"},
     "api.internal": {"en": "an unexpected error; nothing was stored", "ja": "予期しないエラーです。何も保存されていません"},
