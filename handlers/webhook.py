@@ -8,8 +8,8 @@ import logging
 from flask import Response, request
 
 from blocks.texts import t
-from models.intake import ingest
 from models import hubspot
+from models.intake import ingest
 from models.leads import FieldError, IdentityConflict, parse_lead
 
 log = logging.getLogger("handoff.webhook")
