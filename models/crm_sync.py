@@ -124,7 +124,8 @@ def written(session: Session, destination_id: int, lead_id: int, want: int, sent
     row = CrmSync.__table__.c
     session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
         written=want, sent=sent, remote_stage=remote_stage, lease_until=None, attempts=0, last_error=None,
-        updated_at=now, next_attempt_at=case((row.want > want, now), else_=None)))
+        updated_at=now,  # an instant inside an expression must be typed, or it is stored in its own zone
+        next_attempt_at=case((row.want > want, literal(now, type_=UTCDateTime())), else_=None)))
 
 
 def retry(session: Session, destination_id: int, lead_id: int, at: datetime, error: str | None,

@@ -43,9 +43,10 @@ PROPERTIES = (
     _text("handoff_card_url", "Handoff Slack card"),
 )
 
-# HubSpot's lead status for each of our states (none for mql and won: left as they are).
-LEAD_STATUS = {"claimed": "IN_PROGRESS", "contacted": "CONNECTED", "sql": "OPEN_DEAL", "lost": "BAD_TIMING",
-               "disqualified": "UNQUALIFIED"}
+# HubSpot's lead status for each of our states. A won deal keeps OPEN_DEAL, the last lead status it passed
+# (HubSpot has none for a won deal), so a coalesced write that skips the sql step still sets it. mql: left as is.
+LEAD_STATUS = {"claimed": "IN_PROGRESS", "contacted": "CONNECTED", "sql": "OPEN_DEAL", "won": "OPEN_DEAL",
+               "lost": "BAD_TIMING", "disqualified": "UNQUALIFIED"}
 # The lifecycle stage each state reaches, and HubSpot's order of stages.
 STAGE = {"sql": "salesqualifiedlead", "won": "customer"}
 STAGE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",

@@ -12,15 +12,20 @@ from pathlib import Path
 from blocks.format import local_time
 from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
+from outbox.hubspot import make_client as make_hubspot_client
+from outbox.hubspot import setup as setup_hubspot
 from runtime import build_runtime
 from standin import slack_requests
 from standin.clock import FakeClock
+from standin.hubspot import HubSpotStandIn
+from standin.receiver import WebhookReceiver
 from standin.render import render_blocks, render_call
 from standin.server import SlackStandIn
 
 OUT = Path("demo-output")
 SECRET = "demo-signing-secret"
 HOOK = "demo-hook-token"
+EVENT_SECRET = "whsec_ZGVtby1ldmVudC1zZWNyZXQtb2YtMzItYnl0ZXMhISE="  # the demo receiver's key (32 bytes)
 HANDOFF, MARKETING = "C0HANDOFF", "C0MARKETING"
 MANAGER, AIKO, KEN = "U0MANAGER", "U0AIKO", "U0KEN"
 
@@ -35,6 +40,16 @@ LEADS = [
     {"external_id": "hs-1004", "email": "lurker@globex.example", "name": "Hank", "company": "Globex", "score": 35,
      "source": "event"},
 ]
+
+
+def workflow_body(lead: dict, crm: HubSpotStandIn) -> dict:
+    """The lead as HubSpot's workflow webhook sends its contact: every property as {"value": …}, as strings."""
+    contact = crm.contact_by_email(lead["email"])
+    first, _, last = lead["name"].partition(" ")
+    props = {"email": lead["email"], "firstname": first, "lastname": last, "company": lead["company"],
+             "jobtitle": lead.get("title", ""), "hubspotscore": str(lead["score"]),
+             "hs_analytics_source": lead["source"].upper(), "hs_object_id": contact["hs_object_id"]}
+    return {"vid": int(contact["hs_object_id"]), "properties": {k: {"value": v} for k, v in props.items()}}
 
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
@@ -61,12 +76,23 @@ def run_demo(base_settings) -> int:
         with printed:
             print(render_call(call, lang), flush=True)
 
-    with SlackStandIn(on_call=show) as slack:
+    def event_arrived(delivery):
+        with printed:
+            print(t("demo.event", lang, type=delivery.type, lead=delivery.body["data"]["lead"]["id"],
+                    id=delivery.id), flush=True)
+
+    with SlackStandIn(on_call=show) as slack, WebhookReceiver(EVENT_SECRET, on_delivery=event_arrived) as receiver, \
+            HubSpotStandIn() as crm:
+        for lead in LEADS:  # the marketing tool already holds these contacts
+            crm.add_contact(lead["email"], firstname=lead["name"], lifecyclestage="marketingqualifiedlead")
+        setup_hubspot(make_hubspot_client(crm.token, crm.url))
         settings = load_settings(
             _env_file=None, SLACK_BOT_TOKEN="xoxb-demo", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
             DATABASE_URL=f"sqlite:///{OUT / 'demo.db'}", HANDOFF_CHANNEL=HANDOFF, MARKETING_CHANNEL=MARKETING,
             LEAD_WEBHOOK_TOKEN=HOOK, MANAGER_IDS=MANAGER, LANGUAGE=lang, SCHEDULER="off",
-            TIMEZONE=base_settings.TIMEZONE, OUTBOX_CHANNEL_RATE=20.0)
+            TIMEZONE=base_settings.TIMEZONE, OUTBOX_CHANNEL_RATE=20.0,
+            EVENT_WEBHOOK_URLS=receiver.url, EVENT_WEBHOOK_SECRET=EVENT_SECRET,
+            HUBSPOT_TOKEN=crm.token, HUBSPOT_API_URL=crm.url)
         # The demo's day: Monday 30 November 2026, 10:00, in the team's time zone; the clock moves when we say.
         clock = FakeClock(datetime(2026, 11, 30, 10, 0, tzinfo=settings.tz))
         rt = build_runtime(settings, now=clock)
@@ -74,7 +100,8 @@ def run_demo(base_settings) -> int:
         stop = threading.Event()
         rt.start_background(stop, scheduler=False)
         base = f"http://127.0.0.1:{server.effective_port}"
-        print(t("demo.start", lang, url=slack.url, db=OUT / "demo.db"), "\n", flush=True)
+        print(t("demo.start", lang, url=slack.url, db=OUT / "demo.db"), flush=True)
+        print(t("demo.integrations", lang, events=receiver.url, hubspot=crm.url), "\n", flush=True)
 
         def say(key, **kw):
             rt.services.sender.drain(10)
@@ -90,8 +117,10 @@ def run_demo(base_settings) -> int:
 
         say("demo.step.leads", n=len(LEADS))
         ids = []
-        for lead in LEADS:
-            status, body = _post(base + "/hooks/leads", json.dumps(lead).encode(),
+        for n, lead in enumerate(LEADS):
+            # The second arrives the way a HubSpot workflow's "Send a webhook" action sends a contact.
+            body = workflow_body(lead, crm) if n == 1 else lead
+            status, body = _post(base + "/hooks/leads", json.dumps(body).encode(),
                                  {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"})
             ids.append(json.loads(body)["id"])
             with printed:
@@ -154,6 +183,17 @@ def run_demo(base_settings) -> int:
                   **slack_requests.text_value(BlockId.NOTE, "value", "予算凍結、4月に再検討 / budget frozen until April")}
         slack_post(slack_requests.view_submission(CallbackId.LOST, str(ids[1]), KEN, values))
 
+        say("demo.step.crm")
+        for lead in LEADS[:3]:
+            rt.services.hubspot.drain(clock(), 10)
+            contact = crm.contact_by_email(lead["email"])
+            shown = {k: v for k, v in sorted(contact.items()) if k.startswith("handoff_") or k in
+                     ("hs_lead_status", "lifecyclestage")}
+            with printed:
+                print(t("demo.hubspot_contact", lang, email=lead["email"]), flush=True)
+                for k, v in shown.items():
+                    print(f"   │ {k}: {v}", flush=True)
+
         say("demo.step.home", user=MANAGER)
         home = slack_requests.app_home_opened(MANAGER)
         _post(base + "/slack/events", home.encode(),
@@ -185,7 +225,10 @@ def run_demo(base_settings) -> int:
             path = OUT / f"chart-{n}.png"
             path.write_bytes(f["bytes"])
             print(t("demo.chart_saved", lang, path=path, title=f.get("title") or ""), flush=True)
-        print("\n" + t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),
+        print("\n" + t("demo.done_out", lang, events=len(receiver.events()), rejected=len(receiver.rejected),
+                       writes=len([c for c in crm.calls if c.path.endswith("/batch/update") and c.status == 200])),
+              flush=True)
+        print(t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),
                        updates=len(slack.calls_to("chat.update")),
                        ephemerals=len(slack.calls_to("chat.postEphemeral")),
                        modals=len(slack.calls_to("views.open")), homes=len(slack.calls_to("views.publish"))))

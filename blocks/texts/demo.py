@@ -4,6 +4,19 @@ from __future__ import annotations
 TEXTS: dict[str, dict[str, str]] = {
     "demo.start": {"en": "Handoff demo — offline, against the local Slack stand-in at {url}\n(database: {db})",
                    "ja": "Handoff デモ — オフラインで、ローカルの Slack スタンドイン {url} を相手に動きます\n(データベース: {db})"},
+    "demo.integrations": {"en": "Events go to a local receiver that verifies each signature ({events}); HubSpot is a "
+                                "local stand-in ({hubspot}) holding the four contacts",
+                          "ja": "イベントは署名を検証するローカルの受信先({events})へ、HubSpot はローカルのスタンドイン"
+                                "({hubspot})で、4 件のコンタクトを保持しています"},
+    "demo.event": {"en": "   ⇢ event {type} for lead {lead} arrived, signature verified ({id})",
+                   "ja": "   ⇢ リード {lead} のイベント {type} が届き、署名を検証しました({id})"},
+    "demo.step.crm": {"en": "12b. What HubSpot now holds, written by Handoff (nobody typed it twice)",
+                      "ja": "12b. Handoff が書き込んだ HubSpot の内容(誰も二度入力していません)"},
+    "demo.hubspot_contact": {"en": "   HubSpot contact {email}", "ja": "   HubSpot のコンタクト {email}"},
+    "demo.done_out": {"en": "Out: {events} events delivered and verified ({rejected} refused), {writes} HubSpot "
+                            "batch writes.",
+                      "ja": "外部連携: イベント {events} 件を配信・検証({rejected} 件拒否)、HubSpot への一括書き込み "
+                            "{writes} 回。"},
     "demo.step.leads": {"en": "1. Marketing automation sends {n} leads to POST /hooks/leads",
                         "ja": "1. MA ツールが {n} 件のリードを POST /hooks/leads に送ります"},
     "demo.step.answer": {"en": "   {email}: HTTP {status} {body}", "ja": "   {email}: HTTP {status} {body}"},

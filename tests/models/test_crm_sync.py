@@ -1,0 +1,60 @@
+"""The CRM write-back queue (docs/hubspot.md): coalescing by `want`, and instants in any time zone."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from models import crm_sync
+from models.tables import CrmSync, Destination, Lead
+from tests.conftest import JST, add_lead, jst
+
+
+def setup_row(db) -> tuple[int, int]:
+    add_lead(db, mql=jst(2026, 11, 30, 10))
+    with db.begin() as s:
+        dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", jst(2026, 11, 30, 10))
+        lead_id = s.query(Lead.id).scalar()
+        crm_sync.bump(s, lead_id=lead_id, now=jst(2026, 11, 30, 10))
+    return dest, lead_id
+
+
+def test_a_change_during_a_write_leaves_the_row_due_at_that_instant_in_any_zone(db):
+    dest, lead_id = setup_row(db)
+    tokyo_wall_time = datetime(2026, 11, 30, 19, 0, tzinfo=JST)  # an aware instant that is not in UTC
+    with db.begin() as s:
+        taken = crm_sync.take(s, dest, "lookup", tokyo_wall_time, 10)
+        crm_sync.found(s, dest, lead_id, "101", None, tokyo_wall_time)
+        crm_sync.bump(s, lead_id=lead_id, now=tokyo_wall_time)  # the lead changes while it is being written
+        crm_sync.written(s, dest, lead_id, taken[0].want, {"handoff_status": "mql"}, None, tokyo_wall_time)
+    with db.begin() as s:
+        row = s.get(CrmSync, (lead_id, dest))
+        assert row.want == 2 and row.written == 1
+        assert row.next_attempt_at == tokyo_wall_time  # due again now, not nine hours from now
+    with db.begin() as s:
+        taken = crm_sync.take(s, dest, "ready", tokyo_wall_time, 10)
+        crm_sync.written(s, dest, lead_id, taken[0].want, {"handoff_status": "mql"}, None, tokyo_wall_time)
+    with db.begin() as s:
+        assert s.get(CrmSync, (lead_id, dest)).next_attempt_at is None  # nothing left to do
+
+
+def test_a_contact_not_found_is_looked_for_again_at_the_next_change_only(db):
+    dest, lead_id = setup_row(db)
+    at = jst(2026, 11, 30, 11)
+    with db.begin() as s:
+        crm_sync.take(s, dest, "lookup", at, 10)
+        crm_sync.not_found(s, dest, lead_id, "no HubSpot contact with this email", at)
+    with db.begin() as s:
+        assert crm_sync.take(s, dest, "lookup", jst(2026, 12, 30), 10) == []  # not in a loop
+        crm_sync.bump(s, lead_id=lead_id, now=jst(2026, 12, 30))
+    with db.begin() as s:
+        assert [t.lead.id for t in crm_sync.take(s, dest, "lookup", jst(2026, 12, 30), 10)] == [lead_id]
+
+
+def test_only_an_owning_process_turns_a_crm_on_or_off(db):
+    at = jst(2026, 11, 30, 10)
+    with db.begin() as s:
+        on = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
+        assert crm_sync.configure(s, crm_sync.HUBSPOT, None, at, reconcile=False) is None  # a one-off command
+        assert s.get(Destination, on).active  # … left it on
+        assert crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at, reconcile=False) == on
+        crm_sync.configure(s, crm_sync.HUBSPOT, None, at)  # serve without HUBSPOT_TOKEN
+        assert not s.get(Destination, on).active
