@@ -279,12 +279,7 @@ def cmd_outbox(settings: Settings, args) -> int:
 def _outbox_args(args, usage: CommandError) -> argparse.Namespace:
     """The words after `outbox`, options anywhere among them (`retry --all-failed`, `list --failed`); bad
     usage is one line (CommandError), not argparse's usage block."""
-
-    class Words(argparse.ArgumentParser):
-        def error(self, message):
-            raise usage
-
-    p = Words(prog="bot.py outbox", add_help=False)
+    p = _words("bot.py outbox", usage)
     p.add_argument("action", nargs="?")
     p.add_argument("ids", nargs="*")
     p.add_argument("--failed", action="store_true")
@@ -298,6 +293,16 @@ def _outbox_args(args, usage: CommandError) -> argparse.Namespace:
             raise usage
         words.limit = args.limit
     return words
+
+
+def _words(prog: str, usage: CommandError) -> argparse.ArgumentParser:
+    """A parser for a command's words whose every mistake is `usage`: one line, not argparse's block."""
+
+    class Words(argparse.ArgumentParser):
+        def error(self, message):
+            raise usage
+
+    return Words(prog=prog, add_help=False)
 
 
 def _whole_number(value: str) -> int | None:
@@ -315,12 +320,7 @@ def cmd_events(settings: Settings, args) -> int:
 
     lang = settings.LANGUAGE
     usage = CommandError(t("cli.events.usage", lang))
-
-    class Words(argparse.ArgumentParser):
-        def error(self, message):
-            raise usage
-
-    p = Words(prog="bot.py events", add_help=False)
+    p = _words("bot.py events", usage)
     p.add_argument("action", choices=("list", "replay"))
     p.add_argument("--failed", action="store_true")
     p.add_argument("--limit")

@@ -93,6 +93,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from standin.base import LocalServer
+
 DEFAULT_TOKEN = "pat-na1-test"
 PORTAL_ID = 20260101  # a made-up account ("hub") id, as HubSpot puts in validation errors
 APP_ID = 4242001  # a made-up private app id, as HubSpot puts in a 429's groupName
@@ -232,7 +234,9 @@ class _Fault:
     retry_after: float | None
 
 
-class HubSpotStandIn:
+class HubSpotStandIn(LocalServer):
+    thread_name = "hubspot-standin"
+
     def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0,
                  limit_requests: int = RATE_REQUESTS, limit_seconds: float = RATE_SECONDS):
         self.token = token
@@ -255,26 +259,10 @@ class HubSpotStandIn:
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
-    # Life cycle -------------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self) -> HubSpotStandIn:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="hubspot-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # Setup ------------------------------------------------------------------
     def limit(self, requests: int = RATE_REQUESTS, seconds: float = RATE_SECONDS) -> None:
@@ -385,14 +373,7 @@ class HubSpotStandIn:
 
     def wait_for(self, predicate, timeout: float = 10.0) -> bool:
         """Block until predicate(calls) is true or the timeout passes."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(list(self.calls)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self._wait_until(lambda: predicate(list(self.calls)), timeout)
 
     def max_in_window(self, seconds: float) -> int:
         """The most requests that arrived within any rolling window of `seconds` (dropped ones not counted)."""

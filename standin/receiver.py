@@ -59,6 +59,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from standin.base import LocalServer
+
 TOLERANCE_SECONDS = 5 * 60  # what standardwebhooks' verify allows either way (hard-coded in the library)
 BAD_REQUEST, BAD_SIGNATURE, NOT_ALLOWED = 400, 401, 405
 SIGNED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -134,7 +136,10 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-class WebhookReceiver:
+class WebhookReceiver(LocalServer):
+    thread_name = "webhook-receiver"
+    poll_seconds = POLL_SECONDS
+
     def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 0, *, on_delivery=None, on_reject=None):
         self.webhook = Webhook(secret)
         self.deliveries: list[Delivery] = []
@@ -164,31 +169,9 @@ class WebhookReceiver:
     def port(self) -> int:
         return self.server.server_address[1]
 
-    def start(self) -> WebhookReceiver:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self.server.serve_forever, args=(POLL_SECONDS,),
-                                            name="webhook-receiver", daemon=True)
-            self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stop_serving()
-        self.server.server_close()
+        super().stop()
         self._drop_connections()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _stop_serving(self) -> None:
-        # shutdown() blocks for ever when serve_forever is not running, and a shutdown asked while it is not
-        # would stop the next serve_forever at once: only ask the loop that is running.
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self.server.shutdown()
-            thread.join()
 
     def _drop_connections(self, wait: float = 1.0) -> None:
         """Shut the open connections and wait (at most `wait`) for their threads to let go of them."""
@@ -306,14 +289,7 @@ class WebhookReceiver:
 
     def wait_for(self, predicate, timeout: float = 10.0) -> bool:
         """Block until predicate(deliveries) is true or the timeout passes."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(list(self.deliveries)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self._wait_until(lambda: predicate(list(self.deliveries)), timeout)
 
     def wait_count(self, n: int, timeout: float = 10.0) -> list[Delivery]:
         """Wait until `n` distinct webhook-ids were delivered; returns `events()` (check its length)."""

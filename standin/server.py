@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
+from standin.base import LocalServer
+
 
 @dataclass
 class Call:
@@ -153,7 +155,9 @@ def _refused(error: str, problem: BlockError | None = None) -> dict:
 RESPONSE_URL_USES = 5  # Slack: a response_url may be used five times within thirty minutes
 
 
-class SlackStandIn:
+class SlackStandIn(LocalServer):
+    thread_name = "slack-standin"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, on_call=None):
         self.calls: list[Call] = []
         self.rejected: list[Call] = []
@@ -177,26 +181,10 @@ class SlackStandIn:
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
-    # Life cycle -------------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/api/"
-
-    def start(self) -> SlackStandIn:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="slack-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # Misbehaving ------------------------------------------------------------
     def fail_next(self, times: int, status: int = 500, method: str | None = None,
@@ -268,14 +256,7 @@ class SlackStandIn:
 
     def wait_for(self, predicate, timeout: float = 10.0) -> bool:
         """Block until predicate(calls) is true or the timeout passes."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(list(self.calls)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self._wait_until(lambda: predicate(list(self.calls)), timeout)
 
     def wait_calls(self, method: str, count: int, timeout: float = 10.0) -> list[Call]:
         self.wait_for(lambda calls: sum(c.method == method for c in calls) >= count, timeout)

@@ -2,7 +2,6 @@
 Standard Webhooks library, every change in order, retries on the schedule, one endpoint down never in the way."""
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -230,7 +229,8 @@ def test_a_url_taken_out_of_the_settings_stops_waiting(make_app, receivers, slac
     assert len(failed) == 1 and failed[0].last_error == "endpoint removed from EVENT_WEBHOOK_URLS"
 
 
-def test_events_list_replay_and_run_job_outbox_from_the_command_line(make_app, receivers, slack, db, capsys):
+def test_events_list_replay_and_run_job_outbox_from_the_command_line(make_app, receivers, slack, db, capsys,
+                                                                    monkeypatch):
     from bot import main
 
     a, _ = receivers
@@ -240,28 +240,21 @@ def test_events_list_replay_and_run_job_outbox_from_the_command_line(make_app, r
     a.wait_count(2)
     env = dict(SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=slack.url, DATABASE_URL=db.url, HANDOFF_CHANNEL=HANDOFF,
                MARKETING_CHANNEL="C0MARKETING", EVENT_WEBHOOK_URLS=a.url, EVENT_WEBHOOK_SECRET=EVENT_SECRET)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        assert main(["events", "list"]) == 0
-        listing = capsys.readouterr().out
-        assert "lead.mql" in listing and "lead.claimed" in listing and "2 deliveries" in listing
-        assert main(["events", "list", "--failed"]) == 0
-        assert "no failed event deliveries" in capsys.readouterr().out
-        assert main(["events", "replay", "--since", "2026-11-30T00:00:00+09:00", "--type", "lead.mql"]) == 0
-        assert "1 deliveries queued again" in capsys.readouterr().out
-        assert main(["run-job", "outbox"]) == 0  # the replay was queued now, by the wall clock
-        assert "events: 1 delivered, 0 failed for good, 0 waiting for a retry" in capsys.readouterr().out
-        assert main(["events", "replay", "--since", "2026-11-30T00:00:00+09:00", "--type", "lead.nope"]) == 2
-        assert "is not an event type" in capsys.readouterr().err
-        assert main(["events", "replay"]) == 2
-        assert "usage: bot.py events" in capsys.readouterr().err
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["events", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "lead.mql" in listing and "lead.claimed" in listing and "2 deliveries" in listing
+    assert main(["events", "list", "--failed"]) == 0
+    assert "no failed event deliveries" in capsys.readouterr().out
+    assert main(["events", "replay", "--since", "2026-11-30T00:00:00+09:00", "--type", "lead.mql"]) == 0
+    assert "1 deliveries queued again" in capsys.readouterr().out
+    assert main(["run-job", "outbox"]) == 0  # the replay was queued now, by the wall clock
+    assert "events: 1 delivered, 0 failed for good, 0 waiting for a retry" in capsys.readouterr().out
+    assert main(["events", "replay", "--since", "2026-11-30T00:00:00+09:00", "--type", "lead.nope"]) == 2
+    assert "is not an event type" in capsys.readouterr().err
+    assert main(["events", "replay"]) == 2
+    assert "usage: bot.py events" in capsys.readouterr().err
     assert len(a.deliveries) == 3 and len(a.events()) == 2  # the replay carried the same id: a duplicate
     assert a.deliveries[-1].id == a.by_type("lead.mql")[0].id
 

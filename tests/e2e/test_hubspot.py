@@ -2,7 +2,6 @@
 which enforces HubSpot's rules: token, 100 inputs a batch, unknown properties, the rolling rate limit."""
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -188,31 +187,24 @@ def test_external_id_is_the_record_id(make_app, hubspot, slack, db):
     assert sync_row(db, lead_id).record_id == contact
 
 
-def test_hubspot_setup_from_the_command_line(hubspot, slack, db, capsys):
+def test_hubspot_setup_from_the_command_line(hubspot, slack, db, capsys, monkeypatch):
     from bot import main
 
     hubspot.reset()  # no properties yet
     env = dict(HUBSPOT_TOKEN=hubspot.token, HUBSPOT_API_URL=hubspot.url, DATABASE_URL=db.url)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        assert main(["hubspot-setup"]) == 0
-        out = capsys.readouterr().out
-        assert "created handoff\n" in out and "created handoff_status" in out and out.count("created") == 11
-        assert hubspot.property("handoff_claim_sla_met")["type"] == "bool"
-        assert main(["hubspot-setup"]) == 0
-        assert capsys.readouterr().out.count("exists already") == 11
-        os.environ["HUBSPOT_TOKEN"] = "pat-na1-wrong"
-        assert main(["hubspot-setup"]) == 2
-        assert "refused HUBSPOT_TOKEN (HTTP 401)" in capsys.readouterr().err
-        os.environ.pop("HUBSPOT_TOKEN")
-        assert main(["hubspot-setup"]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "HUBSPOT_TOKEN is not set" in err
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["hubspot-setup"]) == 0
+    out = capsys.readouterr().out
+    assert "created handoff\n" in out and "created handoff_status" in out and out.count("created") == 11
+    assert hubspot.property("handoff_claim_sla_met")["type"] == "bool"
+    assert main(["hubspot-setup"]) == 0
+    assert capsys.readouterr().out.count("exists already") == 11
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-wrong")
+    assert main(["hubspot-setup"]) == 2
+    assert "refused HUBSPOT_TOKEN (HTTP 401)" in capsys.readouterr().err
+    monkeypatch.delenv("HUBSPOT_TOKEN")
+    assert main(["hubspot-setup"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HUBSPOT_TOKEN is not set" in err
 

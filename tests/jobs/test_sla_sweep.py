@@ -347,7 +347,7 @@ def test_handoff_command_answers(make_app, slack, db):
     assert "did not understand" in say("vacation")
 
 
-def test_run_job_sla_sweep_from_the_command_line(slack, db):
+def test_run_job_sla_sweep_from_the_command_line(slack, db, monkeypatch):
     from bot import main
 
     settings = make_settings(db.url, slack.url)
@@ -362,14 +362,7 @@ def test_run_job_sla_sweep_from_the_command_line(slack, db):
     rt.services.sender.drain(10)
     env = dict(SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=slack.url, DATABASE_URL=db.url,
                HANDOFF_CHANNEL=HANDOFF, MARKETING_CHANNEL="C0MARKETING", MANAGER_IDS=MANAGER)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        assert main(["run-job", "sla-sweep", "--at", "2026-11-30T12:00:00+09:00"]) == 0
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["run-job", "sla-sweep", "--at", "2026-11-30T12:00:00+09:00"]) == 0
     assert len(thread_replies(slack)) == 1

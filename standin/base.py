@@ -1,0 +1,55 @@
+"""What every local stand-in shares: an HTTP server in a daemon thread, started and stopped as a context
+manager, and a way to wait for something it recorded (standin/server.py, hubspot.py, receiver.py)."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Self
+
+
+class LocalServer:
+    """Subclasses set `server`, `_cond` (over their lock) and `_thread = None` in their constructor."""
+
+    server: ThreadingHTTPServer
+    _cond: threading.Condition
+    _thread: threading.Thread | None
+    thread_name = "standin"
+    poll_seconds = 0.5  # how soon serve_forever notices stop()
+
+    def start(self) -> Self:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.server.serve_forever, args=(self.poll_seconds,),
+                                            name=self.thread_name, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop_serving()
+        self.server.server_close()
+
+    def _stop_serving(self) -> None:
+        # shutdown() blocks for ever when serve_forever is not running, and a shutdown asked while it is not
+        # would stop the next serve_forever at once: only ask the loop that is running.
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self.server.shutdown()
+            thread.join()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Block (holding `_cond` while checking) until `condition()` or `timeout` seconds; notified on record."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not condition():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
