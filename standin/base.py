@@ -43,6 +43,15 @@ class LocalServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def serve_until_interrupted(self) -> int:
+        """Run alone in the foreground (`python -m standin.…`): print the url, serve until Ctrl-C."""
+        print(self.url, flush=True)
+        try:
+            self.server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        return 0
+
     def _wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Block (holding `_cond` while checking) until `condition()` or `timeout` seconds; notified on record."""
         deadline = time.monotonic() + timeout

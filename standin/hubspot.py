@@ -841,12 +841,7 @@ def main(argv=None) -> int:
     requests, seconds = (args.limit.split(":") if args.limit else (RATE_REQUESTS, RATE_SECONDS))
     standin = HubSpotStandIn(token=args.token, host=args.host, port=args.port,
                              limit_requests=int(requests), limit_seconds=float(seconds))
-    print(standin.url, flush=True)
-    try:
-        standin.server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return standin.serve_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -548,12 +548,7 @@ def main(argv=None) -> int:
     if args.limit:
         rate, burst = args.limit.split(":")
         standin.limit_channel_posts(float(rate), int(burst))
-    print(standin.url, flush=True)
-    try:
-        standin.server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return standin.serve_until_interrupted()
 
 
 if __name__ == "__main__":
