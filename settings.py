@@ -53,6 +53,7 @@ _HINTS = {
                             "`python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"`",
     "HUBSPOT_API_URL": "use an http:// or https:// base URL such as https://api.hubapi.com",
     "HUBSPOT_MATCH": "use email or external_id",
+    "HUBSPOT_SCORE_PROPERTY": "use the internal name of a HubSpot contact property, e.g. hubspotscore",
 }
 
 
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
     HUBSPOT_TOKEN: str | None = None
     HUBSPOT_API_URL: str = "https://api.hubapi.com"
     HUBSPOT_MATCH: Literal["email", "external_id"] = "email"
+    HUBSPOT_SCORE_PROPERTY: str = Field("hubspotscore", pattern=r"^[a-z0-9_]{1,100}$")  # the score a workflow sends
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
                      "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", mode="before")

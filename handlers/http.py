@@ -111,14 +111,16 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         `outbox_retrying` of those after an error, `outbox_oldest_pending_seconds` how long the oldest has
         waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`); and the
         event deliveries (docs/events.md): `events_pending` and `events_failed`; with HubSpot (docs/hubspot.md),
-        `hubspot_pending` leads waiting to be written and `hubspot_not_found` leads with no contact there."""
+        `hubspot_pending` leads waiting to be written, `hubspot_not_found` leads with no contact there, and
+        `hubspot_refused` leads whose values HubSpot would not take (until their next change)."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
                 event_health = events.health(session)
                 if services.hubspot is not None:
                     hs = crm_sync.status(session, services.hubspot.destination_id, services.now())
-                    event_health.update(hubspot_pending=hs["pending"], hubspot_not_found=hs["not_found"])
+                    event_health.update(hubspot_pending=hs["pending"], hubspot_not_found=hs["not_found"],
+                                        hubspot_refused=hs["refused"])
         except Exception as exc:  # any database failure means "not healthy", never a 500
             log.warning("health check failed: %s", exc)
             return jsonify(ok=False, database="unreachable"), 503

@@ -26,7 +26,7 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_body(raw: bytes, tz) -> tuple[list | None, bool, int, dict | None]:
+def parse_body(raw: bytes, tz, score_property: str = "hubspotscore") -> tuple[list | None, bool, int, dict | None]:
     """(leads, is_batch, 0, None), or (None, _, status, problem) for a body that must be refused."""
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
@@ -45,10 +45,10 @@ def parse_body(raw: bytes, tz) -> tuple[list | None, bool, int, dict | None]:
             item, errs = parse_lead(obj, tz, prefix=f"leads[{i}].")
             items.append(item)
             errors.extend(errs)
-    elif hubspot.is_workflow_body(data):  # HubSpot's workflow webhook (docs/hubspot.md, "HubSpot in")
-        lead, prefix = hubspot.lead_from_workflow(data)
+    elif hubspot.is_workflow_body(data, score_property):  # HubSpot's workflow webhook (docs/hubspot.md)
+        lead, prefix = hubspot.lead_from_workflow(data, score_property)
         item, errors = parse_lead(lead, tz)
-        errors = [FieldError(prefix + hubspot.WORKFLOW_FIELDS.get(e.field, e.field), e.key, e.params) for e in errors]
+        errors = [FieldError(prefix + hubspot.field_name(e.field, score_property), e.key, e.params) for e in errors]
         items = [item]
     elif isinstance(data, dict) and not data.keys() & LEAD_KEYS:
         return None, False, 422, {"errors": [FieldError("body", "api.unknown_shape")]}
@@ -80,7 +80,7 @@ def register(flask_app, services) -> None:
         if len(raw) > MAX_BODY:
             return _json(413, {"error": t("api.too_large", lang)})
 
-        items, is_batch, status, problem = parse_body(raw, settings.tz)
+        items, is_batch, status, problem = parse_body(raw, settings.tz, settings.HUBSPOT_SCORE_PROPERTY)
         if problem is not None:
             if "errors" in problem:
                 return _json(status, {"errors": [

@@ -128,6 +128,12 @@ def written(session: Session, destination_id: int, lead_id: int, want: int, sent
         next_attempt_at=case((row.want > want, literal(now, type_=UTCDateTime())), else_=None)))
 
 
+def refused(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:
+    """The CRM refused this lead's values: recorded with its reason, tried again at the lead's next change."""
+    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
+        lease_until=None, next_attempt_at=None, attempts=CrmSync.attempts + 1, last_error=why, updated_at=now))
+
+
 def retry(session: Session, destination_id: int, lead_id: int, at: datetime, error: str | None,
           now: datetime, count: bool = True) -> None:
     """Try this row again at `at` (counted as a failed attempt unless `count` is False)."""
@@ -138,15 +144,17 @@ def retry(session: Session, destination_id: int, lead_id: int, at: datetime, err
 
 
 def status(session: Session, destination_id: int | None, now: datetime) -> dict:
-    """How the write-back stands: pending (due or backing off), not found, and the oldest pending wait."""
+    """How the write-back stands: pending (due or backing off), not found, refused (values the CRM would not
+    take, waiting for the lead's next change), and the oldest pending wait."""
     if destination_id is None:
-        return {"pending": 0, "not_found": 0, "oldest_pending_seconds": None}
+        return {"pending": 0, "not_found": 0, "refused": 0, "oldest_pending_seconds": None}
     base = select(func.count()).select_from(CrmSync).where(CrmSync.destination_id == destination_id)
     pending = session.scalar(base.where(CrmSync.next_attempt_at.is_not(None)))
     missing = session.scalar(base.where(CrmSync.state == "not_found"))
     oldest = session.scalar(select(func.min(CrmSync.updated_at)).where(
         CrmSync.destination_id == destination_id, CrmSync.next_attempt_at.is_not(None)))
-    return {"pending": pending, "not_found": missing,
+    refused_ = session.scalar(base.where(CrmSync.next_attempt_at.is_(None), CrmSync.attempts > 0))
+    return {"pending": pending, "not_found": missing, "refused": refused_,
             "oldest_pending_seconds": None if oldest is None else max(0, int((now - oldest).total_seconds()))}
 
 

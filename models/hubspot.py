@@ -5,6 +5,7 @@ and the lifecycle stage, which only ever moves forward from the stage HubSpot ho
 """
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from models.events import status_of
@@ -105,20 +106,31 @@ WORKFLOW_FIELDS = {"external_id": "hs_object_id", "email": "email", "name": "fir
                    "created_at": "createdate"}
 
 
-def is_workflow_body(data) -> bool:
+HUBSPOT_ONLY = {"hs_object_id", "firstname", "lastname", "jobtitle", "hs_analytics_source", "createdate"}
+
+
+def is_workflow_body(data, score_property: str = "hubspotscore") -> bool:
     """A HubSpot workflow webhook: every contact property (`vid` and `properties` of {"value": …}), or the
-    chosen properties, flat, with `hs_object_id`."""
+    chosen properties, flat: with `hs_object_id`, or, without Handoff's own `score`, any of HubSpot's names."""
     if not isinstance(data, dict):
         return False
-    return "hs_object_id" in data or ("vid" in data and isinstance(data.get("properties"), dict))
+    if "vid" in data and isinstance(data.get("properties"), dict):
+        return True
+    return "hs_object_id" in data or ("score" not in data and bool(data.keys() & (HUBSPOT_ONLY | {score_property})))
 
 
-def lead_from_workflow(data: dict) -> tuple[dict, str]:
+def field_name(lead_field: str, score_property: str = "hubspotscore") -> str:
+    """The HubSpot property a lead field came from, for an error about it."""
+    return score_property if lead_field == "score" else WORKFLOW_FIELDS.get(lead_field, lead_field)
+
+
+def lead_from_workflow(data: dict, score_property: str = "hubspotscore") -> tuple[dict, str]:
     """The lead object a workflow body describes, in the webhook's own terms, and the prefix its errors get.
 
-    HubSpot sends every value as a string: the score is read as a number here (an unreadable one is left as
-    it is, for the lead's own validation to refuse, naming `hubspotscore`), `createdate` may be epoch
-    milliseconds or ISO 8601, the source is lower-cased."""
+    HubSpot sends every value as a string: the score (`score_property`, HUBSPOT_SCORE_PROPERTY) is read as a
+    number, rounded and held within 0–100, as HubSpot's scoring tools may go beyond (an unreadable one is left
+    as it is, for the lead's own validation to refuse, naming the property); `createdate` may be epoch
+    milliseconds or ISO 8601; the source is lower-cased."""
     if "vid" in data and isinstance(data.get("properties"), dict):
         props = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in data["properties"].items()}
         record_id, prefix = props.get("hs_object_id") or data.get("vid"), "properties."
@@ -129,19 +141,23 @@ def lead_from_workflow(data: dict) -> tuple[dict, str]:
     source = props.get("hs_analytics_source")
     lead = {"external_id": str(record_id) if isinstance(record_id, (int, str)) and str(record_id) else None,
             "email": props.get("email"), "name": name, "company": props.get("company") or None,
-            "title": props.get("jobtitle") or None, "score": _number(props.get("hubspotscore")),
+            "title": props.get("jobtitle") or None, "score": _score(props.get(score_property)),
             "source": source.strip().lower() or None if isinstance(source, str) else source,
             "created_at": _instant(props.get("createdate"))}
     return {k: v for k, v in lead.items() if v is not None}, prefix
 
 
-def _number(value):
+def _score(value):
+    """A score as HubSpot sends it (a string, perhaps "87.5" or "140"), as a whole number from 0 to 100."""
+    if isinstance(value, bool):
+        return value
     if isinstance(value, str) and value.strip():
         try:
-            number = float(value)
+            value = float(value)
         except ValueError:
             return value
-        return int(number) if number.is_integer() else number
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return round(min(max(value, 0), 100))
     return value
 
 

@@ -38,7 +38,8 @@ BATCH = 100  # inputs per batch call: HubSpot's maximum
 RATE_REQUESTS, RATE_SECONDS = 100, 10.0  # a private app's rolling limit
 TIMEOUT = 10.0
 MAX_BACKOFF = 300.0
-SETUP_PAUSE = 900.0  # a refused token or a refused batch: an admin must act; look again every 15 minutes
+SETUP_PAUSE = 900.0  # a refused token: an admin must act; look again every 15 minutes
+DAILY_PAUSE = 3600.0  # the daily request allowance is spent: look again every hour
 MAX_ERROR = 1000
 
 
@@ -174,7 +175,12 @@ class HubSpotWriter:
         text = _one_line(body if isinstance(body, str) else (body or b"").decode("utf-8", "replace"))
         if status == 429:
             retry_after = _seconds(headers.get("Retry-After"))
-            wait = retry_after if retry_after is not None else max(1.0, self.limit.free_in())
+            if retry_after is not None:
+                wait = retry_after
+            elif "DAILY" in text:  # the day's allowance is spent: asking every second would not bring it back
+                wait = DAILY_PAUSE
+            else:
+                wait = max(1.0, self.limit.free_in())
             log.warning("HubSpot rate limit reached; writes wait %.1f s", wait)
             return Paused(wait, f"HTTP 429: {text}", counted=False)
         if status in (401, 403):
@@ -263,17 +269,33 @@ class HubSpotWriter:
             self.paused_until = 0.0
         try:
             stages = self._stages(batch)
-            inputs = {t.record_id: (t, mapping.properties(t.lead, stages.get(t.record_id, t.remote_stage)))
-                      for t in batch}
+        except (Paused, Refused) as trouble:
+            self._hold(batch, trouble if isinstance(trouble, Paused) else Paused(SETUP_PAUSE, str(trouble), True))
+            return False
+        inputs = {t.record_id: (t, mapping.properties(t.lead, stages.get(t.record_id, t.remote_stage)))
+                  for t in batch}
+        return self._write_inputs(inputs, stages)
+
+    def _write_inputs(self, inputs: dict[str, tuple[crm_sync.Taken, dict]], stages: dict) -> bool:
+        """One batch update. When HubSpot refuses the batch as invalid (one value it will not take refuses all
+        of them), each half is written on its own, down to the one refused contact, which is recorded with
+        HubSpot's reason and not tried again until the lead's next change."""
+        try:
             answer = self._update(inputs)
         except Paused as pause:
-            self._hold(batch, pause)
+            self._hold([t for t, _ in inputs.values()], pause)
             return False
         except Refused as refused:
-            log.error("HubSpot refused a batch of %d contact updates: %s", len(batch), refused)
-            self._hold(batch, Paused(SETUP_PAUSE, str(refused), counted=True))
-            self.paused_until = 0.0  # other leads may still go; these wait for the fix
-            return False
+            if len(inputs) > 1:
+                items = list(inputs.items())
+                half = len(items) // 2
+                wrote = self._write_inputs(dict(items[:half]), stages)
+                return self._write_inputs(dict(items[half:]), stages) or wrote
+            (t, props), = inputs.values()
+            log.error("HubSpot refused the update of lead %s's contact: %s", t.lead.id, refused)
+            with self.db.begin() as s:
+                crm_sync.refused(s, self.destination_id, t.lead.id, str(refused)[:MAX_ERROR], self.now())
+            return True
         results = {str(r.id): r for r in answer.results or []}
         missing = set()
         for error in getattr(answer, "errors", None) or []:

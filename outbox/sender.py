@@ -265,7 +265,7 @@ class Sender:
                 queue.mark_sent(s, row_id, now, outcome.ts, outcome.error)
                 delivery = REGISTRY.get(kind)
                 if delivery is not None and delivery.on_sent is not None:
-                    delivery.on_sent(s, row, outcome)
+                    delivery.on_sent(s, row, outcome, now)
                 return
             if outcome.state == "defer":
                 queue.retry_later(s, row_id, now + timedelta(seconds=outcome.delay), outcome.error,

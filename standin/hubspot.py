@@ -346,6 +346,11 @@ class HubSpotStandIn(LocalServer):
         with self._lock:
             return dict(self._contacts[str(contact_id)]["properties"])
 
+    def set_options(self, name: str, values: list[str]) -> None:
+        """A portal that customised an enumeration property (e.g. its lead statuses): only `values` are valid."""
+        with self._lock:
+            self._properties[name]["options"] = [_option(v, v, i) for i, v in enumerate(values)]
+
     def history(self, contact_id: str, name: str) -> list[str]:
         """Every value written to one property of a contact, oldest first ("" where it was cleared)."""
         with self._lock:

@@ -116,7 +116,8 @@ class Delivery(Generic[P]):
     lane: "channel" rows are posts into a channel, paced per channel (OUTBOX_CHANNEL_RATE) and kept in order
     there; "method" rows (updates, ephemerals, App Home) share one lane per kind, paced only by Slack's 429s.
     waits_for_card: whether this row must wait for the lead's card post (an update of it, a threaded reply).
-    on_sent: what the row being sent changes in the database, in the transaction that marks it sent.
+    on_sent: what the row being sent changes in the database, in the transaction that marks it sent (with
+    the instant it was sent).
     """
 
     kind: str
@@ -124,7 +125,7 @@ class Delivery(Generic[P]):
     deliver: Callable[[Context, Message[P]], Outcome]
     lane: Literal["channel", "method"] = "method"
     waits_for_card: Callable[[P], bool] = never
-    on_sent: Callable[[Session, OutboxMessage, Outcome], None] | None = None
+    on_sent: Callable[[Session, OutboxMessage, Outcome, datetime], None] | None = None
 
     def lane_of(self, channel: str | None) -> str:
         return f"post:{channel}" if self.lane == "channel" else f"method:{self.kind}"

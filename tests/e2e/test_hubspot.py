@@ -54,6 +54,8 @@ def test_every_change_lands_on_the_contact(make_app, hubspot, slack, db):
     app, clock = start(make_app, hubspot)
     lead_id = new_mql(app)
     assert wait_until(lambda: hubspot.contact(contact).get("handoff_status") == "mql")
+    # the card's link follows as soon as the card is posted, before the lead's next change
+    assert wait_until(lambda: hubspot.contact(contact).get("handoff_card_url", "").startswith("https://"))
     clock.set(jst(2026, 11, 30, 10, 20))
     click(app, ActionId.CLAIM, lead_id)
     assert wait_until(lambda: hubspot.contact(contact).get("handoff_status") == "claimed")
@@ -148,8 +150,9 @@ def test_many_changes_while_hubspot_is_down_become_one_write_of_the_latest_state
     app.runtime.services.hubspot.paused_until = 0.0  # as if the backoff had run out
     app.runtime.services.notify()
     assert wait_until(lambda: all(hubspot.contact(c).get("handoff_status") == "sql" for c in contacts))
-    for contact in contacts:
-        assert hubspot.history(contact, "handoff_status") == ["mql", "sql"]  # coalesced, never older after newer
+    for contact in contacts:  # claimed and contacted were coalesced away; nothing older came after newer
+        history = hubspot.history(contact, "handoff_status")
+        assert [s for n, s in enumerate(history) if n == 0 or history[n - 1] != s] == ["mql", "sql"]
     updates = [c for c in hubspot.calls_to("/contacts/batch/update") if c.status == 200]
     assert len(updates) - before == 1  # fifteen changes of five leads: one batch of their latest states
 
@@ -208,3 +211,37 @@ def test_hubspot_setup_from_the_command_line(hubspot, slack, db, capsys, monkeyp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HUBSPOT_TOKEN is not set" in err
 
+
+
+def test_a_value_hubspot_refuses_holds_back_only_its_own_lead(make_app, hubspot, slack, db):
+    hubspot.set_options("hs_lead_status", ["NEW", "OPEN", "IN_PROGRESS", "CONNECTED", "OPEN_DEAL", "UNQUALIFIED"])
+    contacts = [hubspot.add_contact(f"v{i}@example.com") for i in range(6)]
+    app, clock = start(make_app, hubspot, LOST_REASONS="budget,other")
+    leads = [new_mql(app, f"v{i}@example.com") for i in range(6)]
+    for lead_id in leads:
+        click(app, ActionId.CLAIM, lead_id)
+        assert wait_until(lambda lid=lead_id: db_lead(db, lid).claimed_at is not None)
+    assert wait_until(lambda: all(settled(db, lead_id) for lead_id in leads))
+    hubspot.down()  # so the next changes go out together, in one batch
+    submit(app, "lead_lost", leads[0], REP, reason="budget")  # BAD_TIMING: this portal has no such status
+    for lead_id in leads[1:]:
+        click(app, ActionId.CONTACTED, lead_id)
+    assert wait_until(lambda: all(db_lead(db, lid).contacted_at for lid in leads[1:]) and db_lead(db, leads[0]).lost_at)
+    assert wait_until(lambda: sync_row(db, leads[1]).attempts >= 1)
+    hubspot.up()
+    clock.set(clock() + timedelta(minutes=10))
+    app.runtime.services.hubspot.paused_until = 0.0
+    app.runtime.services.notify()
+    assert wait_until(lambda: all(hubspot.contact(c).get("hs_lead_status") == "CONNECTED" for c in contacts[1:]))
+    assert wait_until(lambda: settled(db, leads[0]))
+    refused = sync_row(db, leads[0])
+    assert "BAD_TIMING was not one of the allowed options" in refused.last_error
+    assert hubspot.contact(contacts[0])["handoff_status"] == "claimed"  # nothing of the refused write landed
+    _status, body = app.request("/healthz", method="GET")
+    assert body["hubspot_refused"] == 1 and body["hubspot_pending"] == 0
+    calls = len(hubspot.calls)
+    assert not wait_until(lambda: len(hubspot.calls) > calls, timeout=0.5)  # not retried until its next change
+    hubspot.set_options("hs_lead_status", ["IN_PROGRESS", "CONNECTED", "OPEN_DEAL", "UNQUALIFIED", "BAD_TIMING"])
+    click(app, ActionId.QUALITY_BAD, leads[0])  # the lead's next change
+    assert wait_until(lambda: hubspot.contact(contacts[0]).get("handoff_status") == "lost")
+    assert hubspot.contact(contacts[0])["handoff_mql_quality"] == "not_ready"

@@ -68,9 +68,21 @@ def test_chosen_properties_with_the_record_id(web, db):
     assert r.status_code == 200 and r.json["status"] == "mql"
 
 
+def test_scores_beyond_the_scale_are_held_within_it_and_another_score_property_can_be_read(db, slack):
+    from runtime import build_runtime
+
+    web = build_runtime(make_settings(db.url, slack.url, HUBSPOT_SCORE_PROPERTY="lead_score_2025"), db=db)
+    web = web.http.test_client()
+    r = post(web, {**CHOSEN, "hubspotscore": "5", "lead_score_2025": "140.6"})  # the new scoring tool's property
+    assert r.status_code == 201 and r.json["status"] == "mql" and stored(db, "ken@example.com").score == 100
+    r = post(web, {"email": "neg@example.com", "lead_score_2025": "-12"})  # flat, no hs_object_id: still HubSpot's
+    assert r.status_code == 201 and stored(db, "neg@example.com").score == 0
+    r = post(web, {"email": "none@example.com", "lead_score_2025": "n/a"})
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "lead_score_2025"
+
+
 @pytest.mark.parametrize("body, field", [
     ({**CHOSEN, "hubspotscore": "high"}, "hubspotscore"),
-    ({**CHOSEN, "hubspotscore": "150"}, "hubspotscore"),
     ({k: v for k, v in CHOSEN.items() if k != "hubspotscore"}, "hubspotscore"),
     ({**CHOSEN, "email": "not-an-email"}, "email"),
     ({**CHOSEN, "createdate": "yesterday"}, "createdate"),
@@ -94,7 +106,7 @@ def test_a_body_of_neither_shape_names_the_accepted_shapes(web, db):
 @given(props=st.dictionaries(st.sampled_from(["email", "firstname", "lastname", "hubspotscore", "createdate",
                                                "hs_analytics_source", "company", "jobtitle", "hs_object_id"]),
                              st.one_of(st.none(), st.text(max_size=30), st.integers(), st.booleans(),
-                                       st.floats(allow_nan=False), st.lists(st.integers(), max_size=2))))
+                                       st.floats(allow_nan=False, allow_infinity=False), st.lists(st.integers(), max_size=2))))
 def test_any_workflow_body_is_answered_without_a_500(web, props):
     body = {"hs_object_id": "1", **props} if "hs_object_id" not in props else props
     assert post(web, body).status_code in (200, 201, 422)

@@ -57,7 +57,7 @@ def test_a_new_kind_is_one_delivery_and_one_registration(app, db, monkeypatch):
         seen.append((msg.kind, msg.channel, msg.payload.word))
         return Outcome("sent", ts="probe-1")
 
-    def on_sent(session, row, outcome):
+    def on_sent(session, row, outcome, now):
         row.last_error = f"noted {outcome.ts}"
 
     monkeypatch.setitem(REGISTRY, "probe", Delivery(kind="probe", payload=Probe, deliver=deliver, lane="channel",
