@@ -137,7 +137,8 @@ def cmd_run_job(settings: Settings, args) -> int:
 
             with rt.db.begin() as session:
                 state = crm_sync.status(session, rt.services.hubspot.destination_id, rt.services.now())
-            print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"]))
+            print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"],
+                    refused=state["refused"]))
     if late:
         raise CommandError("; ".join(late))
     return 0

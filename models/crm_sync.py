@@ -109,13 +109,14 @@ def found(session: Session, destination_id: int, lead_id: int, record_id: str, r
     """The record was found: write to it (in the same pass)."""
     session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
         state="ready", record_id=record_id, remote_stage=remote_stage, lease_until=None, next_attempt_at=now,
-        last_error=None, updated_at=now))
+        attempts=0, last_error=None, updated_at=now))
 
 
 def not_found(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:
     """No such record: recorded and skipped until the lead's next change."""
     session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
-        state="not_found", record_id=None, lease_until=None, next_attempt_at=None, last_error=why, updated_at=now))
+        state="not_found", record_id=None, lease_until=None, next_attempt_at=None, attempts=0, last_error=why,
+        updated_at=now))
 
 
 def written(session: Session, destination_id: int, lead_id: int, want: int, sent: dict,
@@ -153,7 +154,8 @@ def status(session: Session, destination_id: int | None, now: datetime) -> dict:
     missing = session.scalar(base.where(CrmSync.state == "not_found"))
     oldest = session.scalar(select(func.min(CrmSync.updated_at)).where(
         CrmSync.destination_id == destination_id, CrmSync.next_attempt_at.is_not(None)))
-    refused_ = session.scalar(base.where(CrmSync.next_attempt_at.is_(None), CrmSync.attempts > 0))
+    refused_ = session.scalar(base.where(CrmSync.state == "ready", CrmSync.next_attempt_at.is_(None),
+                                         CrmSync.attempts > 0))
     return {"pending": pending, "not_found": missing, "refused": refused_,
             "oldest_pending_seconds": None if oldest is None else max(0, int((now - oldest).total_seconds()))}
 

@@ -13,8 +13,9 @@ rate limiting delays nothing else. Each pass:
 
 Calls go through HubSpot's official client, at most 100 requests in any 10 seconds (a private app's limit),
 and a 429 pauses the lane for the `Retry-After` HubSpot gives or until our window frees up. 5xx, timeouts
-and lost connections pause it with backoff; a refused token pauses it for 15 minutes; a batch HubSpot
-refuses as invalid (a property missing: run `bot.py hubspot-setup`) is tried again every 15 minutes.
+and lost connections pause it with backoff; a refused token, or a property HubSpot does not have (run
+`bot.py hubspot-setup`), pauses it for 15 minutes. A batch HubSpot refuses for one lead's value is split down
+to that lead, which is recorded with HubSpot's reason and written again at its next change.
 """
 from __future__ import annotations
 
@@ -269,8 +270,14 @@ class HubSpotWriter:
             self.paused_until = 0.0
         try:
             stages = self._stages(batch)
-        except (Paused, Refused) as trouble:
-            self._hold(batch, trouble if isinstance(trouble, Paused) else Paused(SETUP_PAUSE, str(trouble), True))
+        except Paused as pause:
+            self._hold(batch, pause)
+            return False
+        except Refused as refused:  # reading stages by record id: nothing of ours can be wrong in it
+            log.error("HubSpot refused to read the lifecycle stage of %d contacts: %s; they wait 15 minutes",
+                      len(batch), refused)
+            self._hold(batch, Paused(SETUP_PAUSE, str(refused), counted=True))
+            self.paused_until = 0.0  # other leads may still go
             return False
         inputs = {t.record_id: (t, mapping.properties(t.lead, stages.get(t.record_id, t.remote_stage)))
                   for t in batch}
@@ -286,6 +293,11 @@ class HubSpotWriter:
             self._hold([t for t, _ in inputs.values()], pause)
             return False
         except Refused as refused:
+            if "PROPERTY_DOESNT_EXIST" in str(refused):  # not one lead's value: the portal lacks our properties
+                log.error("HubSpot has no handoff properties yet: run `python bot.py hubspot-setup`; writes wait "
+                          "15 minutes (%s)", refused)
+                self._hold([t for t, _ in inputs.values()], Paused(SETUP_PAUSE, str(refused), counted=True))
+                return False
             if len(inputs) > 1:
                 items = list(inputs.items())
                 half = len(items) // 2

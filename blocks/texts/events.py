@@ -45,8 +45,10 @@ TEXTS: dict[str, dict[str, str]] = {
                         "ja": "イベント: 配信 {sent} 件、失敗(再送なし){failed} 件、再送待ち {pending} 件"},
     "cli.events.timeout": {"en": "events: {pending} deliveries still due after {seconds} s; they will be retried",
                            "ja": "イベント: {seconds} 秒後も {pending} 件が配信待ちです。後で再送します"},
-    "cli.hubspot.done": {"en": "HubSpot: {pending} leads still to write, {not_found} without a contact",
-                         "ja": "HubSpot: 書き込み待ち {pending} 件、コンタクトなし {not_found} 件"},
+    "cli.hubspot.done": {"en": "HubSpot: {pending} leads still to write, {not_found} without a contact, {refused} "
+                               "refused (until their next change)",
+                         "ja": "HubSpot: 書き込み待ち {pending} 件、コンタクトなし {not_found} 件、拒否 {refused} 件"
+                               "(次の変更まで保留)"},
     "cli.hubspot.timeout": {"en": "HubSpot: {pending} leads still due after {seconds} s; they will be retried",
                             "ja": "HubSpot: {seconds} 秒後も {pending} 件が書き込み待ちです。後で再送します"},
     "cli.hubspot.no_token": {"en": "HUBSPOT_TOKEN is not set: put a HubSpot private app's access token (scopes "

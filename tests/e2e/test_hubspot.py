@@ -245,3 +245,20 @@ def test_a_value_hubspot_refuses_holds_back_only_its_own_lead(make_app, hubspot,
     click(app, ActionId.QUALITY_BAD, leads[0])  # the lead's next change
     assert wait_until(lambda: hubspot.contact(contacts[0]).get("handoff_status") == "lost")
     assert hubspot.contact(contacts[0])["handoff_mql_quality"] == "not_ready"
+
+
+def test_without_hubspot_setup_writes_wait_and_nothing_is_set_aside(make_app, hubspot, slack, db):
+    hubspot.reset()  # a portal where `bot.py hubspot-setup` was never run
+    contact = hubspot.add_contact("nosetup@example.com")
+    app, clock = start(make_app, hubspot)
+    lead_id = new_mql(app, "nosetup@example.com")
+    assert wait_until(lambda: (sync_row(db, lead_id).last_error or "").find("PROPERTY_DOESNT_EXIST") >= 0)
+    row = sync_row(db, lead_id)
+    assert row.next_attempt_at is not None and row.state == "ready"  # waiting for the fix, not set aside
+    from outbox.hubspot import make_client, setup
+
+    setup(make_client(hubspot.token, hubspot.url))  # the admin runs hubspot-setup
+    clock.set(clock() + timedelta(minutes=16))
+    app.runtime.services.hubspot.paused_until = 0.0
+    app.runtime.services.notify()
+    assert wait_until(lambda: hubspot.contact(contact).get("handoff_status") == "mql")
