@@ -1,4 +1,5 @@
-"""`make bench`: claim latency, webhook ingest and a paced MQL burst; writes BENCHMARKS.md.
+"""`make bench`: claim latency, webhook ingest, a paced MQL burst, events out and HubSpot write-back (and
+the sweep, KPI and import benchmarks); writes BENCHMARKS.md.
 
 Runs `bot.py serve` as a real process against the local Slack stand-in, on
 SQLite and, when BENCH_POSTGRES_URL is set, on PostgreSQL too.
@@ -20,6 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import HANDOFF, HOOK, ROOT, SECRET, Server, fresh_postgres, fresh_sqlite, machine, pct
+from bench.events import measure as measure_events
+from bench.events import section as events_section
+from bench.hubspot import events_and_hubspot
+from bench.hubspot import measure as measure_hubspot
+from bench.hubspot import section as hubspot_section
 from bench.import_leads import ROWS as IMPORT_ROWS
 from bench.import_leads import measure as measure_import
 from bench.import_leads import section as import_section
@@ -91,8 +97,8 @@ def bench_ingest(db_url: str, slack: SlackStandIn) -> dict:
         server.stop()
 
 
-def bench_claims(db_url: str, slack: SlackStandIn) -> dict:
-    server = Server(db_url, slack.url, OUTBOX_CHANNEL_RATE=1000, OUTBOX_CHANNEL_BURST=1000)
+def bench_claims(db_url: str, slack: SlackStandIn, **extra) -> dict:
+    server = Server(db_url, slack.url, OUTBOX_CHANNEL_RATE=1000, OUTBOX_CHANNEL_BURST=1000, **extra)
     try:
         ids = []
         for path, body, headers in lead_jobs(1000, 500, 0, score=lambda i: 90):
@@ -171,6 +177,12 @@ def main() -> int:
                 claim_rows.append(f"| {label} | {run} | {cl['n']:,} | {cl['p50_ms']:.1f} | {cl['p99_ms']:.1f} | "
                                   f"{cl['max_ms']:.1f} | {cl['client']} |")
                 print(f"  {cl}", flush=True)
+            print(f"[{label}] claim latency with events + HubSpot on …", flush=True)
+            with events_and_hubspot([f"lead{i}@bench.example" for i in range(1000)]) as extra:
+                cl = bench_claims(fresh("claims-out.db"), slack, **extra)
+            claim_rows.append(f"| {label} | with events + HubSpot | {cl['n']:,} | {cl['p50_ms']:.1f} | "
+                              f"{cl['p99_ms']:.1f} | {cl['max_ms']:.1f} | {cl['client']} |")
+            print(f"  {cl}", flush=True)
 
     sweep_rows = []
     for total in (100_000, 1_000_000):
@@ -203,9 +215,23 @@ def main() -> int:
     burst = bench_burst(fresh_sqlite(tmp, "burst.db"))
     print(f"  {burst}", flush=True)
 
+    events_results, hubspot_results = [], []
+    with SlackStandIn() as slack:
+        for label, fresh in targets:
+            print(f"[{label}] events out: 10,000 MQL events, one endpoint of two down …", flush=True)
+            ev = measure_events(fresh("events.db"), slack.url)
+            print(f"  {ev}", flush=True)
+            events_results.append((label, ev))
+            print(f"[{label}] HubSpot write-back: 10,000 MQLs, then 10,000 claims …", flush=True)
+            hs = measure_hubspot(fresh("hubspot.db"), slack.url)
+            print(f"  {hs}", flush=True)
+            hubspot_results.append((label, hs))
+
     lines += ["## Claim click: time to the HTTP answer",
               "2,000 signed `lead_claim` clicks from 50 concurrent keep-alive clients on 1,000 cards (each clicked "
-              "twice: one claim, one private refusal). Aim: p99 under 100 ms (Slack allows 3,000).\n",
+              "twice: one claim, one private refusal). Aim: p99 under 100 ms (Slack allows 3,000). *With events + "
+              "HubSpot*: the same with `EVENT_WEBHOOK_URLS` (one verifying receiver) and `HUBSPOT_TOKEN` (the HubSpot "
+              "stand-in, a contact for each lead) set, so every claim also queues an event and a contact write.\n",
               "| database | run | requests | p50 ms | p99 ms | max ms | client |", "|---|---|---|---|---|---|---|",
               *claim_rows, "",
               "## Webhook ingest", "10,000 leads (a third of them MQLs, each queuing a card) into a fresh database. "
@@ -234,7 +260,8 @@ def main() -> int:
               "table.\n",
               "| database | report | leads in table | MQLs in period | ms | peak MB | naive ms | naive peak MB | "
               "naive / ours |", "|---|---|---|---|---|---|---|---|---|", *kpi_rows, "",
-              *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")]
+              *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
+              *events_section(events_results), *hubspot_section(hubspot_results)]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)
