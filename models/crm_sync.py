@@ -22,23 +22,32 @@ CRM_KINDS = (HUBSPOT,)
 
 def bump(session: Session, *, lead_id: int, now: datetime) -> None:
     """The lead changed: make it due at every active CRM (a row backing off keeps its time)."""
+    crms = list(session.scalars(select(Destination.id).where(Destination.kind.in_(CRM_KINDS),
+                                                             Destination.active.is_(True))))
+    if crms:
+        bump_many(session, [lead_id], crms, now)
+
+
+def bump_many(session: Session, lead_ids: list[int], destination_ids: list[int], now: datetime) -> None:
+    """`bump` for each change of `lead_ids` (a lead may be named once per change) at these CRMs."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    at = literal(now, type_=UTCDateTime())
-    pick = select(literal(lead_id), Destination.id, literal(1), literal(0), literal("lookup"), literal(0), at, at).where(
-        Destination.kind.in_(CRM_KINDS), Destination.active.is_(True))
-    stmt = insert(CrmSync).from_select(
-        ["lead_id", "destination_id", "want", "written", "state", "attempts", "next_attempt_at", "updated_at"], pick)
+    changes: dict[int, int] = {}
+    for lead_id in lead_ids:  # one row per lead in the statement: an upsert may not touch a row twice
+        changes[lead_id] = changes.get(lead_id, 0) + 1
+    stmt = insert(CrmSync)
     current = CrmSync.__table__.c
     stmt = stmt.on_conflict_do_update(
         index_elements=["lead_id", "destination_id"],
-        set_={"want": current.want + 1, "updated_at": stmt.excluded.updated_at,
+        set_={"want": current.want + stmt.excluded.want, "updated_at": stmt.excluded.updated_at,
               "next_attempt_at": func.coalesce(current.next_attempt_at, stmt.excluded.next_attempt_at),
               # a contact not found is looked for again at the lead's next change, never in a loop
               "state": case((current.state == "not_found", "lookup"), else_=current.state)})
-    session.execute(stmt)
+    session.execute(stmt, [{"lead_id": lead_id, "destination_id": d, "want": n, "written": 0, "state": "lookup",
+                            "attempts": 0, "next_attempt_at": now, "updated_at": now}
+                           for lead_id, n in changes.items() for d in destination_ids])
 
 
 def configure(session: Session, kind: str, url: str | None, now: datetime, reconcile: bool = True) -> int | None:

@@ -88,19 +88,52 @@ def emit(session: Session, *, lead_id: int, type: str, now: datetime, actor: str
 
     Call it inside the transaction that made the change, after making it. Returns the event's id.
     """
-    session.flush()  # the change itself, so the lead read below is the lead after it
+    return emit_many(session, [Change(lead_id, type, actor, reason, note, extra)], now)[0]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event to emit: which lead, what happened, who did it, and its reason, note and extra data."""
+
+    lead_id: int
+    type: str
+    actor: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    extra: dict | None = None
+
+
+def emit_many(session: Session, changes: list[Change], now: datetime) -> list[str]:
+    """`emit` for many changes at once (a batch of leads becoming MQLs): a handful of statements, not a handful
+    per change. Events are stored in the order given; returns their ids in that order."""
+    if not changes:
+        return []
+    session.flush()  # the changes themselves, so the leads read below are the leads after them
     # Locked, so that two transactions changing one lead write their events in the order they commit (a claim
     # and the sweep's breach at the same moment), each with the lead as that change left it.
-    lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()
-                           .execution_options(populate_existing=True)).one()
-    body = {"type": type, "timestamp": _iso(now),
-            "data": {"lead": snapshot(lead), "actor": actor, "reason": reason, "note": note, **extra}}
-    event_id = f"evt_{uuid.uuid4().hex}"
-    row = session.execute(insert(Event).values(event_id=event_id, type=type, lead_id=lead_id, occurred_at=now,
-                                               body=body).returning(Event.id)).scalar_one()
-    _fan_out(session, select(literal(row), literal(lead_id)), now)
-    crm_sync.bump(session, lead_id=lead_id, now=now)
-    return event_id
+    ids = sorted({c.lead_id for c in changes})
+    leads = {lead.id: lead for lead in session.scalars(
+        select(Lead).where(Lead.id.in_(ids)).order_by(Lead.id).with_for_update()
+        .execution_options(populate_existing=True))}
+    rows = []
+    for c in changes:
+        body = {"type": c.type, "timestamp": _iso(now),
+                "data": {"lead": snapshot(leads[c.lead_id]), "actor": c.actor, "reason": c.reason, "note": c.note,
+                         **(c.extra or {})}}
+        rows.append({"event_id": f"evt_{uuid.uuid4().hex}", "type": c.type, "lead_id": c.lead_id,
+                     "occurred_at": now, "body": body})
+    stored = session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows).scalars().all()
+    active = session.execute(select(Destination.id, Destination.kind).where(Destination.active.is_(True))).all()
+    endpoints = [d for d, kind in active if kind == WEBHOOK]
+    if endpoints:
+        session.execute(insert(EventDelivery), [
+            {"event_row": row, "destination_id": d, "lead_id": c.lead_id, "status": "pending", "attempts": 0,
+             "created_at": now, "next_attempt_at": now}
+            for row, c in zip(stored, changes, strict=True) for d in endpoints])
+    crms = [d for d, kind in active if kind in crm_sync.CRM_KINDS]
+    if crms:
+        crm_sync.bump_many(session, [c.lead_id for c in changes], crms, now)
+    return [r["event_id"] for r in rows]
 
 
 def _fan_out(session: Session, event: select, now: datetime, destination_ids: list[int] | None = None) -> int:
@@ -207,8 +240,18 @@ class Result:
 
 
 def settle(session: Session, results: list[Result], now: datetime) -> None:
-    """Record a batch of attempts in one transaction."""
+    """Record a batch of attempts in one transaction: the delivered ones in one statement (most of them)."""
+    delivered = {}
     for r in results:
+        if r.state == "sent" and r.counted:
+            delivered.setdefault(r.status, []).append(r.id)
+    for status, ids in delivered.items():
+        session.execute(update(EventDelivery).where(EventDelivery.id.in_(ids), EventDelivery.status == "pending")
+                        .values(lease_until=None, last_status=status, last_error=None, status="sent",
+                                delivered_at=now, attempts=EventDelivery.attempts + 1))
+    for r in results:
+        if r.state == "sent" and r.counted:
+            continue
         values = dict(lease_until=None, last_status=r.status, last_error=r.error)
         if r.counted:
             values["attempts"] = EventDelivery.attempts + 1

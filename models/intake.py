@@ -86,5 +86,5 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         if policy.handoff_channel:
             enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
                     channel=policy.handoff_channel, lead_id=lead.id)
-        events.emit(session, lead_id=lead.id, type=events.Type.MQL, now=now)
+    events.emit_many(session, [events.Change(lead.id, events.Type.MQL) for lead in crossed], now)
     return [IngestResult(lead.id, lead.status, created) for lead, created in results]

@@ -127,18 +127,25 @@ class EventLane:
 
     # Sending ----------------------------------------------------------------------
     def _send_all(self, due: list[events.Due]) -> None:
-        results: list[events.Result] = []
-        unreachable: events.Result | None = None
-        for start in range(0, len(due), self._workers):
-            chunk = due[start:start + self._workers]
-            if unreachable is not None:  # the endpoint is down: the rest wait with the one that failed
-                results.extend(events.Result(d.id, "retry", error=unreachable.error, retry_at=unreachable.retry_at,
-                                             counted=False) for d in chunk)
-                continue
-            for result, reached in self._pool.map(self._attempt, chunk):
-                results.append(result)
-                if not reached and unreachable is None and result.state == "retry":
-                    unreachable = result
+        """Every delivery of the pass, `workers` at a time; once the endpoint cannot be reached, the ones not
+        yet tried wait with the one that failed instead of each meeting the same refusal or timeout."""
+        down: list[events.Result] = []  # the first attempt that found the endpoint unreachable, if any
+        lock = threading.Lock()
+
+        def attempt(d: events.Due) -> events.Result:
+            with lock:
+                failed = down[0] if down else None
+            if failed is not None:
+                return events.Result(d.id, "retry", error=failed.error, retry_at=failed.retry_at, counted=False)
+            result, reached = self._attempt(d)
+            if not reached and result.state == "retry":
+                with lock:
+                    if not down:
+                        down.append(result)
+            return result
+
+        results = list(self._pool.map(attempt, due))
+        unreachable = down[0] if down else None
         if unreachable is not None:
             self.paused_until = time.monotonic() + max(0.0, (unreachable.retry_at - self.now()).total_seconds())
             log.warning("endpoint %s unreachable (%s); its deliveries wait until %s", self.label,
