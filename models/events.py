@@ -42,7 +42,7 @@ ALL_TYPES = tuple(v for k, v in vars(Type).items() if k.isupper())
 OUTCOME_TYPES = {"sql": Type.SQL, "won": Type.WON, "lost": Type.LOST, "disqualified": Type.DISQUALIFIED}
 
 # The Standard Webhooks retry schedule (after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, …),
-# continued every 10 hours until the event is 72 hours old: then the next failure is final.
+# continued every 10 hours until the delivery is 72 hours old (a replay starts anew): then the next failure is final.
 RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000)
 RETRY_FOR = timedelta(hours=72)
 MAX_RETRY_AFTER = 36000.0  # a Retry-After longer than the longest step of the schedule is cut to it
