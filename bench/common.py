@@ -1,12 +1,15 @@
 """What the benchmarks share: a served app, fresh databases, a filled database, the machine's name."""
 from __future__ import annotations
 
+import http.client
 import os
 import platform
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -90,3 +93,36 @@ def filled_database(db_url: str, total: int, fill) -> tuple[Database, float]:
     started = time.perf_counter()
     fill(db, total)
     return db, time.perf_counter() - started
+
+
+def run_clients(port: int, jobs: list[tuple[str, bytes, dict]], concurrency: int) -> list[tuple[float, int]]:
+    """Send every (path, body, headers) with `concurrency` keep-alive clients; (seconds, status) each."""
+    work: queue.Queue = queue.Queue()
+    for job in jobs:
+        work.put(job)
+    results: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while True:
+            try:
+                path, body, headers = work.get_nowait()
+            except queue.Empty:
+                break
+            started = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            mine.append((time.perf_counter() - started, resp.status))
+        conn.close()
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results

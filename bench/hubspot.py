@@ -19,16 +19,13 @@ of the way; a card posted meanwhile adds its link to its contact's next write.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import itertools
 import json
 import math
 import os
-import queue
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import UTC
@@ -36,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
-from bench.common import HANDOFF, SECRET, Server, fresh_postgres, fresh_sqlite
+from bench.common import HANDOFF, SECRET, Server, fresh_postgres, fresh_sqlite, run_clients
 from bench.events import new_secret, post_batches
 from models.tables import Lead
 from outbox.hubspot import make_client, setup
@@ -58,38 +55,6 @@ def lead_bodies(n: int, batch: int = BATCH) -> list[bytes]:
                                    "company": f"Company {i}", "source": ("webinar", "ads", "organic")[i % 3]}
                                   for i in range(b, min(b + batch, n))]}).encode()
             for b in range(0, n, batch)]
-
-
-def send_all(port: int, jobs: list[tuple[str, bytes, dict]], concurrency: int) -> list[int]:
-    """POST every (path, body, headers) with `concurrency` keep-alive clients; the statuses."""
-    work: queue.Queue = queue.Queue()
-    for job in jobs:
-        work.put(job)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        while True:
-            try:
-                path, body, headers = work.get_nowait()
-            except queue.Empty:
-                break
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            mine.append(resp.status)
-        conn.close()
-        with lock:
-            statuses.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return statuses
 
 
 def wait_status(hs: HubSpotStandIn, contacts: list[str], status: str, timeout: float) -> list[str]:
@@ -149,7 +114,7 @@ def measure(db_url: str, slack_url: str, n: int = LEADS) -> dict:
             calls1 = len(hs.calls)
             hs.inject_429(INJECTED_429)
             t1, wall1 = time.monotonic(), time.time()
-            clicks = send_all(server.port, jobs, CLICKERS)
+            clicks = [status for _, status in run_clients(server.port, jobs, CLICKERS)]
             clicks_s = time.monotonic() - t1
             assert all(s == 200 for s in clicks), set(clicks)
             not_claimed = wait_status(hs, contacts, "claimed", 240)

@@ -6,21 +6,29 @@ SQLite and, when BENCH_POSTGRES_URL is set, on PostgreSQL too.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import HANDOFF, HOOK, ROOT, SECRET, Server, fresh_postgres, fresh_sqlite, machine, pct
+from bench.common import (
+    HANDOFF,
+    HOOK,
+    ROOT,
+    SECRET,
+    Server,
+    fresh_postgres,
+    fresh_sqlite,
+    machine,
+    pct,
+    run_clients,
+)
 from bench.events import measure as measure_events
 from bench.events import section as events_section
 from bench.hubspot import events_and_hubspot
@@ -33,39 +41,6 @@ from bench.kpi import measure as measure_kpi
 from bench.sweep import measure as measure_sweep
 from standin import slack_requests
 from standin.server import SlackStandIn
-
-
-def run_clients(port: int, jobs: list[tuple[str, bytes, dict]], concurrency: int) -> list[tuple[float, int]]:
-    """Send every (path, body, headers) with `concurrency` keep-alive clients; (seconds, status) each."""
-    work: queue.Queue = queue.Queue()
-    for job in jobs:
-        work.put(job)
-    results: list[tuple[float, int]] = []
-    lock = threading.Lock()
-
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        while True:
-            try:
-                path, body, headers = work.get_nowait()
-            except queue.Empty:
-                break
-            started = time.perf_counter()
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            mine.append((time.perf_counter() - started, resp.status))
-        conn.close()
-        with lock:
-            results.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return results
 
 
 def lead_jobs(n: int, batch: int, start: int = 0, score=lambda i: 30 if i % 3 else 80):
