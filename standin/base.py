@@ -18,6 +18,17 @@ class LocalServer:
     thread_name = "standin"
     poll_seconds = 0.5  # how soon serve_forever notices stop()
 
+    def _listen(self, host: str, port: int, handler) -> None:
+        """Bind the server (port 0: any free one); it serves once started."""
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+        self._thread = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
     def start(self) -> Self:
         if self._thread is None:
             self._thread = threading.Thread(target=self.server.serve_forever, args=(self.poll_seconds,),

@@ -89,7 +89,7 @@ import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -255,14 +255,11 @@ class HubSpotStandIn(LocalServer):
         self._down = False
         self._windows: dict[str, deque] = {}  # token -> arrival times inside the rolling window
         self._daily = 0
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._listen(host, port, self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     # Setup ------------------------------------------------------------------
     def limit(self, requests: int = RATE_REQUESTS, seconds: float = RATE_SECONDS) -> None:

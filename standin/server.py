@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl
 
 from standin.base import LocalServer
@@ -177,14 +177,11 @@ class SlackStandIn(LocalServer):
         self._without_bot: set[str] = set()  # channels the bot was removed from: not_in_channel
         self._ts = itertools.count(1)
         self._responses: dict[str, int] = {}  # response_url token -> times used
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._listen(host, port, self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return self.base_url + "/api/"
 
     # Misbehaving ------------------------------------------------------------
     def fail_next(self, times: int, status: int = 500, method: str | None = None,
@@ -225,8 +222,7 @@ class SlackStandIn(LocalServer):
         token = f"{next(self._ts):06d}"
         with self._lock:
             self._responses[token] = 0
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/response/{token}"
+        return f"{self.base_url}/response/{token}"
 
     def respond(self, token: str, raw: bytes, content_type: str) -> tuple[int, dict]:
         """Slack's rules for a response_url: a JSON message with text or blocks, at most five uses."""
