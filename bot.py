@@ -1,4 +1,4 @@
-"""Handoff's only entry point: serve | clock | run-job | import-leads | kpi | outbox | events | hubspot-setup | migrate | demo."""
+"""Handoff's only entry point: serve | clock | deliver | run-job | import-leads | kpi | outbox | events | hubspot-setup | migrate | demo."""
 from __future__ import annotations
 
 import argparse
@@ -28,8 +28,7 @@ def cmd_serve(settings: Settings, args) -> int:
     if not settings.LEAD_WEBHOOK_TOKEN:
         log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
     rt = build_runtime(settings)
-    stop = threading.Event()
-    rt.start_background(stop)
+    rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
     mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -81,6 +80,28 @@ def cmd_clock(settings: Settings, args) -> int:
     on_sigterm()
     try:
         stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rt.shutdown()
+    return 0
+
+
+def cmd_deliver(settings: Settings, args) -> int:
+    """The delivery process `serve` starts (outbox/process.py): the senders, and the scheduler unless
+    SCHEDULER=off; woken through `--wake-fd`, and stopped when that pipe closes (its `serve` is gone)."""
+    from outbox.process import listen_for_wakes, say_ready
+
+    settings.require("SLACK_BOT_TOKEN")
+    rt = build_runtime(settings, reconcile=False, web=False)  # serve reconciled the destinations already
+    stop, done = threading.Event(), threading.Event()
+    rt.start_background(stop)
+    if args.wake_fd is not None:
+        listen_for_wakes(args.wake_fd, rt.services.notify, parent_gone=done.set)
+    on_sigterm()
+    say_ready(args.ready_fd)
+    try:
+        done.wait()
     except KeyboardInterrupt:
         pass
     finally:
@@ -413,6 +434,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve HTTP (or Socket Mode) with the scheduler")
     sub.add_parser("clock", help="run the scheduler and the outbox alone")
+    dl = sub.add_parser("deliver", help="run the outbox (and the scheduler unless SCHEDULER=off): serve starts it")
+    dl.add_argument("--wake-fd", type=int, help="a pipe from serve: woken by each byte, stopped at its end")
+    dl.add_argument("--ready-fd", type=int, help="a pipe to serve: one byte once sending")
     rj = sub.add_parser("run-job", help="run one job once")
     rj.add_argument("name", help=" | ".join(JOBS))
     rj.add_argument("--at", help="act as if the clock read this ISO 8601 instant")
@@ -443,7 +467,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
+COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
             "migrate": cmd_migrate, "demo": cmd_demo}
 

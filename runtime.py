@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from handlers.http import ListenerPool
     from handlers.services import Services
     from models.db import Database
+    from outbox.process import DeliveryProcess
 
 log = logging.getLogger("handoff")
 
@@ -41,10 +42,11 @@ class Runtime:
     db: Database
     services: Services
     bolt: App | None  # None without SLACK_BOT_TOKEN (the webhook and the jobs still run)
-    http: Flask  # the WSGI app: /slack/events, /hooks/leads, /healthz
+    http: Flask | None  # the WSGI app: /slack/events, /hooks/leads, /healthz (None in the delivery process)
     listeners: ListenerPool | None = None  # acknowledged Slack work still running
     stop: threading.Event | None = None  # set by start_background: ends the sender
     scheduler: BaseScheduler | None = None  # the APScheduler started by start_background, if any
+    delivery: DeliveryProcess | None = None  # serve's delivery process, started by start_delivery_process
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until every acknowledged Slack request has finished its work (deploys, the demo)."""
@@ -105,6 +107,13 @@ class Runtime:
                                           self.settings.SCHEDULER == "on" if scheduler is None else scheduler)
         return self.scheduler
 
+    def start_delivery_process(self) -> DeliveryProcess:
+        """`serve`: deliveries and jobs run in a second process, woken after each commit (outbox/process.py)."""
+        from outbox.process import DeliveryProcess
+
+        self.delivery = self.services.delivery = DeliveryProcess().start()
+        return self.delivery
+
     def shutdown(self, timeout: float = 25.0) -> None:
         """A graceful stop (SIGTERM on deploy): finish what was acknowledged, the running job and the send in
         flight, then return. What is still queued stays in the outbox for the next process."""
@@ -113,6 +122,8 @@ class Runtime:
             log.info("stopping: finishing %d acknowledged Slack request(s)", waiting)
         if not self.settle(timeout):
             log.warning("stopping with Slack work still running after %.0f s", timeout)
+        if self.delivery is not None:  # after the listeners: what they queued is woken for before it stops
+            self.delivery.stop(timeout)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
         if self.stop is not None:
@@ -143,9 +154,10 @@ def open_database(settings: Settings) -> Database:
 
 
 def build_runtime(settings: Settings, db: Database | None = None, now: Callable[[], datetime] | None = None,
-                  verify_token: bool = True, reconcile: bool = True) -> Runtime:
+                  verify_token: bool = True, reconcile: bool = True, web: bool = True) -> Runtime:
     """`reconcile`: this process owns where changes go (serve, clock): the endpoints and CRMs in the database
-    become those of its settings. A one-off command leaves them as they are (docs/events.md)."""
+    become those of its settings. A one-off command leaves them as they are (docs/events.md).
+    `web`: build Bolt and the WSGI app; the delivery process only sends (outbox/process.py)."""
     from handlers.http import ListenerPool, build_bolt_app, build_flask_app
     from handlers.services import Services, utcnow
     from models import crm_sync, events
@@ -165,6 +177,8 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
                         events=EventSender(db, destinations, settings.EVENT_WEBHOOK_SECRET, now=now),
                         hubspot=hubspot)
     bolt = listeners = None
+    if not web:
+        return Runtime(settings, db, services, None, None)
     if settings.SLACK_BOT_TOKEN:
         listeners = ListenerPool(max_workers=8)
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import platform
 import queue
@@ -39,12 +40,14 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "bot.py", "serve"], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # up, and its delivery process sending (outbox/process.py)
             try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status == 200:
-                    return
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as resp:
+                    if json.loads(resp.read()).get("delivery_process") == "running":
+                        return
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("server did not start")
 
     def stop(self):

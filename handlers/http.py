@@ -112,7 +112,9 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`); and the
         event deliveries (docs/events.md): `events_pending` and `events_failed`; with HubSpot (docs/hubspot.md),
         `hubspot_pending` leads waiting to be written, `hubspot_not_found` leads with no contact there, and
-        `hubspot_refused` leads whose values HubSpot would not take (until their next change)."""
+        `hubspot_refused` leads whose values HubSpot would not take (until their next change). Under `serve`,
+        `delivery_process` says how the process that sends is: `running`, `starting`, or `restarting` after it
+        died (outbox/process.py)."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
@@ -124,6 +126,8 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         except Exception as exc:  # any database failure means "not healthy", never a 500
             log.warning("health check failed: %s", exc)
             return jsonify(ok=False, database="unreachable"), 503
+        if services.delivery is not None:
+            event_health["delivery_process"] = services.delivery.state
         return jsonify(ok=True, database="ok", outbox_pending=health["pending"], outbox_failed=health["failed"],
                        outbox_retrying=health["retrying"],
                        outbox_oldest_pending_seconds=health["oldest_pending_seconds"], **event_health)

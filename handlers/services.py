@@ -19,6 +19,7 @@ from settings import Settings
 if TYPE_CHECKING:
     from outbox.events import EventSender
     from outbox.hubspot import HubSpotWriter
+    from outbox.process import DeliveryProcess
     from outbox.sender import Sender
 
 log = logging.getLogger("handoff.slack")
@@ -41,6 +42,8 @@ class Services:
     sender: Sender | None = None  # None only where nothing is sent (a command-line report)
     events: EventSender | None = None  # the endpoints' lanes (docs/events.md); None where nothing is sent
     hubspot: HubSpotWriter | None = None  # HubSpot write-back (docs/hubspot.md); None without HUBSPOT_TOKEN
+    # Set in `serve`'s web process: the senders run in the delivery process (outbox/process.py); wake that.
+    delivery: DeliveryProcess | None = None
     policy: Policy = field(init=False)  # the lead rules, read from the settings once
 
     def __post_init__(self):
@@ -75,6 +78,9 @@ class Services:
 
     def notify(self) -> None:
         """Wake the senders after a commit that queued messages or events."""
+        if self.delivery is not None:
+            self.delivery.notify()
+            return
         if self.sender is not None:
             self.sender.notify()
         for lane in self.lanes:

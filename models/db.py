@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import random
 import threading
 import time
@@ -55,6 +57,65 @@ class DatabaseUnavailable(Exception):
     """The database did not let this request in within its wait (another process holds SQLite's write lock)."""
 
 
+class WriterTurn:
+    """SQLite's one writer at a time, handed out in turn among the processes on this host.
+
+    SQLite makes a writer that finds the database locked sleep and look again, longer each time (up to 100 ms);
+    next to a busy process that begins its next transaction microseconds after the last one ended, the sleeper
+    may never find the gap: while a burst of leads came in, `serve`'s delivery process (outbox/process.py)
+    sent nothing at all. So every transaction first takes an exclusive `flock` on a file beside the
+    database: the kernel wakes a waiting process the moment the holder lets go. A process that does not use
+    it (a `sqlite3` shell) still meets SQLite's own lock and busy wait.
+
+    The blocking `flock` is made by one thread per process, so that the transaction asking can give up after
+    `wait_seconds` like any other wait for the database; a turn that arrives after it gave up is passed on.
+    """
+
+    def __init__(self, path: str):
+        # Two open files, so two locks even within this process: the transaction's own try, and the waiter's.
+        self._mine = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._waiters = os.open(path, os.O_RDWR)
+        self._holding: int | None = None  # which of the two holds the turn for the running transaction
+        self._cond = threading.Condition()
+        self._asked = self._held = False  # asked: a transaction waits for the turn; held: the waiter got it
+        threading.Thread(target=self._wait_for_turns, name="sqlite-writer-turn", daemon=True).start()
+
+    def acquire(self, timeout: float) -> bool:
+        """Called by one thread at a time (the holder of the process's own lock)."""
+        try:
+            fcntl.flock(self._mine, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            self._holding = self._mine
+            return True
+        with self._cond:
+            self._asked = True
+            self._cond.notify_all()
+            got = self._cond.wait_for(lambda: self._held, timeout)
+            self._asked = self._held = False
+        if got:
+            self._holding = self._waiters
+        return got
+
+    def release(self) -> None:
+        fd, self._holding = self._holding, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _wait_for_turns(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._asked and not self._held)
+            fcntl.flock(self._waiters, fcntl.LOCK_EX)  # the blocking wait, outside the condition's lock
+            with self._cond:
+                if self._asked:
+                    self._held = True
+                    self._cond.notify_all()
+                    continue
+            fcntl.flock(self._waiters, fcntl.LOCK_UN)  # the transaction gave up meanwhile: pass the turn on
+
+
 class Database:
     def __init__(self, url: str, wait_seconds: float = 10.0):
         self.url = url
@@ -67,6 +128,10 @@ class Database:
         # fairer and faster than letting them spin in SQLite's busy handler. Other processes
         # still wait on busy_timeout.
         self._sqlite_lock = threading.RLock() if self.is_sqlite else None
+        # ... and other processes on this host in turn with them (a file database only).
+        path = self.engine.url.database if self.is_sqlite else None
+        self._turn = WriterTurn(f"{path}-writer") if path and path != ":memory:" and "mode=memory" not in url else None
+        self._depth = threading.local()  # this thread's nested begin()s: the turn is taken by the outermost
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,15 +140,31 @@ class Database:
     @contextlib.contextmanager
     def begin(self):
         """A transaction: committed when the block ends, rolled back on any error."""
+        with self.writer_turn(), self.Session.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def writer_turn(self):
+        """On SQLite, this thread's turn as the one writer, among this process's threads and then among the
+        host's processes (WriterTurn); raises DatabaseUnavailable after `wait_seconds`. Nothing on PostgreSQL."""
         if self._sqlite_lock is None:
-            with self.Session.begin() as session:
-                yield session
+            yield
             return
+        deadline = time.monotonic() + self.wait_seconds
         if not self._sqlite_lock.acquire(timeout=self.wait_seconds):
             raise DatabaseUnavailable(f"no turn at the SQLite write lock within {self.wait_seconds:g} s")
+        depth = getattr(self._depth, "n", 0)
         try:
-            with self.Session.begin() as session:
-                yield session
+            if depth == 0 and self._turn is not None and \
+                    not self._turn.acquire(max(0.0, deadline - time.monotonic())):
+                raise DatabaseUnavailable(f"another process kept SQLite's write turn for {self.wait_seconds:g} s")
+            self._depth.n = depth + 1
+            try:
+                yield
+            finally:
+                self._depth.n = depth
+                if depth == 0 and self._turn is not None:
+                    self._turn.release()
         finally:
             self._sqlite_lock.release()
 
@@ -102,7 +183,8 @@ class Database:
         raise AssertionError("unreachable")
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        with self.writer_turn():
+            migrate(self.engine)
 
     def ping(self) -> bool:
         with self.engine.connect() as conn:

@@ -26,13 +26,14 @@ import json
 import logging
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from standardwebhooks import Webhook
 
 from models import events
@@ -78,7 +79,7 @@ class EventLane:
         self.label = f"#{destination_id} ({urlsplit(url).hostname})"
         self.wake = threading.Event()
         self.paused_until: float = 0.0  # monotonic: the endpoint could not be reached; wait before the next pass
-        self._local = threading.local()
+        self._http = connection_pool(url, workers, timeout)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"events-{destination_id}")
         self._workers = workers
         self._pass_lock = threading.Lock()
@@ -153,12 +154,6 @@ class EventLane:
         with self.db.begin() as s:
             events.settle(s, results, self.now())
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
     def _attempt(self, d: events.Due) -> tuple[events.Result, bool]:
         """One request; the result, and whether the endpoint answered at all."""
         body = json.dumps(d.body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
@@ -167,13 +162,14 @@ class EventLane:
                    "webhook-id": d.event_id, "webhook-timestamp": str(int(signed_at.timestamp())),
                    "webhook-signature": self.webhook.sign(d.event_id, signed_at, body)}
         try:
-            resp = self._session().post(self.url, data=body, headers=headers, timeout=self.timeout,
-                                        allow_redirects=False)
-        except requests.RequestException as exc:
-            kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
+            resp = self._http.request("POST", self.url, body=body, headers=headers, retries=False, redirect=False)
+        except urllib3.exceptions.HTTPError as exc:
+            # (a refused connection is a NewConnectionError, which urllib3 also makes a kind of timeout)
+            timed_out = isinstance(exc, urllib3.exceptions.TimeoutError) and \
+                not isinstance(exc, urllib3.exceptions.NewConnectionError)
+            kind = "timeout" if timed_out else "connection"
             return self._retry(d, None, f"{kind}: {_one_line(exc)}"), False
-        status = resp.status_code
-        resp.close()
+        status = resp.status
         if 200 <= status < 300:
             return events.Result(d.id, "sent", status=status), True
         if status in RETRY_STATUSES or status >= 500:
@@ -194,6 +190,17 @@ class EventLane:
                         error, delay)
         return events.Result(d.id, "retry", status=status, error=error[:MAX_ERROR],
                              retry_at=now + timedelta(seconds=delay))
+
+
+def connection_pool(url: str, size: int, timeout: float) -> urllib3.PoolManager:
+    """Kept-alive connections to one endpoint (through the proxy the environment names for it, if any): no
+    retries or redirects of its own, as the lane decides those, and `timeout` to connect and to answer."""
+    options = dict(num_pools=2, maxsize=size, block=True, timeout=urllib3.Timeout(connect=timeout, read=timeout))
+    host = urlsplit(url).hostname or ""
+    proxy = urllib.request.getproxies().get(urlsplit(url).scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        return urllib3.ProxyManager(proxy, **options)
+    return urllib3.PoolManager(**options)
 
 
 class EventSender:

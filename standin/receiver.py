@@ -151,6 +151,7 @@ class WebhookReceiver(LocalServer):
         self._faults: list[tuple[int, object]] = []  # (status, retry_after) for the next verified requests
         self._always: int | None = None
         self._slow = 0.0
+        self._generation = 0  # bumped by reset(): a request that arrived before it is not recorded after it
         self._down = False
         self._port_closed = False
         self._serial = itertools.count(1)
@@ -262,6 +263,7 @@ class WebhookReceiver(LocalServer):
             self._slow = 0.0
             self._down = False
             self._opened = 0
+            self._generation += 1
         self.reopen_port()
 
     # Reading what was received ----------------------------------------------
@@ -392,8 +394,10 @@ class WebhookReceiver(LocalServer):
         headers = {"Retry-After": _retry_after(retry_after)} if retry_after is not None else {}
         return status, headers, None if 200 <= status < 300 else f"{cause}: answered {status}"
 
-    def _record(self, attempt: Attempt, delivery: Delivery | None, rejected: bool) -> None:
+    def _record(self, attempt: Attempt, delivery: Delivery | None, rejected: bool, generation: int) -> None:
         with self._cond:
+            if generation != self._generation:  # arrived before a reset (a slow answer): not this test's
+                return
             self.attempts.append(attempt)
             if delivery is not None:
                 self.deliveries.append(delivery)
@@ -418,10 +422,10 @@ class WebhookReceiver(LocalServer):
         counts = {name: len(h.headers.get_all(name) or ()) for name in SIGNED_HEADERS}
         msg_id = headers.get("webhook-id") or None
         with self._lock:
-            down, slow = self._down, self._slow
+            down, slow, generation = self._down, self._slow, self._generation
         if down:
             self._record(Attempt(method, h.path, headers, raw, None, "down: closed without an answer", msg_id,
-                                 arrived, h.serial), None, False)
+                                 arrived, h.serial), None, False, generation)
             h.close_connection = True
             return
         delivery, rejected = None, False
@@ -444,7 +448,7 @@ class WebhookReceiver(LocalServer):
         if framing:
             h.close_connection = True
         self._record(Attempt(method, h.path, headers, raw, status, reason, msg_id, arrived, h.serial),
-                     delivery, rejected)
+                     delivery, rejected, generation)
         h.reply(status, answer, extra)
 
     def _handler(self):

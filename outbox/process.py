@@ -1,0 +1,163 @@
+"""The delivery process: what `serve` sends (Slack, events, HubSpot) and its jobs run beside the web process.
+
+A Python process runs one thread at a time. When the web process also signed webhooks, wrote to HubSpot and
+posted cards, every delivery took the interpreter from the clicks and the webhooks being answered, and a burst
+of leads was answered, and delivered, at half the speed (BENCHMARKS.md). So `serve` starts a second process,
+`python bot.py deliver`, that runs the Slack sender, one lane per event endpoint, the HubSpot writer and the
+scheduler (unless SCHEDULER=off); the web process only answers and commits.
+
+- Waking: the web process wakes the delivery process through a pipe after each commit that queued something
+  (one byte; a full pipe means it is awake already). Rows queued by anyone else (the clock, a command) are
+  found by each sender's own poll, as before.
+- Supervised: if the delivery process dies, `serve` logs it and starts another (1 s later, up to 30 s apart
+  while it keeps dying); nothing is lost meanwhile, the rows wait in the database. If `serve` dies, the
+  delivery process sees the pipe close and stops by itself, so no orphan keeps sending.
+- Several processes may deliver at once (more web hosts, a clock): every row is leased before it is sent.
+
+See docs/operating.md.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("handoff.delivery")
+ROOT = Path(__file__).resolve().parent.parent
+FIRST_RESTART, MAX_RESTART = 1.0, 30.0  # seconds before starting a delivery process that died, doubling
+HEALTHY_AFTER = 60.0  # a process that ran this long before dying is started again after FIRST_RESTART
+
+
+class DeliveryProcess:
+    """The `bot.py deliver` child of a `serve` process, woken through a pipe and started again if it dies."""
+
+    def __init__(self, command: list[str] | None = None):
+        self.command = command or [sys.executable, str(ROOT / "bot.py"), "deliver"]
+        self.proc: subprocess.Popen | None = None
+        self._wake_fd: int | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
+        self.ready = threading.Event()  # the running process said it is sending (set again after each start)
+
+    # The web side ---------------------------------------------------------------------
+    def notify(self) -> None:
+        """Something was committed for delivery: wake the delivery process (never blocks)."""
+        fd = self._wake_fd
+        if fd is None:
+            return
+        try:
+            os.write(fd, b"\0")
+        except OSError:  # full: awake already; closed: the process is being started again
+            pass
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def state(self) -> str:
+        """What /healthz says: `running`, `starting` (not sending yet) or `restarting` (it died)."""
+        if not self.alive:
+            return "restarting"
+        return "running" if self.ready.is_set() else "starting"
+
+    # Running ----------------------------------------------------------------------------
+    def start(self) -> DeliveryProcess:
+        self._spawn()
+        self._supervisor = threading.Thread(target=self._supervise, name="delivery-supervisor", daemon=True)
+        self._supervisor.start()
+        return self
+
+    def _spawn(self) -> None:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        ready_read, ready_write = os.pipe()
+        self.ready.clear()
+        try:
+            proc = subprocess.Popen([*self.command, "--wake-fd", str(read_fd), "--ready-fd", str(ready_write)],
+                                    pass_fds=(read_fd, ready_write), cwd=ROOT)
+        finally:
+            os.close(read_fd)  # the child holds its own copies
+            os.close(ready_write)
+        with self._lock:
+            old, self._wake_fd, self.proc = self._wake_fd, write_fd, proc
+        if old is not None:
+            os.close(old)
+        threading.Thread(target=self._await_ready, args=(ready_read,), name="delivery-ready", daemon=True).start()
+        log.info("delivery process started (pid %d)", proc.pid)
+
+    def _await_ready(self, fd: int) -> None:
+        try:
+            if os.read(fd, 1):
+                self.ready.set()
+        finally:
+            os.close(fd)
+
+    def _supervise(self) -> None:
+        pause = FIRST_RESTART
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            code = self.proc.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= HEALTHY_AFTER:
+                pause = FIRST_RESTART
+            log.error("the delivery process exited (code %s); starting it again in %.0f s; what it had not "
+                      "sent waits in the database", code, pause)
+            if self._stopping.wait(pause):
+                return
+            pause = min(pause * 2, MAX_RESTART)
+            try:
+                self._spawn()
+                self.restarts += 1
+            except OSError:
+                log.exception("could not start the delivery process")
+
+    def stop(self, timeout: float = 25.0) -> None:
+        """Ask the delivery process to finish what it is sending and stop (SIGTERM), then wait for it."""
+        self._stopping.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("the delivery process did not stop within %.0f s; killing it", timeout)
+                proc.kill()
+                proc.wait()
+        with self._lock:
+            fd, self._wake_fd = self._wake_fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+# The delivery side ----------------------------------------------------------------------
+def say_ready(fd: int | None) -> None:
+    """In the delivery process, once its senders run: tell `serve` (its /healthz says `running` from then)."""
+    if fd is not None:
+        os.write(fd, b"R")
+        os.close(fd)
+
+
+def listen_for_wakes(fd: int, wake: Callable[[], None], parent_gone: Callable[[], None]) -> threading.Thread:
+    """In the delivery process: call `wake` for every burst of bytes on the pipe, `parent_gone` at its end."""
+    def run():
+        try:
+            while os.read(fd, 65536):
+                wake()
+        except OSError:
+            pass
+        log.info("the web process is gone; the delivery process stops")
+        parent_gone()
+
+    thread = threading.Thread(target=run, name="delivery-wake", daemon=True)
+    thread.start()
+    return thread
