@@ -254,12 +254,26 @@ def migrate(engine: Engine) -> None:
 
 
 
-def insert_ignore(session: Session, model, values: dict) -> bool:
-    """INSERT that does nothing on a unique conflict, on SQLite and PostgreSQL. True when inserted."""
+def _insert_for(session: Session):
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def insert_ignore(session: Session, model, values: dict) -> bool:
+    """INSERT that does nothing on a unique conflict, on SQLite and PostgreSQL. True when inserted."""
     pk = list(model.__table__.primary_key.columns)[0]
-    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(pk)
+    stmt = _insert_for(session)(model).values(**values).on_conflict_do_nothing().returning(pk)
     return session.connection().execute(stmt).first() is not None
+
+
+def insert_ignore_many(session: Session, model, rows: list[dict]) -> int:
+    """`insert_ignore` for many rows (all with the same keys): a few multi-row statements, not one per row.
+    Returns how many were inserted."""
+    if not rows:
+        return 0
+    pk = list(model.__table__.primary_key.columns)[0]
+    stmt = _insert_for(session)(model.__table__).on_conflict_do_nothing().returning(pk)
+    return len(session.connection().execute(stmt, rows).all())

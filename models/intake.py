@@ -23,7 +23,7 @@ from models.leads import (
     resolve,
     set_deadlines,
 )
-from models.outbox import Kind, enqueue
+from models.outbox import Kind, enqueue_many
 from models.ownership import offer_next
 from models.tables import Lead
 
@@ -76,6 +76,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         seen.add(lead.id)
         audit(session, lead_id=lead.id, actor=actor, action="created" if created else "updated", now=now,
               score=lead.score)
+    cards = []
     for lead in crossed:
         audit(session, lead_id=lead.id, actor=actor, action="mql", now=now, score=lead.score,
               claim_due=lead.claim_due.isoformat())
@@ -84,7 +85,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
             if policy.rotation:
                 offer_next(session, lead=lead, policy=policy, now=now)
         if policy.handoff_channel:
-            enqueue(session, kind=Kind.CARD_POST, dedupe_key=f"card:{lead.id}", now=now,
-                    channel=policy.handoff_channel, lead_id=lead.id)
+            cards.append({"dedupe_key": f"card:{lead.id}", "channel": policy.handoff_channel, "lead_id": lead.id})
+    enqueue_many(session, Kind.CARD_POST, cards, now)
     events.emit_many(session, [events.Change(lead.id, events.Type.MQL) for lead in crossed], now)
     return [IngestResult(lead.id, lead.status, created) for lead, created in results]

@@ -7,13 +7,14 @@ failed (`python bot.py outbox list|retry`, `/healthz`).
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.db import insert_ignore
+from models.db import insert_ignore, insert_ignore_many
 from models.tables import OutboxMessage
 
 
@@ -39,13 +40,33 @@ def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, cha
         status="pending", attempts=0, created_at=now, next_attempt_at=now))
 
 
-def due(session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:
-    """Pending rows whose time has come and that nobody holds, oldest first."""
-    return list(session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
-               or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))
-        .order_by(OutboxMessage.id).limit(limit)))
+def enqueue_many(session: Session, kind: Kind, rows: list[dict], now: datetime) -> int:
+    """`enqueue` for many rows of one kind (each a dict of dedupe_key, channel, lead_id and payload) in one
+    statement, as a batch of new MQLs needs; a row whose key exists is skipped. Returns how many were queued."""
+    if not rows:
+        return 0
+    session.flush()
+    return insert_ignore_many(session, OutboxMessage, [dict(
+        dedupe_key=r["dedupe_key"], kind=str(kind), lead_id=r.get("lead_id"), channel=r.get("channel"),
+        payload=r.get("payload") or {}, status="pending", attempts=0, created_at=now, next_attempt_at=now)
+        for r in rows])
+
+
+def due(session: Session, now: datetime, limit: int = 200, held_channels: Collection[str] = (),
+        channel_kinds: Collection[str] = (), held_kinds: Collection[str] = ()) -> list[Row]:
+    """(id, kind, channel) of pending rows whose time has come and that nobody holds, oldest first.
+
+    Rows the sender may not send now are left out, so that a channel with a long queue cannot hide
+    another's rows behind it: those of `channel_kinds` in `held_channels`, and those of `held_kinds`.
+    """
+    m = OutboxMessage
+    query = (select(m.id, m.kind, m.channel)
+             .where(m.status == "pending", m.next_attempt_at <= now, or_(m.lease_until.is_(None), m.lease_until < now)))
+    if held_channels and channel_kinds:
+        query = query.where(or_(m.kind.not_in(channel_kinds), m.channel.is_(None), m.channel.not_in(held_channels)))
+    if held_kinds:
+        query = query.where(m.kind.not_in(held_kinds))
+    return list(session.execute(query.order_by(m.id).limit(limit)))
 
 
 def lease(session: Session, row_id: int, now: datetime, seconds: float = 60) -> bool:

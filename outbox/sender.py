@@ -97,6 +97,7 @@ SETUP_GIVE_UP = timedelta(hours=48)
 MAX_BACKOFF = 300.0
 SETUP_BACKOFF = 900.0
 RENDER_ATTEMPTS = 3  # tries in all for a row whose message cannot be built, before it fails for good
+PAGE = 200  # rows read per pass
 MAX_ERROR = 1000  # characters of an error kept in last_error
 
 
@@ -188,12 +189,18 @@ class Sender:
 
     def _run_pass(self) -> float:
         now = self.now()
+        # Keys that must wait (a channel's bucket is empty, a 429 paused it) are left out of the read.
+        waits = {key: ready_in for key in [*self._buckets, *self._paused] if (ready_in := self._ready_in(key)) > 0}
         with self.db.begin() as s:
-            rows = [(r.id, r.kind, r.channel) for r in queue.due(s, now)]
+            # Kinds paced per channel have "post:<channel>" keys; every other kind is paced per method ("method:<kind>").
+            channel_kinds = [kind for kind, d in REGISTRY.items() if d.lane == "channel"]
+            rows = queue.due(s, now, limit=PAGE, channel_kinds=channel_kinds,
+                             held_channels={k.removeprefix("post:") for k in waits if k.startswith("post:")},
+                             held_kinds={k.removeprefix("method:") for k in waits if k.startswith("method:")})
             upcoming = s.query(OutboxMessage.next_attempt_at).filter(
                 OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > now
             ).order_by(OutboxMessage.next_attempt_at).limit(1).scalar()
-        wait = self.poll_seconds
+        wait = min([self.poll_seconds, *waits.values()])
         if upcoming is not None:
             wait = min(wait, max(0.0, (upcoming - now).total_seconds()))
         held: set[str] = set()  # keep each channel's order: once one row waits, the rest of it waits too
@@ -212,7 +219,7 @@ class Sender:
             self._deliver(row_id, key, kind)
             if key in self._paused:  # a 429 just paused this key
                 held.add(key)
-        if len(rows) >= 200:
+        if len(rows) >= PAGE:  # more may be due behind this page
             wait = 0.0
         return wait
 

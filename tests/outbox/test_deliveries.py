@@ -71,3 +71,35 @@ def test_a_new_kind_is_one_delivery_and_one_registration(app, db, monkeypatch):
         good, bad = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         assert (good.status, good.result_ts, good.last_error) == ("sent", "probe-1", "noted probe-1")
         assert bad.status in ("pending", "failed") and bad.last_error.startswith("render: ValidationError")
+
+
+def test_a_long_queue_in_one_channel_neither_hides_another_channel_nor_spins(db, slack, monkeypatch):
+    """More rows than a pass reads wait in a channel whose bucket is empty: the next pass leaves them out of
+    its read, so another channel's row behind them goes at once, and the pass asks to sleep instead of
+    reading the same held page again."""
+    from outbox.sender import PAGE, Sender
+    from tests.conftest import make_settings
+
+    seen: list[str | None] = []
+
+    def deliver(ctx: Context, msg: Message[Probe]) -> Outcome:
+        ctx.take()
+        seen.append(msg.channel)
+        return Outcome("sent", ts=f"probe-{len(seen)}")
+
+    monkeypatch.setitem(REGISTRY, "probe", Delivery(kind="probe", payload=Probe, deliver=deliver, lane="channel"))
+    with db.begin() as s:
+        queue.enqueue_many(s, "probe", [dict(dedupe_key=f"probe:a{i}", channel="CBUSY", payload={"word": "a"})
+                                        for i in range(PAGE + 20)], NOW)
+        queue.enqueue(s, kind="probe", dedupe_key="probe:b", now=NOW, channel="CQUIET", payload={"word": "b"})
+    clock = [1000.0]
+    sender = Sender(db, make_settings(db.url, slack.url, OUTBOX_CHANNEL_RATE=1.0, OUTBOX_CHANNEL_BURST=2),
+                    now=lambda: NOW, monotonic=lambda: clock[0])
+    assert sender.run_pass() == 0.0  # a full page was read: more may be due behind it
+    assert seen == ["CBUSY"]
+    wait = sender.run_pass()
+    assert seen == ["CBUSY", "CQUIET"]  # not hidden behind the busy channel's queue
+    assert wait == pytest.approx(1.0)  # the busy channel's next token, not a busy loop
+    clock[0] += 1.0
+    sender.run_pass()
+    assert seen == ["CBUSY", "CQUIET", "CBUSY"]
