@@ -12,7 +12,9 @@ rate limiting delays nothing else. Each pass:
    the lifecycle stage it reads the stage HubSpot holds, so the stage only ever moves forward.
 
 Calls go through HubSpot's official client, at most 100 requests in any 10 seconds (a private app's limit),
-and a 429 pauses the lane for the `Retry-After` HubSpot gives or until our window frees up. 5xx, timeouts
+and a 429 pauses the lane for the `Retry-After` HubSpot gives; without one (HubSpot sends none), until our
+window frees up and at least half a second, doubling with each 429 in a row up to the window's 10 s, since
+429s in a row mean someone else spends the same allowance. 5xx, timeouts
 and lost connections pause it with backoff; a refused token, or a property HubSpot does not have (run
 `bot.py hubspot-setup`), pauses it for 15 minutes. A batch HubSpot refuses for one lead's value is split down
 to that lead, which is recorded with HubSpot's reason and written again at its next change.
@@ -41,6 +43,7 @@ TIMEOUT = 10.0
 MAX_BACKOFF = 300.0
 SETUP_PAUSE = 900.0  # a refused token: an admin must act; look again every 15 minutes
 DAILY_PAUSE = 3600.0  # the daily request allowance is spent: look again every hour
+THROTTLE_PAUSE = 0.5  # the least wait after a ten-secondly 429, doubled for each one in a row
 MAX_ERROR = 1000
 
 
@@ -99,6 +102,7 @@ class HubSpotWriter:
         self.wake = threading.Event()
         self.paused_until = 0.0  # monotonic
         self._failures = 0  # consecutive transient failures, for the backoff
+        self._throttled = 0  # consecutive 429s, for theirs
         self._pass_lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.requests = 0  # made by this process, for the benchmark
@@ -169,7 +173,7 @@ class HubSpotWriter:
             raise self._trouble(exc.status, exc.headers or {}, exc.body) from None
         except (TransportError, OSError) as exc:
             raise self._transient(f"connection: {_one_line(exc)}") from None
-        self._failures = 0
+        self._failures = self._throttled = 0
         return result
 
     def _trouble(self, status: int, headers, body) -> Exception:
@@ -180,8 +184,10 @@ class HubSpotWriter:
                 wait = retry_after
             elif "DAILY" in text:  # the day's allowance is spent: asking every second would not bring it back
                 wait = DAILY_PAUSE
-            else:
-                wait = max(1.0, self.limit.free_in())
+            else:  # our window counts the refused request too
+                self._throttled += 1
+                backoff = min(self.limit.seconds, THROTTLE_PAUSE * 2 ** min(self._throttled - 1, 10))
+                wait = max(backoff, self.limit.free_in())
             log.warning("HubSpot rate limit reached; writes wait %.1f s", wait)
             return Paused(wait, f"HTTP 429: {text}", counted=False)
         if status in (401, 403):
