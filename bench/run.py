@@ -197,8 +197,8 @@ def main() -> int:
             ev = measure_events(fresh("events.db"), slack.url)
             print(f"  {ev}", flush=True)
             events_results.append((label, ev))
-            print(f"[{label}] HubSpot write-back: 10,000 MQLs, then 10,000 claims …", flush=True)
-            hs = measure_hubspot(fresh("hubspot.db"), slack.url)
+            print(f"[{label}] HubSpot write-back: 10,000 MQLs found by email; 10,000 after a warm-up …", flush=True)
+            hs = measure_hubspot(fresh("hubspot.db"), slack.url, fresh=lambda fresh=fresh: fresh("hubspot2.db"))
             print(f"  {hs}", flush=True)
             hubspot_results.append((label, hs))
 
