@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, literal, or_, select, update
+from sqlalchemy import bindparam, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.tables import CrmSync, Destination, Lead, UTCDateTime
@@ -109,48 +109,77 @@ def take(session: Session, destination_id: int, state: str, now: datetime, limit
     return out
 
 
-def _where(destination_id: int, lead_id: int):
-    return (CrmSync.destination_id == destination_id, CrmSync.lead_id == lead_id)
+def _by_key(**values):
+    """An UPDATE of one row by its key, run once per parameter set (`k_lead`, `k_dest` and the values' own)."""
+    t = CrmSync.__table__
+    return update(t).where(t.c.lead_id == bindparam("k_lead"), t.c.destination_id == bindparam("k_dest")).values(**values)
 
 
 def found(session: Session, destination_id: int, lead_id: int, record_id: str, remote_stage: str | None,
           now: datetime) -> None:
-    """The record was found: write to it (in the same pass)."""
-    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
-        state="ready", record_id=record_id, remote_stage=remote_stage, lease_until=None, next_attempt_at=now,
-        attempts=0, last_error=None, updated_at=now))
+    found_many(session, destination_id, [(lead_id, record_id, remote_stage)], now)
+
+
+def found_many(session: Session, destination_id: int, hits: list[tuple[int, str, str | None]], now: datetime) -> None:
+    """The records of these leads (lead id, record id, stage) were found: write to them (in the same pass)."""
+    if hits:
+        session.execute(_by_key(state="ready", record_id=bindparam("k_record"), remote_stage=bindparam("k_stage"),
+                                lease_until=None, next_attempt_at=now, attempts=0, last_error=None, updated_at=now),
+                        [{"k_lead": lead_id, "k_dest": destination_id, "k_record": record_id, "k_stage": stage}
+                         for lead_id, record_id, stage in hits])
 
 
 def not_found(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:
+    not_found_many(session, destination_id, [lead_id], why, now)
+
+
+def not_found_many(session: Session, destination_id: int, lead_ids: list[int], why: str, now: datetime) -> None:
     """No such record: recorded and skipped until the lead's next change."""
-    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
-        state="not_found", record_id=None, lease_until=None, next_attempt_at=None, attempts=0, last_error=why,
-        updated_at=now))
+    if lead_ids:
+        session.execute(update(CrmSync).where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(lead_ids))
+                        .values(state="not_found", record_id=None, lease_until=None, next_attempt_at=None, attempts=0,
+                                last_error=why, updated_at=now))
 
 
 def written(session: Session, destination_id: int, lead_id: int, want: int, sent: dict,
             remote_stage: str | None, now: datetime) -> None:
-    """The state of change `want` is in the CRM. Due again at once if the lead changed meanwhile."""
-    row = CrmSync.__table__.c
-    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
-        written=want, sent=sent, remote_stage=remote_stage, lease_until=None, attempts=0, last_error=None,
-        updated_at=now,  # an instant inside an expression must be typed, or it is stored in its own zone
-        next_attempt_at=case((row.want > want, literal(now, type_=UTCDateTime())), else_=None)))
+    written_many(session, destination_id, [(lead_id, want, sent, remote_stage)], now)
+
+
+def written_many(session: Session, destination_id: int, done: list[tuple[int, int, dict, str | None]],
+                 now: datetime) -> None:
+    """The state of change `want` of each lead (lead id, want, what was sent, stage) is in the CRM. A lead that
+    changed meanwhile is due again at once."""
+    if not done:
+        return
+    t = CrmSync.__table__
+    want = bindparam("k_want", type_=t.c.written.type)
+    session.execute(_by_key(
+        written=want, sent=bindparam("k_sent", type_=t.c.sent.type), remote_stage=bindparam("k_stage"),
+        lease_until=None, attempts=0, last_error=None, updated_at=now,
+        # an instant inside an expression must be typed, or it is stored in its own zone
+        next_attempt_at=case((t.c.want > want, literal(now, type_=UTCDateTime())), else_=None)),
+        [{"k_lead": lead_id, "k_dest": destination_id, "k_want": n, "k_sent": sent, "k_stage": stage}
+         for lead_id, n, sent, stage in done])
 
 
 def refused(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:
     """The CRM refused this lead's values: recorded with its reason, tried again at the lead's next change."""
-    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(
-        lease_until=None, next_attempt_at=None, attempts=CrmSync.attempts + 1, last_error=why, updated_at=now))
+    session.execute(update(CrmSync).where(CrmSync.destination_id == destination_id, CrmSync.lead_id == lead_id)
+                    .values(lease_until=None, next_attempt_at=None, attempts=CrmSync.attempts + 1, last_error=why,
+                            updated_at=now))
 
 
-def retry(session: Session, destination_id: int, lead_id: int, at: datetime, error: str | None,
+def retry(session: Session, destination_id: int, lead_ids: list[int], at: datetime, error: str | None,
           now: datetime, count: bool = True) -> None:
-    """Try this row again at `at` (counted as a failed attempt unless `count` is False)."""
+    """Try these leads' rows again at `at` (counted as a failed attempt unless `count` is False)."""
+    if not lead_ids:
+        return
     values = dict(lease_until=None, next_attempt_at=at, last_error=error, updated_at=now)
     if count:
         values["attempts"] = CrmSync.attempts + 1
-    session.execute(update(CrmSync).where(*_where(destination_id, lead_id)).values(**values))
+    session.execute(update(CrmSync).where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(lead_ids))
+                    .values(**values))
 
 
 def status(session: Session, destination_id: int | None, now: datetime) -> dict:

@@ -12,7 +12,8 @@ rate limiting delays nothing else. Each pass:
    the lifecycle stage it reads the stage HubSpot holds, so the stage only ever moves forward.
 
 Calls go through HubSpot's official client, at most 100 requests in any 10 seconds (a private app's limit),
-and a 429 pauses the lane for the `Retry-After` HubSpot gives; without one (HubSpot sends none), until our
+spread out (20 at once after a quiet spell, then one per 0.1 s), up to four batch writes in flight at once
+(HubSpot takes a few hundred ms to answer one; a lead is in one of them, and each contact once), and a 429 pauses the lane for the `Retry-After` HubSpot gives; without one (HubSpot sends none), until our
 window frees up and at least half a second, doubling with each 429 in a row up to the window's 10 s, since
 429s in a row mean someone else spends the same allowance. 5xx, timeouts
 and lost connections pause it with backoff; a refused token, or a property HubSpot does not have (run
@@ -22,10 +23,12 @@ to that lead, which is recorded with HubSpot's reason and written again at its n
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from urllib3.exceptions import HTTPError as TransportError
@@ -40,6 +43,8 @@ log = logging.getLogger("handoff.hubspot")
 BATCH = 100  # inputs per batch call: HubSpot's maximum
 RATE_REQUESTS, RATE_SECONDS = 100, 10.0  # a private app's rolling limit
 TIMEOUT = 10.0
+BURST = 20  # requests at once after a quiet spell (2,000 leads); then one per 0.1 s
+IN_FLIGHT = 4  # batch writes at once: HubSpot answers in a few hundred ms, the limit allows one per 0.1 s
 MAX_BACKOFF = 300.0
 SETUP_PAUSE = 900.0  # a refused token: an admin must act; look again every 15 minutes
 DAILY_PAUSE = 3600.0  # the daily request allowance is spent: look again every hour
@@ -60,25 +65,58 @@ class Refused(Exception):
 
 
 class RollingLimit:
-    """At most `requests` in any `seconds`, as HubSpot counts them."""
+    """At most `requests` in any `seconds`, as HubSpot counts them; with `burst`, also spread out: at most
+    `burst` at once, then one per `seconds / requests`.
 
-    def __init__(self, requests: int = RATE_REQUESTS, seconds: float = RATE_SECONDS,
+    Spreading keeps a busy lane at the limit's rate whatever came before: a rolling window alone lets a
+    burst through and then holds the next one back until the burst leaves the window, so a lane that sent
+    its 100 requests in the first second of a backlog sends nothing for the next nine, and the backlog
+    behind them waits on that shape over and over.
+
+    A request is counted from the moment it is sent and, once answered, from its answer: HubSpot counts it
+    when it arrives, which may be later than we sent it (several writes share the process), never later
+    than its answer."""
+
+    def __init__(self, requests: int = RATE_REQUESTS, seconds: float = RATE_SECONDS, burst: int | None = None,
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.requests, self.seconds = requests, seconds
-        self.sent: collections.deque[float] = collections.deque(maxlen=requests)
+        self.burst = requests if burst is None else burst
+        self.sent: collections.deque[list[float]] = collections.deque(maxlen=requests)  # [instant] per request
         self.monotonic, self.sleep = monotonic, sleep
+        self._tokens, self._filled = float(self.burst), monotonic()
+        self._lock = threading.Lock()  # the lane's writes share one window
+
+    def _fill(self, now: float) -> float:
+        return min(self.burst, self._tokens + (now - self._filled) * self.requests / self.seconds)
 
     def free_in(self) -> float:
-        """Seconds until one more request fits in the window."""
-        if len(self.sent) < self.requests:
-            return 0.0
-        return max(0.0, self.sent[0] + self.seconds + 0.02 - self.monotonic())  # a little margin for transit
+        """Seconds until one more request may go."""
+        now = self.monotonic()
+        window = 0.0 if len(self.sent) < self.requests else min(e[0] for e in self.sent) + self.seconds + 0.02 - now
+        tokens = self._fill(now)
+        spread = 0.0 if tokens >= 1 else (1 - tokens) * self.seconds / self.requests
+        return max(0.0, window, spread)
 
-    def acquire(self) -> None:
-        wait = self.free_in()
-        if wait > 0:
-            self.sleep(wait)
-        self.sent.append(self.monotonic())
+    def room(self) -> int:
+        """How many requests may go now."""
+        now = self.monotonic()
+        in_window = sum(1 for e in self.sent if e[0] + self.seconds + 0.02 > now)
+        return max(0, min(self.requests - in_window, int(self._fill(now))))
+
+    def acquire(self) -> list[float]:
+        """Wait until one more request may go; the request's entry, for `answered`."""
+        with self._lock:  # waiting in turn keeps the requests of several writes within the limit together
+            wait = self.free_in()
+            if wait > 0:
+                self.sleep(wait)
+            now = self.monotonic()
+            self._tokens, self._filled = max(0.0, self._fill(now) - 1), now
+            entry = [now]
+            self.sent.append(entry)
+            return entry
+
+    def answered(self, entry: list[float]) -> None:
+        entry[0] = self.monotonic()
 
 
 def make_client(token: str, base_url: str, timeout: float = TIMEOUT):
@@ -97,7 +135,10 @@ class HubSpotWriter:
                  backoff_base: float = 5.0):
         self.db, self.destination_id, self.match, self.now = db, destination_id, match, now
         self.client = make_client(token, base_url, timeout)
-        self.limit = limit or RollingLimit()
+        # One API object for the lane's life: each `client.crm.contacts.batch_api` is a new one, with a new
+        # connection pool and a look-up of the package's version.
+        self.batch_api = self.client.crm.contacts.batch_api
+        self.limit = limit or RollingLimit(burst=BURST)
         self.timeout, self.backoff_base = timeout, backoff_base
         self.wake = threading.Event()
         self.paused_until = 0.0  # monotonic
@@ -105,7 +146,7 @@ class HubSpotWriter:
         self._throttled = 0  # consecutive 429s, for theirs
         self._pass_lock = threading.Lock()
         self.thread: threading.Thread | None = None
-        self.requests = 0  # made by this process, for the benchmark
+        self._pool = ThreadPoolExecutor(IN_FLIGHT - 1, thread_name_prefix="hubspot-write")
 
     # Running ----------------------------------------------------------------------
     def notify(self) -> None:
@@ -119,6 +160,7 @@ class HubSpotWriter:
     def join(self, timeout: float) -> None:
         if self.thread is not None:
             self.thread.join(timeout)
+        self._pool.shutdown(wait=False)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -161,18 +203,34 @@ class HubSpotWriter:
         return min(5.0, max(0.0, (upcoming - self.now()).total_seconds()))
 
     # Calling HubSpot ----------------------------------------------------------------
-    def _call(self, fn, *args, **kwargs):
-        """One request within the rate limit; HubSpot's trouble becomes Paused or Refused."""
+    def _model(self, cls, **values):
+        """A request model of the client on the lane's configuration (without one, each model copies the
+        client's default configuration, which cost more than sending the batch)."""
+        return cls(local_vars_configuration=self.batch_api.api_client.configuration, **values)
+
+    def _call(self, fn, **kwargs) -> dict:
+        """One request within the rate limit, its answer's JSON; HubSpot's trouble becomes Paused or Refused.
+
+        The answer is read as JSON rather than as the client's models: building those (and parsing every
+        record's dates) cost more than the rest of a write."""
         from hubspot.crm.contacts.exceptions import ApiException
 
-        self.limit.acquire()
-        self.requests += 1
+        entry = self.limit.acquire()
+        paused = self.paused_until - time.monotonic()
+        if paused > 0:  # another write of this pass was just told to wait: so is this one
+            raise Paused(paused, "waiting for HubSpot", counted=False)
         try:
-            result = fn(*args, _request_timeout=self.timeout, **kwargs)
+            answer = fn(_request_timeout=self.timeout, _preload_content=False, **kwargs)
+            try:
+                result = json.loads(answer.data or b"{}")
+            finally:
+                answer.release_conn()
         except ApiException as exc:
             raise self._trouble(exc.status, exc.headers or {}, exc.body) from None
-        except (TransportError, OSError) as exc:
+        except (TransportError, OSError, ValueError) as exc:
             raise self._transient(f"connection: {_one_line(exc)}") from None
+        finally:
+            self.limit.answered(entry)
         self._failures = self._throttled = 0
         return result
 
@@ -203,14 +261,14 @@ class HubSpotWriter:
         log.warning("HubSpot unavailable (%s); writes wait %.0f s", error, wait)
         return Paused(wait, error, counted=True)
 
-    def _hold(self, taken: list[crm_sync.Taken], pause: Paused) -> None:
-        """Everything waits: the leased rows go back, due when the pause ends."""
-        self.paused_until = time.monotonic() + pause.seconds
+    def _hold(self, taken: list[crm_sync.Taken], pause: Paused, everything: bool = True) -> None:
+        """The leased rows go back, due when the pause ends; with `everything`, the whole lane waits too."""
+        if everything:
+            self.paused_until = max(self.paused_until, time.monotonic() + pause.seconds)
         now = self.now()
         with self.db.begin() as s:
-            for t in taken:
-                crm_sync.retry(s, self.destination_id, t.lead.id, now + timedelta(seconds=pause.seconds),
-                               pause.error[:MAX_ERROR], now, count=pause.counted)
+            crm_sync.retry(s, self.destination_id, [t.lead.id for t in taken], now + timedelta(seconds=pause.seconds),
+                           pause.error[:MAX_ERROR], now, count=pause.counted)
 
     # 1. Finding contacts --------------------------------------------------------------
     def _lookup(self) -> bool:
@@ -220,24 +278,22 @@ class HubSpotWriter:
         if not taken:
             return False
         if self.match == "external_id":
+            ids = {t.lead.id: (t.lead.external_id or "").strip() for t in taken}
             now = self.now()
             with self.db.begin() as s:
-                for t in taken:
-                    ext = (t.lead.external_id or "").strip()
-                    if ext.isdigit():
-                        crm_sync.found(s, self.destination_id, t.lead.id, ext, None, now)
-                    else:
-                        crm_sync.not_found(s, self.destination_id, t.lead.id,
-                                           "external_id is not a HubSpot record id", now)
+                crm_sync.found_many(s, self.destination_id, [(i, ext, None) for i, ext in ids.items() if ext.isdigit()],
+                                    now)
+                crm_sync.not_found_many(s, self.destination_id, [i for i, ext in ids.items() if not ext.isdigit()],
+                                        "external_id is not a HubSpot record id", now)
             return True
         from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
         emails = sorted({t.lead.email_norm for t in taken})
-        request = BatchReadInputSimplePublicObjectId(
-            id_property="email", properties=["email", "lifecyclestage"],
-            inputs=[SimplePublicObjectId(id=e) for e in emails])
+        request = self._model(BatchReadInputSimplePublicObjectId, id_property="email",
+                              properties=["email", "lifecyclestage"],
+                              inputs=[self._model(SimplePublicObjectId, id=e) for e in emails])
         try:
-            answer = self._call(self.client.crm.contacts.batch_api.read,
+            answer = self._call(self.batch_api.read,
                                 batch_read_input_simple_public_object_id=request)
         except Paused as pause:
             self._hold(taken, pause)
@@ -247,33 +303,44 @@ class HubSpotWriter:
             log.error("HubSpot refused a contact lookup: %s", refused)
             return False
         by_email = {}
-        for result in answer.results or []:
-            props = result.properties or {}
-            by_email[(props.get("email") or "").strip().lower()] = (result.id, props.get("lifecyclestage"))
+        for result in answer.get("results") or []:
+            props = result.get("properties") or {}
+            by_email[(props.get("email") or "").strip().lower()] = (str(result["id"]), props.get("lifecyclestage"))
         now = self.now()
         with self.db.begin() as s:
-            for t in taken:
-                hit = by_email.get(t.lead.email_norm)
-                if hit is None:
-                    crm_sync.not_found(s, self.destination_id, t.lead.id, "no HubSpot contact with this email", now)
-                else:
-                    crm_sync.found(s, self.destination_id, t.lead.id, str(hit[0]), hit[1], now)
+            crm_sync.found_many(s, self.destination_id, [(t.lead.id, *by_email[t.lead.email_norm]) for t in taken
+                                                         if t.lead.email_norm in by_email], now)
+            crm_sync.not_found_many(s, self.destination_id,
+                                    [t.lead.id for t in taken if t.lead.email_norm not in by_email],
+                                    "no HubSpot contact with this email", now)
         return True
 
     # 2. Writing -------------------------------------------------------------------------
     def _write(self) -> bool:
+        """Write the due leads: as many batches at once as the window has room for (at least one, which
+        waits for room), each lead in one of them, each contact once."""
+        batches = max(1, min(IN_FLIGHT, self.limit.room()))
         with self.db.begin() as s:
-            taken = crm_sync.take(s, self.destination_id, "ready", self.now(), BATCH)
+            taken = crm_sync.take(s, self.destination_id, "ready", self.now(), BATCH * batches)
         if not taken:
             return False
-        batch, later = [], []
+        now_, later = [], []
         seen: set[str] = set()
         for t in taken:  # HubSpot refuses a batch naming one record twice: the second waits for the next pass
-            (later if t.record_id in seen else batch).append(t)
+            (later if t.record_id in seen else now_).append(t)
             seen.add(t.record_id)
         if later:
-            self._hold(later, Paused(0.0, "same contact as another lead in this batch", counted=False))
-            self.paused_until = 0.0
+            self._hold(later, Paused(0.0, "same contact as another lead in this batch", counted=False),
+                       everything=False)
+        parts = [now_[i:i + BATCH] for i in range(0, len(now_), BATCH)]
+        # In order per lead: a lead is in one batch, and its next change is taken only once this one settled.
+        pending = [self._pool.submit(self._write_batch, part) for part in parts[1:]]
+        wrote = self._write_batch(parts[0])
+        for future in pending:
+            wrote = future.result() or wrote
+        return wrote
+
+    def _write_batch(self, batch: list[crm_sync.Taken]) -> bool:
         try:
             stages = self._stages(batch)
         except Paused as pause:
@@ -282,8 +349,7 @@ class HubSpotWriter:
         except Refused as refused:  # reading stages by record id: nothing of ours can be wrong in it
             log.error("HubSpot refused to read the lifecycle stage of %d contacts: %s; they wait 15 minutes",
                       len(batch), refused)
-            self._hold(batch, Paused(SETUP_PAUSE, str(refused), counted=True))
-            self.paused_until = 0.0  # other leads may still go
+            self._hold(batch, Paused(SETUP_PAUSE, str(refused), counted=True), everything=False)
             return False
         inputs = {t.record_id: (t, mapping.properties(t.lead, stages.get(t.record_id, t.remote_stage)))
                   for t in batch}
@@ -314,21 +380,24 @@ class HubSpotWriter:
             with self.db.begin() as s:
                 crm_sync.refused(s, self.destination_id, t.lead.id, str(refused)[:MAX_ERROR], self.now())
             return True
-        results = {str(r.id): r for r in answer.results or []}
+        results = {str(r["id"]): r for r in answer.get("results") or []}
         missing = set()
-        for error in getattr(answer, "errors", None) or []:
-            if getattr(error, "category", None) == "OBJECT_NOT_FOUND":
-                missing.update(str(i) for i in ((error.context or {}).get("ids") or []))
+        for error in answer.get("errors") or []:
+            if error.get("category") == "OBJECT_NOT_FOUND":
+                missing.update(str(i) for i in ((error.get("context") or {}).get("ids") or []))
+        done, unknown = [], []
+        for record_id, (t, props) in inputs.items():
+            if record_id in missing or record_id not in results:
+                unknown.append(t.lead.id)
+                continue
+            echoed = results[record_id].get("properties") or {}
+            stage = echoed.get("lifecyclestage") or props.get("lifecyclestage") or stages.get(record_id,
+                                                                                                 t.remote_stage)
+            done.append((t.lead.id, t.want, props, stage))
         now = self.now()
         with self.db.begin() as s:
-            for record_id, (t, props) in inputs.items():
-                if record_id in missing or record_id not in results:
-                    crm_sync.not_found(s, self.destination_id, t.lead.id, "HubSpot has no contact with this id", now)
-                    continue
-                echoed = results[record_id].properties or {}
-                stage = echoed.get("lifecyclestage") or props.get("lifecyclestage") or stages.get(record_id,
-                                                                                                     t.remote_stage)
-                crm_sync.written(s, self.destination_id, t.lead.id, t.want, props, stage, now)
+            crm_sync.not_found_many(s, self.destination_id, unknown, "HubSpot has no contact with this id", now)
+            crm_sync.written_many(s, self.destination_id, done, now)
         return True
 
     def _stages(self, batch: list[crm_sync.Taken]) -> dict[str, str | None]:
@@ -339,19 +408,19 @@ class HubSpotWriter:
             return {}
         from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
-        request = BatchReadInputSimplePublicObjectId(properties=["lifecyclestage"],
-                                                     inputs=[SimplePublicObjectId(id=i) for i in ids])
-        answer = self._call(self.client.crm.contacts.batch_api.read,
+        request = self._model(BatchReadInputSimplePublicObjectId, properties=["lifecyclestage"],
+                              inputs=[self._model(SimplePublicObjectId, id=i) for i in ids])
+        answer = self._call(self.batch_api.read,
                             batch_read_input_simple_public_object_id=request)
-        return {str(r.id): (r.properties or {}).get("lifecyclestage") for r in answer.results or []}
+        return {str(r["id"]): (r.get("properties") or {}).get("lifecyclestage") for r in answer.get("results") or []}
 
     def _update(self, inputs: dict[str, tuple[crm_sync.Taken, dict]]):
         from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 
-        request = BatchInputSimplePublicObjectBatchInput(
-            inputs=[SimplePublicObjectBatchInput(id=record_id, properties=props)
-                    for record_id, (_, props) in inputs.items()])
-        return self._call(self.client.crm.contacts.batch_api.update,
+        request = self._model(BatchInputSimplePublicObjectBatchInput, inputs=[
+            self._model(SimplePublicObjectBatchInput, id=record_id, properties=props)
+            for record_id, (_, props) in inputs.items()])
+        return self._call(self.batch_api.update,
                           batch_input_simple_public_object_batch_input=request)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from models import crm_sync
 from models.tables import CrmSync, Destination, Lead
 from tests.conftest import JST, add_lead, jst
@@ -58,3 +60,24 @@ def test_only_an_owning_process_turns_a_crm_on_or_off(db):
         assert crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at, reconcile=False) == on
         crm_sync.configure(s, crm_sync.HUBSPOT, None, at)  # serve without HUBSPOT_TOKEN
         assert not s.get(Destination, on).active
+
+
+def test_many_leads_settle_in_one_statement_each_with_its_own_values(db):
+    at = jst(2026, 11, 30, 10)
+    for _ in range(3):
+        add_lead(db, mql=at)
+    with db.begin() as s:
+        dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
+        ids = list(s.scalars(select(Lead.id).order_by(Lead.id)))
+        crm_sync.bump_many(s, ids, [dest], at)
+    with db.begin() as s:
+        crm_sync.found_many(s, dest, [(ids[0], "101", None), (ids[1], "102", "lead"), (ids[2], "103", None)], at)
+        taken = crm_sync.take(s, dest, "ready", at, 10)
+        assert [t.record_id for t in taken] == ["101", "102", "103"] and taken[1].remote_stage == "lead"
+        crm_sync.bump(s, lead_id=ids[2], now=at)  # the third changes while it is being written
+        crm_sync.written_many(s, dest, [(t.lead.id, t.want, {"n": t.record_id}, "lead") for t in taken], at)
+    with db.begin() as s:
+        rows = [s.get(CrmSync, (i, dest)) for i in ids]
+        assert [r.written for r in rows] == [1, 1, 1] and [r.sent for r in rows] == [{"n": "101"}, {"n": "102"},
+                                                                                      {"n": "103"}]
+        assert [r.next_attempt_at for r in rows] == [None, None, at]

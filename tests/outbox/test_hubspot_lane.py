@@ -27,6 +27,16 @@ def writer(db):
     return w
 
 
+class Answer:
+    """What the client gives back for a request made without building its models: the raw response."""
+
+    def __init__(self, data: bytes):
+        self.data, self.released = data, False
+
+    def release_conn(self):
+        self.released = True
+
+
 def ten_secondly(writer, headers=None) -> Paused:
     body = (b'{"status":"error","message":"You have reached your ten_secondly_rolling limit.",'
             b'"errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}')
@@ -52,7 +62,7 @@ def test_a_full_window_is_waited_out_whatever_the_backoff(writer):
 def test_a_request_hubspot_takes_ends_the_run_of_429s(writer):
     ten_secondly(writer)
     ten_secondly(writer)
-    assert writer._call(lambda **_: "taken") == "taken"  # a request HubSpot answered
+    assert writer._call(lambda **_: Answer(b'{"results": []}')) == {"results": []}  # a request HubSpot answered
     assert ten_secondly(writer).seconds == pytest.approx(0.5)
 
 
@@ -60,3 +70,34 @@ def test_retry_after_and_the_daily_limit(writer):
     assert ten_secondly(writer, {"Retry-After": "3"}).seconds == 3
     daily = writer._trouble(429, {}, b'{"status":"error","errorType":"RATE_LIMIT","policyName":"DAILY"}')
     assert daily.seconds == DAILY_PAUSE
+
+
+def test_the_window_says_how_many_requests_fit_now(writer):
+    assert writer.limit.room() == 100
+    for _ in range(97):
+        writer.limit.acquire()
+    assert writer.limit.room() == 3
+    writer.clock.t += 10.1
+    assert writer.limit.room() == 100
+
+
+def test_a_busy_lane_is_spread_at_the_limits_rate_within_its_window():
+    clock = Clock()
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.t += seconds
+
+    limit = RollingLimit(requests=100, seconds=10.0, burst=20, monotonic=clock, sleep=sleep)
+    assert limit.room() == 20
+    for _ in range(20):  # a quiet lane sends a burst at once
+        limit.acquire()
+    assert slept == [] and limit.room() == 0
+    times = []
+    for _ in range(200):
+        limit.acquire()
+        times.append(clock.t)
+    assert clock.t - 100.0 == pytest.approx(200 * 0.1, abs=0.1)  # then one per 0.1 s
+    assert all(times[k + 100] - times[k] >= 10.0 for k in range(len(times) - 100))  # within the window
+    assert max(sum(1 for t in times if at <= t < at + 0.05) for at in times) <= 20  # never more at once
