@@ -29,6 +29,7 @@ from bench.common import (
     pct,
     run_clients,
 )
+from bench.events import STEADY_RATE
 from bench.events import measure as measure_events
 from bench.events import section as events_section
 from bench.hubspot import events_and_hubspot
@@ -193,10 +194,12 @@ def main() -> int:
     events_results, hubspot_results = [], []
     with SlackStandIn() as slack:
         for label, fresh in targets:
-            print(f"[{label}] events out: 10,000 MQL events, one endpoint of two down …", flush=True)
-            ev = measure_events(fresh("events.db"), slack.url)
-            print(f"  {ev}", flush=True)
-            events_results.append((label, ev))
+            for rate in (STEADY_RATE, None):
+                print(f"[{label}] events out: 10,000 MQL events ({rate or 'burst'}), one endpoint of two down …",
+                      flush=True)
+                ev = measure_events(fresh(f"events-{rate or 'burst'}.db"), slack.url, rate=rate)
+                print(f"  {ev}", flush=True)
+                events_results.append((label, ev))
             print(f"[{label}] HubSpot write-back: 10,000 MQLs found by email; 10,000 after a warm-up …", flush=True)
             hs = measure_hubspot(fresh("hubspot.db"), slack.url, fresh=lambda fresh=fresh: fresh("hubspot2.db"))
             print(f"  {hs}", flush=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from models import crm_sync
 from models.db import insert_ignore
@@ -186,6 +186,9 @@ def configure(session: Session, urls: tuple[str, ...], now: datetime, reconcile:
 
 
 # Sending --------------------------------------------------------------------------
+MAX_PAGES = 5  # pages of due deliveries read per pass when earlier ones of their leads hold them back
+
+
 @dataclass(frozen=True)
 class Due:
     """One delivery to send now: its row, the event's id and type, and the exact body to send."""
@@ -201,16 +204,41 @@ class Due:
 def take_due(session: Session, destination_id: int, now: datetime, limit: int = 200,
              lease_seconds: float = 60) -> list[Due]:
     """Lease the deliveries of this endpoint that are due now, at most one per lead: a lead's delivery waits
-    while an earlier one of the same lead is still pending here (delivered or failed for good first)."""
-    earlier = aliased(EventDelivery)
-    ids = list(session.scalars(
-        select(EventDelivery.id)
-        .where(EventDelivery.destination_id == destination_id, EventDelivery.status == "pending",
-               EventDelivery.next_attempt_at <= now,
-               or_(EventDelivery.lease_until.is_(None), EventDelivery.lease_until < now),
-               ~exists().where(earlier.destination_id == destination_id, earlier.lead_id == EventDelivery.lead_id,
-                               earlier.status == "pending", earlier.id < EventDelivery.id))
-        .order_by(EventDelivery.id).limit(limit)))
+    while an earlier one of the same lead is still pending here (delivered or failed for good first).
+
+    Two plain index reads rather than one query with NOT EXISTS: on a table that has just grown (a first
+    burst), the planner's statistics are stale and it may run the anti-join row by row against the whole
+    table, which took seconds a pass. Due deliveries are read a page at a time, oldest first; each page
+    keeps those that are the oldest pending delivery of their lead, and a lead held back by an earlier one
+    is left out of the next page, so a few held leads cannot fill every page."""
+    d = EventDelivery
+    ids: list[int] = []
+    held: set[int] = set()
+    after = 0
+    for _ in range(MAX_PAGES):
+        query = (select(d.id, d.lead_id)
+                 .where(d.destination_id == destination_id, d.status == "pending", d.next_attempt_at <= now,
+                        or_(d.lease_until.is_(None), d.lease_until < now), d.id > after)
+                 .order_by(d.id).limit(limit))
+        if held:
+            query = query.where(or_(d.lead_id.is_(None), d.lead_id.not_in(held)))
+        page = session.execute(query).all()
+        if not page:
+            break
+        after = page[-1].id
+        leads = {lead_id for _, lead_id in page if lead_id is not None}
+        first = dict(session.execute(
+            select(d.lead_id, func.min(d.id))
+            .where(d.destination_id == destination_id, d.status == "pending", d.lead_id.in_(leads))
+            .group_by(d.lead_id)).all()) if leads else {}
+        for row_id, lead_id in page:
+            if lead_id is None or first.get(lead_id) == row_id:
+                ids.append(row_id)
+            else:
+                held.add(lead_id)
+        if len(ids) >= limit or len(page) < limit:
+            break
+    ids = ids[:limit]
     if not ids:
         return []
     leased = set(session.scalars(
