@@ -3,7 +3,8 @@
     python -m bench.events [EVENTS]        (SQLite; BENCH_POSTGRES_URL adds PostgreSQL)
 
 Two endpoints in EVENT_WEBHOOK_URLS: one a local Standard Webhooks receiver, the other a port that refuses
-connections for the whole run. 10,000 MQL leads are posted in batches of 500 by four keep-alive clients.
+connections for the whole run. 10,000 MQL leads are posted by four keep-alive clients, offered steadily (60
+every 0.1 s: 600 leads/s) or as a burst (batches of 500, as fast as they are answered).
 *Events/s* is 10,000 over the time from the first request sent to the last distinct event received at the
 endpoint that is up; an event's *lag* is its arrival at the receiver minus the moment the webhook request
 that created its lead was answered (both on this process's monotonic clock).
@@ -213,7 +214,9 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
     alone = ", ".join(f"{r['receiver_alone_per_s']:,.0f}" for _, r in results)
     n = results[0][1]["events"]
     return ["## Events out",
-            f"{n:,} MQL leads posted to `/hooks/leads` in batches of {BATCH} by {CLIENTS} keep-alive clients, each one "
+            f"{n:,} MQL leads posted to `/hooks/leads` by {CLIENTS} keep-alive clients, either offered steadily "
+            f"({STEADY_BATCH} every {STEADY_BATCH / STEADY_RATE:g} s: {STEADY_RATE} leads/s, above the aim) or as a "
+            f"burst (batches of {BATCH}, each sent as soon as a client is free), each one "
             "`lead.mql` event, signed and sent to the two endpoints of `EVENT_WEBHOOK_URLS`: a local receiver verifying "
             "every request with `standardwebhooks`, and a port refusing connections for the whole run. *Events/s* is "
             f"{n:,} over the time from the first request sent to the last distinct event received; an event's *lag* is "
