@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 
@@ -90,9 +91,10 @@ def cmd_clock(settings: Settings, args) -> int:
 def cmd_deliver(settings: Settings, args) -> int:
     """The delivery process `serve` starts (outbox/process.py): the senders, and the scheduler unless
     SCHEDULER=off; woken through `--wake-fd`, and stopped when that pipe closes (its `serve` is gone)."""
-    from outbox.process import listen_for_wakes, say_ready
+    from outbox.process import DELIVERY_NICE, listen_for_wakes, say_ready
 
     settings.require("SLACK_BOT_TOKEN")
+    os.nice(DELIVERY_NICE)
     rt = build_runtime(settings, reconcile=False, web=False)  # serve reconciled the destinations already
     stop, done = threading.Event(), threading.Event()
     rt.start_background(stop)

@@ -32,6 +32,9 @@ log = logging.getLogger("handoff.delivery")
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_RESTART, MAX_RESTART = 1.0, 30.0  # seconds before starting a delivery process that died, doubling
 HEALTHY_AFTER = 60.0  # a process that ran this long before dying is started again after FIRST_RESTART
+# The delivery process runs at a lower CPU priority than the web process: when the cores are busy, answering
+# Slack within its 3 s and taking webhooks come first, and sending what they queued comes a moment later.
+DELIVERY_NICE = 5
 
 
 class DeliveryProcess:

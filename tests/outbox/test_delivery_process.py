@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from outbox.process import DeliveryProcess
+from outbox.process import DELIVERY_NICE, DeliveryProcess
 from tests.conftest import wait_until
 from tests.outbox.test_outbox import ok_posts, post_mql, serve, serve_env
 
@@ -62,6 +62,8 @@ def test_cards_go_out_from_the_delivery_process_which_is_started_again_when_it_d
     try:
         assert wait_until(lambda: health(env)["delivery_process"] == "running", timeout=20)
         (child,) = wait_until(lambda: children(proc.pid), timeout=10)
+        # answering comes first: the delivery process yields the CPU to the web process when both want it
+        assert os.getpriority(os.PRIO_PROCESS, child) == os.getpriority(os.PRIO_PROCESS, proc.pid) + DELIVERY_NICE
         post_mql(env, "first@example.com")
         assert len(slack.wait_calls("chat.postMessage", 1, timeout=20)) == 1
 
