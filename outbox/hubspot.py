@@ -13,10 +13,10 @@ rate limiting delays nothing else. Each pass:
 
 Calls go through HubSpot's official client, at most 100 requests in any 10 seconds (a private app's limit),
 spread out (20 at once after a quiet spell, then one per 0.1 s), up to four batch writes in flight at once
-(HubSpot takes a few hundred ms to answer one; a lead is in one of them, and each contact once), and a 429 pauses the lane for the `Retry-After` HubSpot gives; without one (HubSpot sends none), until our
-window frees up and at least half a second, doubling with each 429 in a row up to the window's 10 s, since
-429s in a row mean someone else spends the same allowance. 5xx, timeouts
-and lost connections pause it with backoff; a refused token, or a property HubSpot does not have (run
+(HubSpot takes a few hundred ms to answer one; a lead is in one of them, and each contact once). A 429
+pauses the lane for the `Retry-After` HubSpot gives; without one (HubSpot sends none), until our window
+frees up and at least half a second, doubling with each 429 in a row up to the window's 10 s, since 429s in
+a row mean someone else spends the same allowance. 5xx, timeouts and lost connections pause it with backoff; a refused token, or a property HubSpot does not have (run
 `bot.py hubspot-setup`), pauses it for 15 minutes. A batch HubSpot refuses for one lead's value is split down
 to that lead, which is recorded with HubSpot's reason and written again at its next change.
 """
@@ -324,15 +324,15 @@ class HubSpotWriter:
             taken = crm_sync.take(s, self.destination_id, "ready", self.now(), BATCH * batches)
         if not taken:
             return False
-        now_, later = [], []
+        going, later = [], []
         seen: set[str] = set()
         for t in taken:  # HubSpot refuses a batch naming one record twice: the second waits for the next pass
-            (later if t.record_id in seen else now_).append(t)
+            (later if t.record_id in seen else going).append(t)
             seen.add(t.record_id)
         if later:
             self._hold(later, Paused(0.0, "same contact as another lead in this batch", counted=False),
                        everything=False)
-        parts = [now_[i:i + BATCH] for i in range(0, len(now_), BATCH)]
+        parts = [going[i:i + BATCH] for i in range(0, len(going), BATCH)]
         # In order per lead: a lead is in one batch, and its next change is taken only once this one settled.
         pending = [self._pool.submit(self._write_batch, part) for part in parts[1:]]
         wrote = self._write_batch(parts[0])
