@@ -36,9 +36,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy import create_engine, select
+
 from bench.common import HANDOFF, SECRET, Server, fresh_postgres, fresh_sqlite, run_clients
 from bench.events import new_secret, post_batches
+from models.tables import Lead
 from outbox.hubspot import make_client, setup
+from settings import normalize_database_url
 from standin import slack_requests
 from standin.hubspot import HubSpotStandIn
 
@@ -184,8 +188,13 @@ def measured(db_url: str, slack_url: str, n: int) -> dict:
             t2 = time.monotonic()
             clicks = [status for _, status in run_clients(server.port, jobs, CLICKERS)]
             assert all(s == 200 for s in clicks), set(clicks)
-            by_lead = {lead_id: new_ids[k] for k, lead_id in enumerate(sorted(answered))}
-            claimed = [by_lead[i] for i in ids]
+            engine = create_engine(normalize_database_url(db_url))
+            try:  # each lead's external id is its contact's record id
+                with engine.connect() as conn:
+                    claimed = list(conn.scalars(select(Lead.external_id).where(Lead.id.in_(ids))))
+            finally:
+                engine.dispose()
+            assert len(claimed) == len(ids)
             not_claimed = wait_status(hs, claimed, "claimed", 240)
             result.update(claims=len(ids), claims_written_s=time.monotonic() - t2, claims_lost=len(not_claimed),
                           older_over_newer=sum(1 for c in warm_ids + new_ids
