@@ -30,10 +30,9 @@ def bump(session: Session, *, lead_id: int, now: datetime) -> None:
 
 def bump_many(session: Session, lead_ids: list[int], destination_ids: list[int], now: datetime) -> None:
     """`bump` for each change of `lead_ids` (a lead may be named once per change) at these CRMs."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from models.db import upsert_insert
+
+    insert = upsert_insert(session)
     changes: dict[int, int] = {}
     for lead_id in lead_ids:  # one row per lead in the statement: an upsert may not touch a row twice
         changes[lead_id] = changes.get(lead_id, 0) + 1
@@ -115,11 +114,6 @@ def _by_key(**values):
     return update(t).where(t.c.lead_id == bindparam("k_lead"), t.c.destination_id == bindparam("k_dest")).values(**values)
 
 
-def found(session: Session, destination_id: int, lead_id: int, record_id: str, remote_stage: str | None,
-          now: datetime) -> None:
-    found_many(session, destination_id, [(lead_id, record_id, remote_stage)], now)
-
-
 def found_many(session: Session, destination_id: int, hits: list[tuple[int, str, str | None]], now: datetime) -> None:
     """The records of these leads (lead id, record id, stage) were found: write to them (in the same pass)."""
     if hits:
@@ -129,21 +123,12 @@ def found_many(session: Session, destination_id: int, hits: list[tuple[int, str,
                          for lead_id, record_id, stage in hits])
 
 
-def not_found(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:
-    not_found_many(session, destination_id, [lead_id], why, now)
-
-
 def not_found_many(session: Session, destination_id: int, lead_ids: list[int], why: str, now: datetime) -> None:
     """No such record: recorded and skipped until the lead's next change."""
     if lead_ids:
         session.execute(update(CrmSync).where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(lead_ids))
                         .values(state="not_found", record_id=None, lease_until=None, next_attempt_at=None, attempts=0,
                                 last_error=why, updated_at=now))
-
-
-def written(session: Session, destination_id: int, lead_id: int, want: int, sent: dict,
-            remote_stage: str | None, now: datetime) -> None:
-    written_many(session, destination_id, [(lead_id, want, sent, remote_stage)], now)
 
 
 def written_many(session: Session, destination_id: int, done: list[tuple[int, int, dict, str | None]],

@@ -254,7 +254,8 @@ def migrate(engine: Engine) -> None:
 
 
 
-def _insert_for(session: Session):
+def upsert_insert(session: Session):
+    """The `insert` of the session's dialect, which has ON CONFLICT (SQLite and PostgreSQL)."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -265,7 +266,7 @@ def _insert_for(session: Session):
 def insert_ignore(session: Session, model, values: dict) -> bool:
     """INSERT that does nothing on a unique conflict, on SQLite and PostgreSQL. True when inserted."""
     pk = list(model.__table__.primary_key.columns)[0]
-    stmt = _insert_for(session)(model).values(**values).on_conflict_do_nothing().returning(pk)
+    stmt = upsert_insert(session)(model).values(**values).on_conflict_do_nothing().returning(pk)
     return session.connection().execute(stmt).first() is not None
 
 
@@ -275,5 +276,5 @@ def insert_ignore_many(session: Session, model, rows: list[dict]) -> int:
     if not rows:
         return 0
     pk = list(model.__table__.primary_key.columns)[0]
-    stmt = _insert_for(session)(model.__table__).on_conflict_do_nothing().returning(pk)
+    stmt = upsert_insert(session)(model.__table__).on_conflict_do_nothing().returning(pk)
     return len(session.connection().execute(stmt, rows).all())

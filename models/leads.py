@@ -287,10 +287,9 @@ def insert_new(session: Session, rows: list[dict]) -> list[int]:
     request too: the database waits for it and then skips). Returns the ids inserted."""
     if not rows:
         return []
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from models.db import upsert_insert
+
+    insert = upsert_insert(session)
     rows = sorted(rows, key=lambda r: r["email_norm"])  # one lock order for every concurrent batch
     # executemany with RETURNING: SQLAlchemy sends it as a few multi-row INSERTs from one cached statement.
     stmt = insert(Lead.__table__).on_conflict_do_nothing().returning(Lead.__table__.c.id)

@@ -24,16 +24,16 @@ def test_a_change_during_a_write_leaves_the_row_due_at_that_instant_in_any_zone(
     tokyo_wall_time = datetime(2026, 11, 30, 19, 0, tzinfo=JST)  # an aware instant that is not in UTC
     with db.begin() as s:
         taken = crm_sync.take(s, dest, "lookup", tokyo_wall_time, 10)
-        crm_sync.found(s, dest, lead_id, "101", None, tokyo_wall_time)
+        crm_sync.found_many(s, dest, [(lead_id, "101", None)], tokyo_wall_time)
         crm_sync.bump(s, lead_id=lead_id, now=tokyo_wall_time)  # the lead changes while it is being written
-        crm_sync.written(s, dest, lead_id, taken[0].want, {"handoff_status": "mql"}, None, tokyo_wall_time)
+        crm_sync.written_many(s, dest, [(lead_id, taken[0].want, {"handoff_status": "mql"}, None)], tokyo_wall_time)
     with db.begin() as s:
         row = s.get(CrmSync, (lead_id, dest))
         assert row.want == 2 and row.written == 1
         assert row.next_attempt_at == tokyo_wall_time  # due again now, not nine hours from now
     with db.begin() as s:
         taken = crm_sync.take(s, dest, "ready", tokyo_wall_time, 10)
-        crm_sync.written(s, dest, lead_id, taken[0].want, {"handoff_status": "mql"}, None, tokyo_wall_time)
+        crm_sync.written_many(s, dest, [(lead_id, taken[0].want, {"handoff_status": "mql"}, None)], tokyo_wall_time)
     with db.begin() as s:
         assert s.get(CrmSync, (lead_id, dest)).next_attempt_at is None  # nothing left to do
 
@@ -43,7 +43,7 @@ def test_a_contact_not_found_is_looked_for_again_at_the_next_change_only(db):
     at = jst(2026, 11, 30, 11)
     with db.begin() as s:
         crm_sync.take(s, dest, "lookup", at, 10)
-        crm_sync.not_found(s, dest, lead_id, "no HubSpot contact with this email", at)
+        crm_sync.not_found_many(s, dest, [lead_id], "no HubSpot contact with this email", at)
     with db.begin() as s:
         assert crm_sync.take(s, dest, "lookup", jst(2026, 12, 30), 10) == []  # not in a loop
         crm_sync.bump(s, lead_id=lead_id, now=jst(2026, 12, 30))
