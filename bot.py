@@ -9,7 +9,7 @@ import threading
 
 import logsafe
 from blocks.texts import t
-from runtime import StartupError, build_runtime, open_database
+from runtime import StartupError, build_runtime, open_database, quiet_garbage_collector
 from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("handoff")
@@ -28,9 +28,19 @@ def cmd_serve(settings: Settings, args) -> int:
     settings.require(*needed)
     if not settings.LEAD_WEBHOOK_TOKEN:
         log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
-    rt = build_runtime(settings)
-    rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
+    rt = build_runtime(settings)  # the database migrated, the token checked: a one-line error otherwise
     mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
+    if settings.WEB_CONCURRENCY > 1 and not settings.socket_mode:  # pre-forked web processes (ops/prefork.py)
+        from ops import prefork
+
+        rt.db.engine.dispose()  # the workers open their own
+        on_sigterm()
+        processes = t("cli.web_processes", settings.LANGUAGE, n=settings.WEB_CONCURRENCY)
+        return prefork.serve(settings, on_ready=lambda: print(
+            t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=f"{mode}, {processes}"), flush=True))
+    if settings.WEB_CONCURRENCY > 1:
+        log.warning("WEB_CONCURRENCY applies to HTTP mode; Socket Mode runs one web process")
+    rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -48,18 +58,11 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
-def quiet_garbage_collector() -> None:
-    """Keep the collector's pauses out of the time Slack waits for an answer.
+def cmd_web(settings: Settings, args) -> int:
+    """Started by `serve` with WEB_CONCURRENCY above 1: gunicorn's arbiter and its workers (ops/prefork.py)."""
+    from ops import prefork
 
-    What was built at start (Bolt, SQLAlchemy, the catalog) lives as long as the process: moving it out of
-    the collector's sight (`gc.freeze`) and collecting young objects less often halves the p99 of a click
-    under load (BENCHMARKS.md). Reference counting still frees almost everything at once; only cycles wait.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    return prefork.run_web(settings, args.wake_fd, args.state, args.lifeline_fd)
 
 
 def on_sigterm() -> None:
@@ -439,6 +442,10 @@ def parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("deliver", help="run the outbox (and the scheduler unless SCHEDULER=off): serve starts it")
     dl.add_argument("--wake-fd", type=int, help="a pipe from serve: woken by each byte, stopped at its end")
     dl.add_argument("--ready-fd", type=int, help="a pipe to serve: one byte once sending")
+    web = sub.add_parser("web", help="the pre-forked web processes: serve starts them when WEB_CONCURRENCY > 1")
+    web.add_argument("--wake-fd", type=int, required=True, help="the delivery process's wake pipe, from serve")
+    web.add_argument("--state", required=True, help="the file where serve keeps the delivery process's state")
+    web.add_argument("--lifeline-fd", type=int, help="a pipe from serve: the web processes stop at its end")
     rj = sub.add_parser("run-job", help="run one job once")
     rj.add_argument("name", help=" | ".join(JOBS))
     rj.add_argument("--at", help="act as if the clock read this ISO 8601 instant")
@@ -469,7 +476,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
+COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "web": cmd_web,
+            "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
             "migrate": cmd_migrate, "demo": cmd_demo}
 

@@ -33,6 +33,7 @@ _HINTS = {
     "SLA_CONTACT_MINUTES": "use a whole number of business minutes, at least 1",
     "LANGUAGE": "use en or ja",
     "SCHEDULER": "use on or off",
+    "WEB_CONCURRENCY": "use a whole number of web processes from 1 to 32",
     "MANAGER_IDS": "use comma-separated Slack user ids such as U012AB3CD,U045EF6GH",
     "OUTBOX_CHANNEL_RATE": "use messages per second per channel, e.g. 1",
     "OUTBOX_CHANNEL_BURST": "use a whole number of messages, at least 1",
@@ -133,6 +134,8 @@ class Settings(BaseSettings):
     SLA_CONTACT_MINUTES: int = Field(540, ge=1)
     LANGUAGE: Literal["en", "ja"] = "en"
     SCHEDULER: Literal["on", "off"] = "on"
+    # Web processes of `serve` (docs/operating.md, "Scaling out"): above 1, pre-forked workers share PORT.
+    WEB_CONCURRENCY: int = Field(1, ge=1, le=32)
     # Our own addition: how fast the outbox posts into one channel (Slack allows
     # about one message per second per channel, with short bursts).
     OUTBOX_CHANNEL_RATE: float = Field(1.0, gt=0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -114,7 +115,8 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         `hubspot_pending` leads waiting to be written, `hubspot_not_found` leads with no contact there, and
         `hubspot_refused` leads whose values HubSpot would not take (until their next change). Under `serve`,
         `delivery_process` says how the process that sends is: `running`, `starting`, or `restarting` after it
-        died (outbox/process.py)."""
+        died (outbox/process.py). `process` is the id of the web process that answered (with WEB_CONCURRENCY
+        above 1 there are several: ops/prefork.py)."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
@@ -128,7 +130,7 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
             return jsonify(ok=False, database="unreachable"), 503
         if services.delivery is not None:
             event_health["delivery_process"] = services.delivery.state
-        return jsonify(ok=True, database="ok", outbox_pending=health["pending"], outbox_failed=health["failed"],
+        return jsonify(ok=True, database="ok", process=os.getpid(), outbox_pending=health["pending"], outbox_failed=health["failed"],
                        outbox_retrying=health["retrying"],
                        outbox_oldest_pending_seconds=health["oldest_pending_seconds"], **event_health)
 

@@ -40,15 +40,19 @@ DELIVERY_NICE = 5
 class DeliveryProcess:
     """The `bot.py deliver` child of a `serve` process, woken through a pipe and started again if it dies."""
 
-    def __init__(self, command: list[str] | None = None):
+    def __init__(self, command: list[str] | None = None, on_state: Callable[[str], None] | None = None):
         self.command = command or [sys.executable, str(ROOT / "bot.py"), "deliver"]
         self.proc: subprocess.Popen | None = None
+        # One wake pipe for the life of `serve`, handed to each delivery process started: pre-forked web workers
+        # (ops/prefork.py) hold its write end from their start, so it must outlive a delivery process that dies.
         self._wake_fd: int | None = None
+        self._wake_read: int | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.restarts = 0
         self.ready = threading.Event()  # the running process said it is sending (set again after each start)
+        self.on_state = on_state  # told `starting`, `running` or `restarting` as it changes (for web workers)
 
     # The web side ---------------------------------------------------------------------
     def notify(self) -> None:
@@ -72,6 +76,18 @@ class DeliveryProcess:
             return "restarting"
         return "running" if self.ready.is_set() else "starting"
 
+    @property
+    def wake_fd(self) -> int | None:
+        """The pipe's write end, for processes that wake it too (pre-forked web workers inherit it)."""
+        return self._wake_fd
+
+    def _tell(self, state: str) -> None:
+        if self.on_state is not None:
+            try:
+                self.on_state(state)
+            except OSError:
+                log.exception("could not publish the delivery process's state")
+
     # Running ----------------------------------------------------------------------------
     def start(self) -> DeliveryProcess:
         self._spawn()
@@ -80,20 +96,20 @@ class DeliveryProcess:
         return self
 
     def _spawn(self) -> None:
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(write_fd, False)
+        if self._wake_read is None:
+            self._wake_read, write_fd = os.pipe()
+            os.set_blocking(write_fd, False)
+            self._wake_fd = write_fd
         ready_read, ready_write = os.pipe()
         self.ready.clear()
         try:
-            proc = subprocess.Popen([*self.command, "--wake-fd", str(read_fd), "--ready-fd", str(ready_write)],
-                                    pass_fds=(read_fd, ready_write), cwd=ROOT)
+            proc = subprocess.Popen([*self.command, "--wake-fd", str(self._wake_read), "--ready-fd", str(ready_write)],
+                                    pass_fds=(self._wake_read, ready_write), cwd=ROOT)
         finally:
-            os.close(read_fd)  # the child holds its own copies
-            os.close(ready_write)
+            os.close(ready_write)  # the child holds its own copy
         with self._lock:
-            old, self._wake_fd, self.proc = self._wake_fd, write_fd, proc
-        if old is not None:
-            os.close(old)
+            self.proc = proc
+        self._tell("starting")
         threading.Thread(target=self._await_ready, args=(ready_read,), name="delivery-ready", daemon=True).start()
         log.info("delivery process started (pid %d)", proc.pid)
 
@@ -101,6 +117,7 @@ class DeliveryProcess:
         try:
             if os.read(fd, 1):
                 self.ready.set()
+                self._tell("running")
         finally:
             os.close(fd)
 
@@ -115,6 +132,7 @@ class DeliveryProcess:
                 pause = FIRST_RESTART
             log.error("the delivery process exited (code %s); starting it again in %.0f s; what it had not "
                       "sent waits in the database", code, pause)
+            self._tell("restarting")
             if self._stopping.wait(pause):
                 return
             pause = min(pause * 2, MAX_RESTART)
@@ -137,9 +155,40 @@ class DeliveryProcess:
                 proc.kill()
                 proc.wait()
         with self._lock:
-            fd, self._wake_fd = self._wake_fd, None
-        if fd is not None:
-            os.close(fd)
+            fds, self._wake_fd, self._wake_read = (self._wake_fd, self._wake_read), None, None
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+
+
+class DeliveryHandle:
+    """The delivery process as a pre-forked web worker sees it (ops/prefork.py): `serve` started it, the
+    worker inherited the wake pipe's write end, and `serve` publishes its state in a small file."""
+
+    def __init__(self, wake_fd: int, state_path: str):
+        self._wake_fd, self.state_path = wake_fd, state_path
+
+    def notify(self) -> None:
+        try:
+            os.write(self._wake_fd, b"\0")
+        except OSError:  # full: awake already
+            pass
+
+    @property
+    def state(self) -> str:
+        try:
+            with open(self.state_path, encoding="ascii") as f:
+                return f.read().strip() or "starting"
+        except OSError:
+            return "starting"
+
+
+def publish_state(path: str, state: str) -> None:
+    """Write `state` to `path` at once (a reader sees the old or the new state, never half of one)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(state)
+    os.replace(tmp, path)
 
 
 # The delivery side ----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Running Handoff in production: pre-forked web processes (prefork.py); see docs/operating.md."""
