@@ -54,40 +54,10 @@ class Runtime:
 
     def make_server(self, host: str = "0.0.0.0", port: int | None = None,
                     sockets: list | None = None) -> BaseWSGIServer | MultiSocketServer:
-        """The production WSGI server (waitress) for the app, bound (or on the listening `sockets` a pre-fork
-        master made: ops/prefork.py) but not yet running.
-
-        Waitress buffers each request in its async loop before a worker thread sees it, so slow or huge
-        requests cost connections and memory, not threads: the limits below bound both (issue 8).
-        """
-        import resource
-
-        from waitress.server import create_server
-
-        from handlers.webhook import MAX_BODY
-
-        # 200 connections dripping their headers exhausted waitress's default 100 and queued every real click.
-        CONNECTION_LIMIT = 1000
-        # A body past this much waits in a temporary file, not memory: 200 stalled 500 KB bodies held 111 MB.
-        INBUF_OVERFLOW = 64 * 1024
-        # Per connection a socket and perhaps that temporary file, plus the database, logs and trigger.
-        FILES_NEEDED = 2 * CONNECTION_LIMIT + 256
-        # Refused from Content-Length (413) or after this many chunked bytes, before the app reads any of it;
-        # the margin leaves the webhook's own JSON 413 for bodies just over its 1 MiB.
-        MAX_REQUEST_BODY = MAX_BODY + 64 * 1024
-        # Slack's and marketing tools' headers are a few KiB; 32 KiB is nginx's default total.
-        MAX_REQUEST_HEADER = 32 * 1024
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < FILES_NEEDED:  # a 1024 default would refuse accept()
-            wanted = FILES_NEEDED if hard == resource.RLIM_INFINITY else min(FILES_NEEDED, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        where = {"sockets": sockets} if sockets else {"host": host,
-                                                      "port": self.settings.PORT if port is None else port}
-        return create_server(self.http, **where, threads=16, ident="handoff", channel_timeout=30,
-                             clear_untrusted_proxy_headers=True, connection_limit=CONNECTION_LIMIT, max_request_body_size=MAX_REQUEST_BODY,
-                             max_request_header_size=MAX_REQUEST_HEADER, inbuf_overflow=INBUF_OVERFLOW,
-                             asyncore_use_poll=True)  # select() cannot watch a socket numbered 1024 or more
+        """The production WSGI server for the app, bound (or on the listening `sockets` a pre-fork master
+        made: ops/prefork.py) but not yet running."""
+        return waitress_server(self.http, host=host, port=self.settings.PORT if port is None else port,
+                               sockets=sockets)
 
     def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> BaseWSGIServer | MultiSocketServer:
         """Serve in a background thread; returns the server (see its `effective_port`)."""
@@ -137,6 +107,43 @@ class Runtime:
                 sender.thread.join(timeout)
             for lane in self.services.lanes:
                 lane.join(timeout)
+
+
+def waitress_server(app, host: str = "0.0.0.0", port: int = 0,
+                    sockets: list | None = None) -> BaseWSGIServer | MultiSocketServer:
+    """waitress for `app`, with Handoff's limits: bound to host and port, or on `sockets`; not yet running.
+
+    Waitress buffers each request in its async loop before a worker thread sees it, so slow or huge
+    requests cost connections and memory, not threads: the limits below bound both (docs/failures.md).
+    """
+    import resource
+
+    from waitress.server import create_server
+
+    from handlers.webhook import MAX_BODY
+
+    # 200 connections dripping their headers exhausted waitress's default 100 and queued every real click.
+    CONNECTION_LIMIT = 1000
+    # A body past this much waits in a temporary file, not memory: 200 stalled 500 KB bodies held 111 MB.
+    INBUF_OVERFLOW = 64 * 1024
+    # Per connection a socket and perhaps that temporary file, plus the database, logs and trigger.
+    FILES_NEEDED = 2 * CONNECTION_LIMIT + 256
+    # Refused from Content-Length (413) or after this many chunked bytes, before the app reads any of it;
+    # the margin leaves the webhook's own JSON 413 for bodies just over its 1 MiB.
+    MAX_REQUEST_BODY = MAX_BODY + 64 * 1024
+    # Slack's and marketing tools' headers are a few KiB; 32 KiB is nginx's default total.
+    MAX_REQUEST_HEADER = 32 * 1024
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < FILES_NEEDED:  # a 1024 default would refuse accept()
+        wanted = FILES_NEEDED if hard == resource.RLIM_INFINITY else min(FILES_NEEDED, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    where = {"sockets": sockets} if sockets else {"host": host, "port": port}
+    return create_server(app, **where, threads=16, ident="handoff", channel_timeout=30,
+                         clear_untrusted_proxy_headers=True, connection_limit=CONNECTION_LIMIT,
+                         max_request_body_size=MAX_REQUEST_BODY, max_request_header_size=MAX_REQUEST_HEADER,
+                         inbuf_overflow=INBUF_OVERFLOW,
+                         asyncore_use_poll=True)  # select() cannot watch a socket numbered 1024 or more
 
 
 def quiet_garbage_collector() -> None:

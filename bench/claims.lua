@@ -1,5 +1,9 @@
--- wrk script: each wrk thread replays its own slice of pre-signed Slack requests once, then stops.
--- args: FILE PER_THREAD ; lines of FILE are "timestamp<TAB>signature<TAB>form body"
+-- wrk script: each wrk thread (one connection) sends its own slice of pre-signed Slack requests, each once,
+-- in order, then stops. args: FILE PER_THREAD ; lines of FILE are "timestamp<TAB>signature<TAB>form body".
+--
+-- The request sent next is the one after the last answered, not a count of request() calls: wrk may call
+-- request() before the run (to check the script), and a count would then skip the first request and send
+-- the last one twice.
 local counter = 0
 
 function setup(thread)
@@ -22,12 +26,11 @@ function init(args)
     end
     i = i + 1
   end
-  sent, answered, bad = 0, 0, 0
+  answered, bad = 0, 0
 end
 
 function request()
-  sent = math.min(sent + 1, #reqs)
-  return reqs[sent]
+  return reqs[math.min(answered + 1, #reqs)]
 end
 
 function response(status, headers, body)

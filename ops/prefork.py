@@ -130,6 +130,12 @@ class WebApplication(BaseApplication):
 
         threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
+    def make_server(self, sockets: list):
+        return self.runtime.make_server(sockets=sockets)
+
+    def shutdown(self) -> None:
+        self.runtime.shutdown(timeout=GRACEFUL_SECONDS - 5)
+
     def load(self):
         """In a worker, after the fork: its own database pool, Bolt and WSGI app (nothing is shared across
         the fork but the listening socket and the wake pipe)."""
@@ -145,11 +151,11 @@ class WebApplication(BaseApplication):
 
 
 class WaitressWorker(Worker):
-    """A gunicorn worker that serves with waitress on the arbiter's sockets (see the module's docstring)."""
+    """A gunicorn worker that serves with waitress on the arbiter's sockets (see the module's docstring). Its
+    application gives `make_server(sockets)` and `shutdown()` besides gunicorn's `wsgi()`."""
 
     def run(self) -> None:
-        rt = self.app.runtime
-        server = rt.make_server(sockets=[listener.sock for listener in self.sockets])
+        server = self.app.make_server([listener.sock for listener in self.sockets])
         thread = threading.Thread(target=_serve, args=(server,), name="http", daemon=True)
         thread.start()
         while self.alive and thread.is_alive():
@@ -159,7 +165,7 @@ class WaitressWorker(Worker):
             self.notify()
             time.sleep(HEARTBEAT)
         server.close()  # no new connections; the requests being answered still are
-        rt.shutdown(timeout=GRACEFUL_SECONDS - 5)
+        self.app.shutdown()
 
 
 def _serve(server) -> None:
