@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) bot.py migrate
+	$(PY) bot.py doctor --before-serve
 	$(PY) bot.py serve
 
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""Handoff's only entry point: serve | clock | deliver | run-job | import-leads | kpi | outbox | events | hubspot-setup | migrate | demo."""
+"""Handoff's only entry point: serve | clock | deliver | run-job | import-leads | kpi | outbox | events | hubspot-setup | migrate | doctor | demo."""
 from __future__ import annotations
 
 import argparse
@@ -21,11 +21,16 @@ class CommandError(Exception):
 
 
 # Commands -------------------------------------------------------------------
-def cmd_serve(settings: Settings, args) -> int:
+def serve_needs(settings: Settings) -> list[str]:
+    """The settings `serve` cannot start without."""
     needed = ["SLACK_BOT_TOKEN", "HANDOFF_CHANNEL", "MARKETING_CHANNEL"]
     if not settings.socket_mode:
         needed.insert(1, "SLACK_SIGNING_SECRET")
-    settings.require(*needed)
+    return needed
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    settings.require(*serve_needs(settings))
     if not settings.LEAD_WEBHOOK_TOKEN:
         log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
     rt = build_runtime(settings)  # the database migrated, the token checked: a one-line error otherwise
@@ -428,6 +433,26 @@ def cmd_migrate(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_doctor(settings: Settings, args) -> int:
+    """`doctor`: one line per check, ✓ or ✗ with the fix; exit 1 if any ✗ (docs/operating.md#the-doctor).
+    `--before-serve` (`make run`): a ✗ is shown but exits 0, and without the settings serve needs it says
+    nothing, leaving serve to say what to set."""
+    from ops import doctor
+
+    lang = settings.LANGUAGE
+    if args.before_serve and any(getattr(settings, n) in (None, "") for n in serve_needs(settings)):
+        return 0
+    checks = doctor.run(settings)
+    for check in checks:
+        print(check.line(lang), flush=True)
+    failed = sum(not c.ok for c in checks)
+    if args.before_serve:
+        if failed:
+            print(t("doctor.serving_anyway", lang, n=failed), flush=True)
+        return 0
+    return 1 if failed else 0
+
+
 def cmd_demo(settings: Settings, args) -> int:
     from standin.demo import run_demo
 
@@ -472,6 +497,8 @@ def parser() -> argparse.ArgumentParser:
                     help="list: deliveries newest first; replay: queue again the events since an instant")
     sub.add_parser("hubspot-setup", help="create the HubSpot contact properties Handoff writes (idempotent)")
     sub.add_parser("migrate", help="apply database migrations")
+    dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot and the endpoints")
+    dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
     return p
 
@@ -479,7 +506,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "web": cmd_web,
             "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
-            "migrate": cmd_migrate, "demo": cmd_demo}
+            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,12 +514,18 @@ def main(argv: list[str] | None = None) -> int:
     logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command in ("kpi", "outbox", "events"):  # the report is the output; keep the migration chatter out of it
+    if command in ("kpi", "outbox", "events", "doctor"):  # the output is the report: no migration chatter
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         return COMMANDS[command](settings, args)
     except (SettingsError, CommandError, StartupError) as exc:
+        if command == "doctor" and isinstance(exc, SettingsError):  # a ✗ line like every other problem it finds
+            if args.before_serve:
+                return 0  # serve says it
+            lang = os.environ.get("LANGUAGE", "").strip().lower()
+            print("✗ " + t("doctor.settings_invalid", lang if lang in ("en", "ja") else "en", error=exc))
+            return 1
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -16,10 +16,17 @@ What happens to a row that does not go through, by the kind of trouble:
   briefly away while the message is built): retried with exponential backoff
   (at most MAX_BACKOFF apart), for ever. Nothing about the row is wrong; every
   row waits for the same outage, and no message is lost to it.
+- Handoff is not in the channel (`not_in_channel`): a public channel is joined
+  (`conversations.join`, scope channels:join) and the row sent again at once,
+  once, so posting and the chart upload work in a channel nobody invited it to.
+  A private channel can only be joined by invitation: the row's error and the
+  log say so (`/invite @Handoff` in that channel), and it is retried as below.
+  Slack answers `channel_not_found` about a private channel Handoff is not in,
+  as about one that is deleted: that error names both causes and both fixes.
 - The installation is broken (SETUP_ERRORS: `invalid_auth`, `not_authed`,
   `account_inactive`, `token_revoked`, `token_expired`, `missing_scope`,
   `no_permission`, `not_allowed_token_type`, `team_access_not_granted`,
-  `ekm_access_denied`, and `not_in_channel`, which inviting the bot fixes):
+  `ekm_access_denied`, and `not_in_channel` where joining cannot fix it):
   an admin fixes it once for every row, so the row is retried slowly (at most
   15 minutes apart), logged as an error, shown as retrying on `/healthz` and
   by `bot.py outbox list`, and failed for good SETUP_GIVE_UP (48 h) after it
@@ -65,6 +72,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from blocks.texts import t
 from models import outbox as queue
 from models.db import Database
 from models.tables import Lead, OutboxMessage
@@ -244,7 +252,7 @@ class Sender:
     # Delivery ---------------------------------------------------------------
     def _deliver(self, row_id: int, key: str, kind: str) -> None:
         try:
-            outcome = self._send(row_id, key)
+            outcome = self._send_or_join(row_id, key)
         except SlackApiError as exc:
             outcome = self._classify(exc)
             if outcome.state == "retry" and exc.response.status_code == 429:
@@ -261,6 +269,40 @@ class Sender:
         except Exception as exc:  # the row's message cannot be built; it must not stop the other rows
             outcome = Outcome("render", error=f"{type(exc).__name__}: {_one_line(exc)}", exc=exc)
         self._settle(row_id, kind, outcome)
+
+    def _send_or_join(self, row_id: int, key: str) -> Outcome:
+        """Send the row; when Slack answers that Handoff is not in a public channel, join it and send the row
+        again at once (once). Any other refusal is raised for `_deliver` to classify."""
+        try:
+            return self._send(row_id, key)
+        except SlackApiError as exc:
+            channel = refused_channel(exc)
+            if _slack_error(exc) != "not_in_channel" or not channel or channel[0] not in "CG":
+                raise
+            cannot = self._join(channel)
+            if cannot is not None:
+                return cannot
+        return self._send(row_id, key)
+
+    def _join(self, channel: str) -> Outcome | None:
+        """Join a public channel (conversations.join); None once in it, else what the row should do."""
+        if channel.startswith("G"):  # a private channel: only an invitation lets Handoff in
+            return self._cannot_join(channel, "fix.private_not_in")
+        try:
+            self.client.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            error = _slack_error(exc)
+            if error in ("method_not_supported_for_channel_type", "channel_not_found"):
+                return self._cannot_join(channel, "fix.private_not_in")
+            if error == "missing_scope":
+                return self._cannot_join(channel, "fix.no_join_scope")
+            return self._classify(exc)  # archived, rate limited, Slack down: as for any call
+        log.info("joined the public channel %s to post there", channel)
+        return None
+
+    def _cannot_join(self, channel: str, fix: str) -> Outcome:
+        """Not in the channel and joining cannot help: retried slowly as a setup error, naming the fix."""
+        return Outcome("setup", error=f"not_in_channel: {t(fix, self.settings.LANGUAGE, channel=channel)}")
 
     def _settle(self, row_id: int, kind: str, outcome: Outcome) -> None:
         now = self.now()
@@ -326,6 +368,11 @@ class Sender:
         # Slack says why, for invalid_blocks and invalid_arguments: "[ERROR] … [json-pointer:/blocks/2/…]".
         why = (data.get("response_metadata") or {}).get("messages") or data.get("errors") or []
         detail = "; ".join(str(m) for m in why[:3]) if isinstance(why, list) else str(why)
+        channel = refused_channel(exc) if error in ("channel_not_found", "invalid_channel") else None
+        if channel and channel[0] in "CG":  # deleted, mistyped, or private and Handoff not in it: say how to fix
+            fix = t("fix.private_not_in" if channel[0] == "G" else "fix.not_found", self.settings.LANGUAGE,
+                    channel=channel)
+            detail = f"{detail}; {fix}" if detail else fix
         return Outcome("failed", error=f"HTTP {status}: {error}" + (f" ({detail})" if detail else ""))
 
     def _send(self, row_id: int, key: str) -> Outcome:
@@ -366,6 +413,22 @@ class Sender:
     def _take(self, key: str) -> None:
         if key in self._buckets:
             self._buckets[key].take(self.monotonic())
+
+
+def refused_channel(exc: SlackApiError) -> str | None:
+    """The channel of the call Slack refused: `channel` of chat.*, `channel_id` of files.completeUploadExternal."""
+    args = getattr(exc.response, "req_args", None) or {}
+    for part in ("json", "params", "data"):
+        values = args.get(part)
+        if isinstance(values, dict):
+            channel = values.get("channel") or values.get("channel_id")
+            if isinstance(channel, str) and channel:
+                return channel
+    return None
+
+
+def _slack_error(exc: SlackApiError) -> str | None:
+    return exc.response.data.get("error") if isinstance(exc.response.data, dict) else None
 
 
 def _one_line(exc) -> str:

@@ -14,6 +14,19 @@ lengths, unique block ids, …) is `invalid_blocks` for messages and
 `invalid_arguments` for views, with Slack's `[ERROR] … [json-pointer:…]`
 explanation in `response_metadata.messages`; blocks that are not a JSON array
 are `invalid_blocks_format`; a message with neither text nor blocks `no_text`.
+
+Scopes, as Slack enforces them (ops/scopes.py holds the table of what each method needs, from Slack's method
+reference): the bot token (`xoxb-…`) has the scopes manifest.yml asks for, unless `set_scopes` says otherwise;
+every answer carries `x-oauth-scopes` (what the token has) and `x-accepted-oauth-scopes` (what the method
+takes), and a call without its scope answers `missing_scope` with `needed` and `provided`. Channels: a C… id is
+a public channel unless `add_channel(…, private=True)`, a G… id a private one; the bot is a member of every
+channel until `remove_bot` or `add_channel(…, member=False)`. Posting into a public channel the bot is not in
+answers `not_in_channel`, except chat.postMessage when the token has chat:write.public (which covers no file
+upload: files.completeUploadExternal needs membership); `conversations.join` makes the bot a member of a public
+channel (`is_archived` when archived, `method_not_supported_for_channel_type` for a private one it is in). Slack
+hides a private channel from whoever is not in it: every call about it answers `channel_not_found`.
+`conversations.info` describes a channel (name, is_private, is_archived, is_member); `users.info` a person
+(`add_user`, `deactivate_user`; an id it does not know is `user_not_found`).
 """
 from __future__ import annotations
 
@@ -26,6 +39,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl
 
+from ops import scopes as slack_scopes
 from standin.base import LocalServer
 
 
@@ -153,6 +167,7 @@ def _refused(error: str, problem: BlockError | None = None) -> dict:
 
 
 RESPONSE_URL_USES = 5  # Slack: a response_url may be used five times within thirty minutes
+BOT_USER = {"U0HANDOFF": {"name": "handoff", "deleted": False, "is_bot": True}}  # auth.test's user_id
 
 
 class SlackStandIn(LocalServer):
@@ -177,6 +192,12 @@ class SlackStandIn(LocalServer):
         self._without_bot: set[str] = set()  # channels the bot was removed from: not_in_channel
         self._ts = itertools.count(1)
         self._responses: dict[str, int] = {}  # response_url token -> times used
+        # What the bot token was granted (manifest.yml's unless set_scopes), and the workspace (see the docstring).
+        self.default_scopes = frozenset(slack_scopes.manifest_scopes())
+        self.scopes: set[str] = set(self.default_scopes)
+        self._private: set[str] = set()  # C… channels that are private (a G… id always is)
+        self._names: dict[str, str] = {}  # channel -> its name (else the id, lower-cased)
+        self._users: dict[str, dict] = dict(BOT_USER)  # user id -> what users.info says of them
         self._listen(host, port, self._handler())
 
     @property
@@ -206,7 +227,8 @@ class SlackStandIn(LocalServer):
             self._deleted.add(channel)
 
     def remove_bot(self, channel: str) -> None:
-        """The bot was removed from the channel: posting answers `not_in_channel` until `reset`."""
+        """The bot was removed from the channel: posting answers `not_in_channel` (a private channel:
+        `channel_not_found`) until it joins again (`conversations.join`, public channels) or `reset`."""
         with self._lock:
             self._without_bot.add(channel)
 
@@ -215,6 +237,78 @@ class SlackStandIn(LocalServer):
         with self._lock:
             self._limit = (rate, burst)
             self._limits.clear()
+
+    # Scopes, channels and people ---------------------------------------------
+    def set_scopes(self, scopes) -> None:
+        """The bot token has exactly these scopes from now on (until `reset`, which gives back the manifest's)."""
+        with self._lock:
+            self.scopes = set(scopes)
+
+    def add_channel(self, channel: str, name: str | None = None, private: bool = False, member: bool = True,
+                    archived: bool = False) -> None:
+        """A channel as the workspace has it: its name, public or private, whether the bot is in it, archived."""
+        with self._lock:
+            if name:
+                self._names[channel] = name
+            (self._private.add if private else self._private.discard)(channel)
+            (self._without_bot.discard if member else self._without_bot.add)(channel)
+            (self._archived.add if archived else self._archived.discard)(channel)
+
+    def add_user(self, user: str, name: str | None = None, deleted: bool = False, is_bot: bool = False) -> None:
+        """A person (or a bot) of the workspace, as users.info describes them."""
+        with self._lock:
+            self._users[user] = {"name": name or user.lower(), "deleted": deleted, "is_bot": is_bot}
+
+    def deactivate_user(self, user: str) -> None:
+        """An admin deactivated the account: users.info says `deleted: true`."""
+        with self._lock:
+            self._users.setdefault(user, {"name": user.lower(), "is_bot": False})["deleted"] = True
+
+    def is_member(self, channel: str) -> bool:
+        with self._lock:
+            return channel not in self._without_bot
+
+    def oauth_headers(self, method: str, token: str | None) -> dict[str, str]:
+        """Slack's scope headers on every answer: what the bot token has, and what the method accepts."""
+        headers = {}
+        if token and token.startswith("xoxb-"):
+            with self._lock:
+                headers["x-oauth-scopes"] = ",".join(sorted(self.scopes))
+        accepted = slack_scopes.accepted(method)
+        if accepted:
+            headers["x-accepted-oauth-scopes"] = ",".join(accepted)
+        return headers
+
+    def _is_private(self, channel: str) -> bool:
+        return channel.startswith("G") or channel in self._private
+
+    def _kind(self, channel) -> str | None:
+        if not isinstance(channel, str) or not channel:
+            return None
+        if channel[0] == "D":
+            return slack_scopes.IM
+        if channel[0] in "CG":
+            with self._lock:
+                return slack_scopes.PRIVATE if self._is_private(channel) else slack_scopes.PUBLIC
+        return None
+
+    def _scope_refusal(self, method: str, params: dict, token: str) -> dict | None:
+        """`missing_scope` when the bot token lacks what `method` needs (on this kind of conversation)."""
+        if not token.startswith("xoxb-") or method not in slack_scopes.METHOD_SCOPES:
+            return None
+        kind = None
+        if isinstance(slack_scopes.METHOD_SCOPES[method], dict):
+            users = str(params.get("users") or "")
+            opening = method == "conversations.open" and users and not params.get("channel")
+            kind = (slack_scopes.MPIM if "," in users else slack_scopes.IM) if opening \
+                else self._kind(params.get("channel"))
+        needed = slack_scopes.needed_for(method, kind)
+        with self._lock:
+            granted = set(self.scopes)
+        if not needed or granted & set(needed):
+            return None
+        return {"ok": False, "error": "missing_scope", "needed": ",".join(needed),
+                "provided": ",".join(sorted(granted))}
 
     # response_url ------------------------------------------------------------
     def response_url(self) -> str:
@@ -270,6 +364,10 @@ class SlackStandIn(LocalServer):
             self._archived.clear()
             self._deleted.clear()
             self._without_bot.clear()
+            self.scopes = set(self.default_scopes)
+            self._private.clear()
+            self._names.clear()
+            self._users = dict(BOT_USER)
             self._limit = None
             self._limits.clear()
 
@@ -303,6 +401,9 @@ class SlackStandIn(LocalServer):
             return 429, {"Retry-After": str(max(1, round(wait)))}, {"ok": False, "error": "ratelimited"}
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
+        refused = self._scope_refusal(method, params, token)
+        if refused is not None:
+            return 200, {}, refused
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
@@ -315,16 +416,20 @@ class SlackStandIn(LocalServer):
         return {"ok": True, "url": "https://handoff-demo.slack.invalid/", "team": "Handoff Demo",
                 "user": "handoff", "team_id": "T0DEMO", "user_id": "U0HANDOFF", "bot_id": "B0HANDOFF"}
 
-    def _channel_error(self, channel, posting: bool = True) -> str | None:
-        """Slack's answer about the channel of a call: None when the bot may use it."""
+    def _channel_error(self, channel, posting: bool = True, public_ok: bool = False) -> str | None:
+        """Slack's answer about the channel of a call: None when the bot may use it. `public_ok`: the call may
+        post into a public channel the bot is not in when the token has chat:write.public (chat.postMessage)."""
         if not isinstance(channel, str) or not CHANNEL_ID.fullmatch(channel):
             return "channel_not_found"
         with self._lock:
             if channel in self._deleted:
                 return "channel_not_found"
+            if channel in self._without_bot and self._is_private(channel):  # hidden from non-members
+                return "channel_not_found"
             if posting and channel in self._archived:
                 return "is_archived"
-            if posting and channel in self._without_bot and channel[0] in "CG":
+            if posting and channel in self._without_bot and channel[0] in "CG" \
+                    and not (public_ok and "chat:write.public" in self.scopes):
                 return "not_in_channel"
         return None
 
@@ -346,7 +451,7 @@ class SlackStandIn(LocalServer):
         return None
 
     def _m_chat_postMessage(self, p):
-        error = self._channel_error(p.get("channel"))
+        error = self._channel_error(p.get("channel"), public_ok=True)
         if error:
             return _refused(error)
         refused = self._message_error(p)
@@ -412,8 +517,9 @@ class SlackStandIn(LocalServer):
         return {"ok": True, "file_id": file_id, "upload_url": self.url.replace("/api/", f"/upload/{file_id}")}
 
     def _m_files_completeUploadExternal(self, p):
-        if p.get("channel_id") and self._channel_error(p["channel_id"]):
-            return _refused("invalid_channel")
+        error = self._channel_error(p["channel_id"]) if p.get("channel_id") else None
+        if error:  # sharing a file needs membership: chat:write.public does not cover uploads
+            return _refused("not_in_channel" if error == "not_in_channel" else "invalid_channel")
         files = p.get("files")
         if isinstance(files, str):
             files = json.loads(files)
@@ -431,6 +537,56 @@ class SlackStandIn(LocalServer):
     def _m_conversations_open(self, p):
         users = p.get("users", "")
         return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
+
+    def _conversation(self, channel: str) -> dict:
+        """A channel as conversations.info and conversations.join describe it (call with the lock held)."""
+        private = self._is_private(channel)
+        name = self._names.get(channel) or channel.lower()
+        return {"id": channel, "name": name, "name_normalized": name, "created": 1700000000,
+                "is_channel": channel[0] == "C", "is_group": channel[0] == "G", "is_im": False, "is_mpim": False,
+                "is_private": private, "is_archived": channel in self._archived, "is_general": False,
+                "is_shared": False, "is_member": channel not in self._without_bot}
+
+    def _m_conversations_info(self, p):
+        channel = p.get("channel")
+        if isinstance(channel, str) and channel.startswith("D") and CHANNEL_ID.fullmatch(channel):
+            return {"ok": True, "channel": {"id": channel, "is_im": True, "user": "U" + channel[1:],
+                                            "is_archived": False}}
+        error = self._channel_error(channel, posting=False)
+        if error:
+            return _refused(error)
+        with self._lock:
+            return {"ok": True, "channel": self._conversation(channel)}
+
+    def _m_conversations_join(self, p):
+        channel = p.get("channel")
+        if isinstance(channel, str) and channel[:1] in ("D", "U", "W") and CHANNEL_ID.fullmatch(channel):
+            return _refused("method_not_supported_for_channel_type")
+        error = self._channel_error(channel, posting=False)
+        if error:
+            return _refused(error)
+        with self._lock:
+            if self._is_private(channel):  # private channels are joined by invitation only
+                return _refused("method_not_supported_for_channel_type")
+            if channel in self._archived:
+                return _refused("is_archived")
+            if channel not in self._without_bot:
+                return {"ok": True, "channel": self._conversation(channel), "warning": "already_in_channel",
+                        "response_metadata": {"warnings": ["already_in_channel"]}}
+            self._without_bot.discard(channel)
+            return {"ok": True, "channel": self._conversation(channel)}
+
+    def _m_users_info(self, p):
+        user = p.get("user")
+        with self._lock:
+            known = self._users.get(user) if isinstance(user, str) else None
+            if known is None:
+                return _refused("user_not_found")
+            name = known["name"]
+            return {"ok": True, "user": {
+                "id": user, "team_id": "T0DEMO", "name": name, "real_name": name,
+                "deleted": known.get("deleted", False), "is_bot": known.get("is_bot", False), "is_app_user": False,
+                "tz": "Asia/Tokyo", "profile": {"real_name": name, "display_name": name}}}
 
     def _record(self, call: Call, rejected: bool) -> None:
         with self._cond:
@@ -517,6 +673,7 @@ class SlackStandIn(LocalServer):
                 if slow:
                     time.sleep(slow)
                 status, headers, body = standin.answer(method, params, token)
+                headers = {**standin.oauth_headers(method, token), **headers}
                 standin._record(Call(method, params, status=status), rejected=status != 200 or not body.get("ok"))
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -539,8 +696,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Local Slack Web API stand-in")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--limit", help="RATE:BURST per-channel chat.postMessage limit, e.g. 10:3")
+    p.add_argument("--scopes", help="the bot token's scopes, comma-separated (default: manifest.yml's)")
     args = p.parse_args(argv)
     standin = SlackStandIn(port=args.port)
+    if args.scopes is not None:
+        standin.set_scopes(s.strip() for s in args.scopes.split(",") if s.strip())
     if args.limit:
         rate, burst = args.limit.split(":")
         standin.limit_channel_posts(float(rate), int(burst))
