@@ -35,8 +35,8 @@ def cmd_serve(settings: Settings, args) -> int:
         log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
     rt = build_runtime(settings)  # the database migrated, the token checked: a one-line error otherwise
     mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
-    if settings.WEB_CONCURRENCY > 1 and not settings.socket_mode:  # pre-forked web processes (ops/prefork.py)
-        from ops import prefork
+    if settings.WEB_CONCURRENCY > 1 and not settings.socket_mode:  # pre-forked web processes (prefork.py)
+        import prefork
 
         rt.db.engine.dispose()  # the workers open their own
         on_sigterm()
@@ -64,8 +64,8 @@ def cmd_serve(settings: Settings, args) -> int:
 
 
 def cmd_web(settings: Settings, args) -> int:
-    """Started by `serve` with WEB_CONCURRENCY above 1: gunicorn's arbiter and its workers (ops/prefork.py)."""
-    from ops import prefork
+    """Started by `serve` with WEB_CONCURRENCY above 1: gunicorn's arbiter and its workers (prefork.py)."""
+    import prefork
 
     return prefork.run_web(settings, args.wake_fd, args.state, args.lifeline_fd)
 

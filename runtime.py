@@ -55,7 +55,7 @@ class Runtime:
     def make_server(self, host: str = "0.0.0.0", port: int | None = None,
                     sockets: list | None = None) -> BaseWSGIServer | MultiSocketServer:
         """The production WSGI server for the app, bound (or on the listening `sockets` a pre-fork master
-        made: ops/prefork.py) but not yet running."""
+        made: prefork.py) but not yet running."""
         return waitress_server(self.http, host=host, port=self.settings.PORT if port is None else port,
                                sockets=sockets)
 

@@ -4,7 +4,7 @@
 
 Bolt verifies the signature and routes the `lead_claim` action; the listener acknowledges and records the
 claim with one conditional UPDATE (an owner only if there is none) before the answer; served like `serve`
-(ops/prefork.py: gunicorn's master with waitress workers, the same limits, N workers). No request
+(prefork.py: gunicorn's master with waitress workers, the same limits, N workers). No request
 dedupe, card update, refusal, events or SLA: whatever Handoff spends beyond this is Handoff's.
 `bench/run.py` measures it side by side with Handoff.
 """
@@ -64,7 +64,7 @@ class Floor(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in {"bind": [f"127.0.0.1:{self.port}"], "workers": self.workers,
-                           "worker_class": "ops.prefork.WaitressWorker", "loglevel": "warning"}.items():
+                           "worker_class": "prefork.WaitressWorker", "loglevel": "warning"}.items():
             self.cfg.set(key, value)
 
     def load(self):

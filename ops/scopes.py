@@ -74,7 +74,7 @@ EVENT_SCOPES: dict[str, str | None] = {
 
 # The code of the app (what runs against Slack), and what is not: a new top-level module or package must be
 # put in one of the two (the least-privilege test checks), so nothing that calls Slack is left unread.
-APP_CODE = ("bot.py", "runtime.py", "settings.py", "logsafe.py", "handlers", "jobs", "models", "blocks", "outbox",
+APP_CODE = ("bot.py", "runtime.py", "prefork.py", "settings.py", "logsafe.py", "handlers", "jobs", "models", "blocks", "outbox",
             "ops")
 NOT_APP_CODE = ("standin", "tests", "bench", "migrations")  # the local stand-ins and demo, tests, benchmarks
 

@@ -44,7 +44,7 @@ class DeliveryProcess:
         self.command = command or [sys.executable, str(ROOT / "bot.py"), "deliver"]
         self.proc: subprocess.Popen | None = None
         # One wake pipe for the life of `serve`, handed to each delivery process started: pre-forked web workers
-        # (ops/prefork.py) hold its write end from their start, so it must outlive a delivery process that dies.
+        # (prefork.py) hold its write end from their start, so it must outlive a delivery process that dies.
         self._wake_fd: int | None = None
         self._wake_read: int | None = None
         self._lock = threading.Lock()
@@ -162,7 +162,7 @@ class DeliveryProcess:
 
 
 class DeliveryHandle:
-    """The delivery process as a pre-forked web worker sees it (ops/prefork.py): `serve` started it, the
+    """The delivery process as a pre-forked web worker sees it (prefork.py): `serve` started it, the
     worker inherited the wake pipe's write end, and `serve` publishes its state in a small file."""
 
     def __init__(self, wake_fd: int, state_path: str):

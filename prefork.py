@@ -38,7 +38,7 @@ from gunicorn.workers.base import Worker
 from settings import Settings
 
 log = logging.getLogger("handoff.web")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 HEARTBEAT = 1.0  # seconds between a worker's signs of life to the arbiter
 WORKER_TIMEOUT = 30  # seconds without one before the arbiter replaces the worker
 GRACEFUL_SECONDS = 30  # after SIGTERM, how long a worker may finish what it acknowledged (then it is killed)

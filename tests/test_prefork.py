@@ -1,4 +1,4 @@
-"""`serve` with WEB_CONCURRENCY=2 (ops/prefork.py): two web processes on one port, one delivery process for
+"""`serve` with WEB_CONCURRENCY=2 (prefork.py): two web processes on one port, one delivery process for
 both, claims with one owner across processes, a worker that dies replaced, and nothing left running when
 `serve` stops or is killed."""
 from __future__ import annotations
