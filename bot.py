@@ -31,10 +31,7 @@ def cmd_serve(settings: Settings, args) -> int:
     rt = build_runtime(settings)
     rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
     mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
-    if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
+    socket_mode = connect_socket_mode(rt) if settings.socket_mode else None
     server = rt.make_server()
     quiet_garbage_collector()
     print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
@@ -44,8 +41,29 @@ def cmd_serve(settings: Settings, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if socket_mode is not None:  # as the HTTP server does: no more requests, then finish the acknowledged
+            socket_mode.close()
         rt.shutdown()
     return 0
+
+
+def connect_socket_mode(rt):
+    """Open the Socket Mode connection (docs/operating.md#socket-mode). Slack refusing the app-level token (or
+    not answering) is one line and a clean stop, not a traceback with the delivery process left behind."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    settings = rt.settings
+    handler = SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN)
+    try:
+        handler.connect()
+    except Exception as exc:  # Slack refused the token (SlackApiError), or there is no route to it
+        handler.close()
+        rt.shutdown()
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else " ".join(str(exc).split())[:200]
+        raise StartupError(t("cli.app_token_refused", settings.LANGUAGE, url=settings.SLACK_API_URL,
+                             error=error)) from None
+    return handler
 
 
 def quiet_garbage_collector() -> None:
