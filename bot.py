@@ -46,10 +46,7 @@ def cmd_serve(settings: Settings, args) -> int:
     if settings.WEB_CONCURRENCY > 1:
         log.warning("WEB_CONCURRENCY applies to HTTP mode; Socket Mode runs one web process")
     rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
-    if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
+    socket_mode = connect_socket_mode(rt) if settings.socket_mode else None
     server = rt.make_server()
     quiet_garbage_collector()
     print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
@@ -59,6 +56,8 @@ def cmd_serve(settings: Settings, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if socket_mode is not None:  # as the HTTP server does: no more requests, then finish the acknowledged
+            socket_mode.close()
         rt.shutdown()
     return 0
 
@@ -68,6 +67,25 @@ def cmd_web(settings: Settings, args) -> int:
     import prefork
 
     return prefork.run_web(settings, args.wake_fd, args.state, args.lifeline_fd)
+
+
+def connect_socket_mode(rt):
+    """Open the Socket Mode connection (docs/operating.md#socket-mode). Slack refusing the app-level token (or
+    not answering) is one line and a clean stop, not a traceback with the delivery process left behind."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    settings = rt.settings
+    handler = SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN)
+    try:
+        handler.connect()
+    except Exception as exc:  # Slack refused the token (SlackApiError), or there is no route to it
+        handler.close()
+        rt.shutdown()
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else " ".join(str(exc).split())[:200]
+        raise StartupError(t("cli.app_token_refused", settings.LANGUAGE, url=settings.SLACK_API_URL,
+                             error=error)) from None
+    return handler
 
 
 def on_sigterm() -> None:

@@ -401,6 +401,8 @@ class SlackStandIn(LocalServer):
             return 429, {"Retry-After": str(max(1, round(wait)))}, {"ok": False, "error": "ratelimited"}
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
+        if method == "apps.connections.open" or token.startswith("xapp-"):
+            return 200, {}, self._app_level(method, token)
         refused = self._scope_refusal(method, params, token)
         if refused is not None:
             return 200, {}, refused
@@ -408,6 +410,16 @@ class SlackStandIn(LocalServer):
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
         return 200, {}, handler(params)
+
+    # Socket Mode: an app-level token (xapp-…) opens connections and does nothing else; nothing else opens them.
+    socket_mode = None  # a SocketModeStandIn (standin/socket_mode.py) that hands out the URLs, when attached
+
+    def _app_level(self, method: str, token: str) -> dict:
+        if method != "apps.connections.open":
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if self.socket_mode is None:  # no app with Socket Mode on behind this stand-in
+            return {"ok": False, "error": "invalid_auth" if token.startswith("xapp-") else "not_allowed_token_type"}
+        return self.socket_mode.open_connection(token)
 
     def _new_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"

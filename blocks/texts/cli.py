@@ -60,6 +60,12 @@ TEXTS: dict[str, dict[str, str]] = {
               "(OAuth & Permissions → Bot User OAuth Token)",
     },
     "cli.web_processes": {"en": "{n} web processes", "ja": "Web プロセス {n} 個"},
+    "cli.app_token_refused": {
+        "en": "SLACK_APP_TOKEN could not open a Socket Mode connection at {url}: {error}. Check the token (Basic "
+              "Information → App-Level Tokens, scope connections:write) and that Socket Mode is on for the app",
+        "ja": "SLACK_APP_TOKEN で {url} の Socket Mode 接続を開けませんでした: {error}。トークン(Basic Information → "
+              "App-Level Tokens、スコープ connections:write)と、アプリの Socket Mode が有効かを確認してください",
+    },
     "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz",
                     "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz"},
 }
