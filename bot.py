@@ -9,6 +9,7 @@ import threading
 
 import logsafe
 from blocks.texts import t
+from ops import logs, metrics
 from runtime import StartupError, build_runtime, open_database
 from settings import Settings, SettingsError, load_settings
 
@@ -28,6 +29,14 @@ def cmd_serve(settings: Settings, args) -> int:
     settings.require(*needed)
     if not settings.LEAD_WEBHOOK_TOKEN:
         log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
+    metrics_dir = metrics.own_directory()  # before anything counts; its children inherit it (ops/metrics.py)
+    try:
+        return _serve(settings)
+    finally:
+        metrics_dir.release()
+
+
+def _serve(settings: Settings) -> int:
     rt = build_runtime(settings)
     rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
     mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
@@ -37,7 +46,7 @@ def cmd_serve(settings: Settings, args) -> int:
         SocketModeHandler(rt.bolt, settings.SLACK_APP_TOKEN).connect()
     server = rt.make_server()
     quiet_garbage_collector()
-    print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
+    logs.announce(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode))
     on_sigterm()
     try:
         server.run()  # returns on SIGTERM / Ctrl-C after the requests being answered are answered
@@ -76,6 +85,9 @@ def on_sigterm() -> None:
 def cmd_clock(settings: Settings, args) -> int:
     settings.require("SLACK_BOT_TOKEN")
     rt = build_runtime(settings)
+    # What this process counts is scraped from it: GET /metrics on METRICS_PORT (ops/metrics.py).
+    scrape = metrics.serve_alone(settings, rt.db, rt.services.now, settings.METRICS_PORT) \
+        if settings.METRICS_PORT else None
     stop = threading.Event()
     rt.start_background(stop, scheduler=True)
     on_sigterm()
@@ -84,6 +96,8 @@ def cmd_clock(settings: Settings, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if scrape is not None:
+            scrape.close()
         rt.shutdown()
     return 0
 
@@ -483,9 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
+        logs.configure(settings.LOG_FORMAT)  # text or JSON lines, with request ids (ops/logs.py)
         return COMMANDS[command](settings, args)
     except (SettingsError, CommandError, StartupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        logs.fail(str(exc))
         return 2
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("models", "blocks", "handlers", "jobs", "outbox", "standin", "bench", "migrations")
+PACKAGES = ("models", "blocks", "handlers", "jobs", "outbox", "standin", "bench", "migrations", "ops")
 TOP = ("bot", "runtime", "settings", "logsafe")
 SLACK = ("slack_bolt", "slack_sdk")
 

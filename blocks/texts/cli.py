@@ -59,6 +59,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "SLACK_BOT_TOKEN が {url} の Slack に受け付けられませんでした: {error}。トークンを確認してください"
               "(OAuth & Permissions → Bot User OAuth Token)",
     },
-    "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz",
-                    "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz"},
+    "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz, "
+                          "metrics: GET /metrics",
+                    "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz、"
+                          "メトリクス: GET /metrics"},
 }

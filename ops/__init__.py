@@ -1,0 +1,1 @@
+"""Running Handoff in production: metrics, logs and checks (docs/operating.md)."""
