@@ -9,6 +9,7 @@ import threading
 
 import logsafe
 from blocks.texts import t
+from ops import logs, metrics
 from runtime import StartupError, build_runtime, open_database, quiet_garbage_collector
 from settings import Settings, SettingsError, load_settings
 
@@ -33,6 +34,14 @@ def cmd_serve(settings: Settings, args) -> int:
     settings.require(*serve_needs(settings))
     if not settings.LEAD_WEBHOOK_TOKEN:
         log.warning("LEAD_WEBHOOK_TOKEN is not set: POST /hooks/leads will answer 503 until it is")
+    metrics_dir = metrics.own_directory()  # before anything counts; its children inherit it (ops/metrics.py)
+    try:
+        return _serve(settings)
+    finally:
+        metrics_dir.release()
+
+
+def _serve(settings: Settings) -> int:
     rt = build_runtime(settings)  # the database migrated, the token checked: a one-line error otherwise
     mode = "Socket Mode" if settings.socket_mode else "HTTP, Slack requests at POST /slack/events"
     if settings.WEB_CONCURRENCY > 1 and not settings.socket_mode:  # pre-forked web processes (prefork.py)
@@ -41,15 +50,15 @@ def cmd_serve(settings: Settings, args) -> int:
         rt.db.engine.dispose()  # the workers open their own
         on_sigterm()
         processes = t("cli.web_processes", settings.LANGUAGE, n=settings.WEB_CONCURRENCY)
-        return prefork.serve(settings, on_ready=lambda: print(
-            t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=f"{mode}, {processes}"), flush=True))
+        return prefork.serve(settings, on_ready=lambda: logs.announce(
+            t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=f"{mode}, {processes}")))
     if settings.WEB_CONCURRENCY > 1:
         log.warning("WEB_CONCURRENCY applies to HTTP mode; Socket Mode runs one web process")
     rt.start_delivery_process()  # the senders and the scheduler, in their own process (outbox/process.py)
     socket_mode = connect_socket_mode(rt) if settings.socket_mode else None
     server = rt.make_server()
     quiet_garbage_collector()
-    print(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode), flush=True)
+    logs.announce(t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=mode))
     on_sigterm()
     try:
         server.run()  # returns on SIGTERM / Ctrl-C after the requests being answered are answered
@@ -102,6 +111,9 @@ def on_sigterm() -> None:
 def cmd_clock(settings: Settings, args) -> int:
     settings.require("SLACK_BOT_TOKEN")
     rt = build_runtime(settings)
+    # What this process counts is scraped from it: GET /metrics on METRICS_PORT (ops/metrics.py).
+    scrape = metrics.serve_alone(settings, rt.db, rt.services.now, settings.METRICS_PORT) \
+        if settings.METRICS_PORT else None
     stop = threading.Event()
     rt.start_background(stop, scheduler=True)
     on_sigterm()
@@ -110,6 +122,8 @@ def cmd_clock(settings: Settings, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if scrape is not None:
+            scrape.close()
         rt.shutdown()
     return 0
 
@@ -536,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
+        logs.configure(settings.LOG_FORMAT)  # text or JSON lines, with request ids (ops/logs.py)
         return COMMANDS[command](settings, args)
     except (SettingsError, CommandError, StartupError) as exc:
         if command == "doctor" and isinstance(exc, SettingsError):  # a ✗ line like every other problem it finds
@@ -544,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             lang = os.environ.get("LANGUAGE", "").strip().lower()
             print("✗ " + t("doctor.settings_invalid", lang if lang in ("en", "ja") else "en", error=exc))
             return 1
-        print(f"error: {exc}", file=sys.stderr)
+        logs.fail(str(exc))
         return 2
 
 

@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.base import Worker
 
@@ -106,9 +107,10 @@ class WebApplication(BaseApplication):
             "timeout": WORKER_TIMEOUT,
             "graceful_timeout": GRACEFUL_SECONDS,
             "proc_name": "handoff-web",
-            "errorlog": "-",
             "loglevel": "info",
+            "logger_class": f"{__name__}.GunicornLogs",
             "when_ready": self._when_ready,
+            "child_exit": self._child_exit,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -136,6 +138,13 @@ class WebApplication(BaseApplication):
     def shutdown(self) -> None:
         self.runtime.shutdown(timeout=GRACEFUL_SECONDS - 5)
 
+    @staticmethod
+    def _child_exit(arbiter, worker) -> None:
+        """In the arbiter: what a worker that stopped counted stays counted (ops/metrics.py)."""
+        from ops import metrics
+
+        metrics.process_gone(worker.pid)
+
     def load(self):
         """In a worker, after the fork: its own database pool, Bolt and WSGI app (nothing is shared across
         the fork but the listening socket and the wake pipe)."""
@@ -148,6 +157,19 @@ class WebApplication(BaseApplication):
         self.runtime = rt
         quiet_garbage_collector()
         return rt.http
+
+
+class GunicornLogs(glogging.Logger):
+    """gunicorn's own lines (workers booting, dying, replaced) go through the process's logging, so they read
+    like every other line, as text or JSON (LOG_FORMAT, ops/logs.py); the workers' access lines are written
+    by the app itself."""
+
+    def setup(self, cfg) -> None:
+        self.error_log.handlers.clear()
+        self.error_log.propagate = True
+        self.error_log.setLevel(logging.INFO)
+        self.access_log.handlers.clear()
+        self.access_log.propagate = False
 
 
 class WaitressWorker(Worker):

@@ -55,6 +55,9 @@ _HINTS = {
     "HUBSPOT_API_URL": "use an http:// or https:// base URL such as https://api.hubapi.com",
     "HUBSPOT_MATCH": "use email or external_id",
     "HUBSPOT_SCORE_PROPERTY": "use the internal name of a HubSpot contact property, e.g. hubspotscore",
+    "METRICS_TOKEN": "use a long random string of letters, digits and - . _ ~ + /, e.g. from `openssl rand -hex 32`",
+    "LOG_FORMAT": "use text or json",
+    "METRICS_PORT": "use a TCP port number between 1 and 65535, other than PORT, or leave it empty",
 }
 
 
@@ -166,9 +169,14 @@ class Settings(BaseSettings):
     HUBSPOT_API_URL: str = "https://api.hubapi.com"
     HUBSPOT_MATCH: Literal["email", "external_id"] = "email"
     HUBSPOT_SCORE_PROPERTY: str = Field("hubspotscore", pattern=r"^[a-z0-9_]{1,100}$")  # the score a workflow sends
+    # Operating it (docs/operating.md): the bearer token GET /metrics asks for (unset: open), the port on which a
+    # `clock` answers it (unset: none), and the log lines.
+    METRICS_TOKEN: str | None = None
+    METRICS_PORT: int | None = Field(None, ge=1, le=65535)
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
-                     "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", mode="before")
+                     "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", "METRICS_TOKEN", mode="before")
     @classmethod
     def _empty_is_unset(cls, v):
         if isinstance(v, str) and not v.strip():
@@ -187,6 +195,19 @@ class Settings(BaseSettings):
     def _app_token(cls, v):
         if v is not None and not v.startswith("xapp-"):
             raise ValueError("an app-level token starts with xapp-")
+        return v
+
+    @field_validator("METRICS_PORT", mode="before")
+    @classmethod
+    def _no_port(cls, v):
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("METRICS_TOKEN")
+    @classmethod
+    def _metrics_token(cls, v):
+        # What a bearer token may hold (RFC 6750): anything else could not be sent in the header as it is.
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9\-._~+/]+=*", v):
+            raise ValueError("a bearer token is letters, digits and - . _ ~ + / (then = signs), without spaces")
         return v
 
     @field_validator("SLACK_API_URL")
@@ -319,7 +340,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{v!r} is not a country the holidays calendar knows")
         return v
 
-    @field_validator("LANGUAGE", "SCHEDULER", "ASSIGNMENT", mode="before")
+    @field_validator("LANGUAGE", "SCHEDULER", "ASSIGNMENT", "LOG_FORMAT", mode="before")
     @classmethod
     def _lower(cls, v):
         return v.strip().lower() if isinstance(v, str) else v
@@ -335,6 +356,13 @@ class Settings(BaseSettings):
         if self.EVENT_WEBHOOK_URLS and not self.EVENT_WEBHOOK_SECRET:
             raise ValueError("EVENT_WEBHOOK_SECRET is required when EVENT_WEBHOOK_URLS is set: every event is "
                              "signed with it (use whsec_ followed by a base64 key)")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_port_apart(self):
+        if self.METRICS_PORT is not None and self.METRICS_PORT == self.PORT:
+            raise ValueError("METRICS_PORT is the same as PORT: serve answers GET /metrics on PORT, and a clock "
+                             "needs a port of its own for it (or leave METRICS_PORT empty)")
         return self
 
     # Parsed views -----------------------------------------------------------

@@ -1,12 +1,13 @@
-"""The HTTP surface: /slack/events, /hooks/leads and /healthz on one WSGI app."""
+"""The HTTP surface: /slack/events, /hooks/leads, /healthz and /metrics on one WSGI app."""
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from werkzeug.exceptions import HTTPException
@@ -17,9 +18,11 @@ from handlers import webhook
 from models import crm_sync, events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
+from ops import logs, metrics
 from outbox.sender import make_client
 
 log = logging.getLogger("handoff.http")
+work_log = logging.getLogger("handoff.slack")
 RETRY_AFTER_SECONDS = 15  # what a 503 asks a webhook sender to wait; the database is usually back by then
 
 
@@ -28,6 +31,9 @@ class ListenerPool(ThreadPoolExecutor):
 
     A click Slack was already told "200" about must not be dropped by a deploy: on SIGTERM the server stops
     taking requests and `wait_idle` lets the work in flight finish before the process exits.
+
+    Bolt hands each lazy listener to `submit` on the request's thread: the work runs with that thread's
+    context (the request id of its log lines, ops/logs.py) and ends with one line saying how long it took.
     """
 
     def __init__(self, max_workers: int):
@@ -39,7 +45,7 @@ class ListenerPool(ThreadPoolExecutor):
         with self._idle:
             self._in_flight += 1
         try:
-            future = super().submit(fn, *args, **kwargs)
+            future = super().submit(logs.in_request_context(_timed(fn)), *args, **kwargs)
         except BaseException:
             self._done(None)
             raise
@@ -59,6 +65,19 @@ class ListenerPool(ThreadPoolExecutor):
         """Block until no listener work is queued or running (True), or `timeout` seconds (False)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+
+def _timed(fn):
+    name = getattr(fn, "__name__", "work")
+
+    def run(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            work_log.info("slack work %s finished in %.1f ms", name, ms, extra={"work": name, "duration_ms": ms})
+    return run
 
 
 def build_bolt_app(services, verify_token: bool = True, listeners: ListenerPool | None = None) -> App:
@@ -134,4 +153,20 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
                        outbox_retrying=health["retrying"],
                        outbox_oldest_pending_seconds=health["oldest_pending_seconds"], **event_health)
 
+    @flask_app.get("/metrics")
+    def prometheus_metrics():
+        """Prometheus text format (ops/metrics.py); with METRICS_TOKEN set, only for `Bearer <token>`."""
+        if not metrics.authorized(request.headers.get("Authorization"), services.settings.METRICS_TOKEN):
+            answer = jsonify(error=t("api.unauthorized", services.settings.LANGUAGE))
+            answer.status_code = 401
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return answer
+        body, content_type = metrics.exposition(services.db, services.now)
+        return Response(body, content_type=content_type)
+
+    # Every request gets an id and an access line, and is timed by route (ops/logs.py): the routes are the
+    # app's own paths, fixed here, whatever paths clients send.
+    routes = sorted({rule.rule for rule in flask_app.url_map.iter_rules() if "<" not in rule.rule})
+    metrics.known_routes([*routes, logs.OTHER])
+    flask_app.wsgi_app = logs.RequestLog(flask_app.wsgi_app, routes, observe=metrics.observe_request)
     return flask_app

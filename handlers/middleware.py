@@ -8,6 +8,9 @@
    Listeners can then read those fields without guarding each access. It has to come before Bolt:
    Bolt's own middleware, and the arguments it builds for ours (`action` is `body["actions"][0]`),
    already fail on such bodies, as a 500. In Socket Mode (no route) `CheckShape` applies the same rule.
+2. `count_calls`: the Web API client Bolt makes for each request (the `client` listeners get) is swapped for
+   one that counts its calls in `handoff_slack_calls_total` (ops/slack_client.py); in Socket Mode, where no
+   HTTP request gave it one, the request gets its log lines' request id here (ops/logs.py).
 3. `name_request`: each request is named so a repeated delivery takes effect once. The key is
    recorded in the same transaction as the request's effect (see `Services.once`), so a retry of a
    request that changed something finds it, and a request that failed changed nothing and may be
@@ -25,6 +28,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
 from models.leads import SLACK_USER_RE
+from ops import logs
+from ops.slack_client import counted
 
 log = logging.getLogger("handoff.slack")
 
@@ -157,6 +162,22 @@ class CheckShape(Middleware):
 def register(app, services) -> None:
     if services.settings.socket_mode:
         app.middleware(CheckShape())
+
+        @app.middleware
+        def request_id(req, resp, next):
+            if logs.current_request_id() is not None:
+                return next()
+            token = logs.REQUEST_ID.set(logs.new_request_id())
+            try:
+                return next()  # its lazy work, handed over during next(), keeps the id (handlers/http.py)
+            finally:
+                logs.REQUEST_ID.reset(token)
+
+    @app.middleware
+    def count_calls(req, resp, next):
+        if req.context.client is not None:
+            req.context["client"] = counted(req.context.client)
+        return next()
 
     @app.middleware
     def name_request(req, resp, next):

@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from jobs import reports
 from jobs import sla_sweep as sweep
 from models.requests import prune
+from ops.metrics import timed_job
 
 log = logging.getLogger("handoff.clock")
 
@@ -60,15 +61,17 @@ def _queue_report(services, now, due_at, queue, name: str) -> bool:
 def build_scheduler(services) -> BackgroundScheduler:
     sched = BackgroundScheduler(timezone=services.settings.tz,
                                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-    sched.add_job(prune_requests, "interval", hours=1, args=[services], id="prune-requests")
+    # Each run is timed into handoff_job_seconds{job} (ops/metrics.py).
+    sched.add_job(timed_job("prune-requests", prune_requests), "interval", hours=1, args=[services],
+                  id="prune-requests")
     # Every minute, and once at start: what fell due while the app was down goes out now, once.
-    sched.add_job(sla_sweep, "interval", minutes=1, args=[services], id="sla-sweep",
+    sched.add_job(timed_job("sla-sweep", sla_sweep), "interval", minutes=1, args=[services], id="sla-sweep",
                   next_run_time=datetime.now(services.settings.tz))
     # The reports are keyed by period, so checking often is free: on time within five minutes,
     # and a report missed while the app was down goes out once when it is back.
     if services.settings.DIGEST_CHANNEL:
         for fn, name in ((weekly_digest, "weekly-digest"), (monthly_retro, "monthly-retro")):
-            sched.add_job(fn, "interval", minutes=5, args=[services], id=name,
+            sched.add_job(timed_job(name, fn), "interval", minutes=5, args=[services], id=name,
                           next_run_time=datetime.now(services.settings.tz))
     return sched
 

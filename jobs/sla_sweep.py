@@ -5,7 +5,8 @@ not how many leads exist. Each timer is then handled in its own transaction:
 locked (skipped when another sweep holds it), checked again, decided by the
 pure `models.sla.decide`, and its message queued in the outbox under a dedupe
 key of its own. A failure on one timer is logged and the others go on; two
-sweeps at once, or the same sweep twice, queue each message once.
+sweeps at once, or the same sweep twice, queue each message once. A missed deadline is counted in
+`handoff_sla_breaches_total{kind}` once its transaction is committed (ops/metrics.py).
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from models import events, sla
 from models.leads import audit
 from models.ownership import expire_offer, reminder
 from models.tables import Lead, SlaTimer
+from ops import metrics
 
 log = logging.getLogger("handoff.sla")
 BATCH = 500
 BREACHES = {sla.Ladder.CLAIM: events.Type.CLAIM_BREACHED, sla.Ladder.CONTACT: events.Type.CONTACT_BREACHED}
+BREACHED = "sla_breached"  # session.info: the ladders whose deadline a transaction recorded as missed
 AUDIT_NAMES = {sla.Action.CLAIM_DUE: "claim_overdue", sla.Action.CLAIM_ESCALATE: "escalated",
                sla.Action.CONTACT_DUE: "escalated", sla.Action.OFFER_EXPIRE: "offer_returned"}
 
@@ -57,6 +60,8 @@ def run(db, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> SweepResu
             try:
                 with db.begin() as session:
                     action = handle(session, timer_id, now, policy, targets)
+                for kind in session.info.pop(BREACHED, ()):
+                    metrics.sla_breach(kind)
             except Exception:
                 result.errors += 1
                 log.exception("SLA timer %s could not be handled; it stays due", timer_id)
@@ -93,6 +98,7 @@ def handle(session, timer_id: int, now: datetime, policy: sla.SlaPolicy, targets
         breach = BREACHES.get(timer.kind)
         if breach and decision.fire.name in ("due", "escalate") and not events.has_event(session, lead.id, breach):
             events.emit(session, lead_id=lead.id, type=breach, now=now)  # once, at the first step past the deadline
+            session.info.setdefault(BREACHED, []).append(str(timer.kind))
     if decision.next_due is None:
         session.delete(timer)
     else:

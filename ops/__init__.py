@@ -1,4 +1,5 @@
-"""Operating Handoff: `python bot.py doctor` (doctor.py) and the Slack scopes the app needs (scopes.py).
+"""Operating Handoff in production: `python bot.py doctor` (doctor.py), the Slack scopes the app needs
+(scopes.py), metrics (metrics.py, slack_client.py) and logs (logs.py).
 
-docs/operating.md describes each check, its fix, and why each scope is asked for.
+docs/operating.md describes each check and its fix, why each scope is asked for, the metrics and the logs.
 """

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ops import metrics
+
 log = logging.getLogger("handoff.delivery")
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_RESTART, MAX_RESTART = 1.0, 30.0  # seconds before starting a delivery process that died, doubling
@@ -126,6 +128,7 @@ class DeliveryProcess:
         while not self._stopping.is_set():
             started = time.monotonic()
             code = self.proc.wait()
+            metrics.process_gone(self.proc.pid)  # what it counted stays counted (ops/metrics.py)
             if self._stopping.is_set():
                 return
             if time.monotonic() - started >= HEALTHY_AFTER:

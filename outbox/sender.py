@@ -76,6 +76,7 @@ from blocks.texts import t
 from models import outbox as queue
 from models.db import Database
 from models.tables import Lead, OutboxMessage
+from ops.slack_client import CountedWebClient
 from outbox.deliveries import REGISTRY
 from outbox.deliveries.base import Context, Delivery, Message, Outcome
 
@@ -114,9 +115,10 @@ def utcnow() -> datetime:
 
 
 def make_client(settings: Settings) -> WebClient:
-    """A Web API client that honours SLACK_API_URL; retries are the outbox's job."""
-    return WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10,
-                     retry_handlers=[])
+    """A Web API client that honours SLACK_API_URL; retries are the outbox's job. Each call is counted in
+    `handoff_slack_calls_total` (ops/slack_client.py)."""
+    return CountedWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10,
+                            retry_handlers=[])
 
 
 class TokenBucket:

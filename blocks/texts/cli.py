@@ -66,6 +66,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "SLACK_APP_TOKEN で {url} の Socket Mode 接続を開けませんでした: {error}。トークン(Basic Information → "
               "App-Level Tokens、スコープ connections:write)と、アプリの Socket Mode が有効かを確認してください",
     },
-    "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz",
-                    "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz"},
+    "cli.serving": {"en": "Handoff is serving on port {port} ({mode}); webhook: POST /hooks/leads, health: GET /healthz, "
+                          "metrics: GET /metrics",
+                    "ja": "Handoff がポート {port} で稼働中です({mode})。Webhook: POST /hooks/leads、ヘルス: GET /healthz、"
+                          "メトリクス: GET /metrics"},
 }

@@ -1,0 +1,62 @@
+"""The Slack Web API client every Handoff process uses, counting each call in `handoff_slack_calls_total`.
+
+Every Web API method goes through `api_call` (the SDK's `chat_postMessage`, `views_open`, … all call it), so
+counting there sees every call, whichever process or thread makes it: the delivery process's sender, a
+listener opening a modal, the start-up `auth.test`. Uploading a file's bytes to the URL Slack hands out is not
+a Web API method and is not counted; the two calls around it are.
+"""
+from __future__ import annotations
+
+import http.client
+import re
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from ops import metrics
+
+ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # what Slack's `error` codes look like
+
+
+def outcome_of(exc: SlackApiError) -> str:
+    """A failed call's outcome label: `ratelimited`, `http_5xx`, Slack's error code, or `http_4xx`/`error`."""
+    response = exc.response
+    status = getattr(response, "status_code", 0) or 0
+    data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+    error = data.get("error")
+    if status == 429 or error == "ratelimited":
+        return "ratelimited"
+    if status >= 500:
+        return "http_5xx"
+    if isinstance(error, str) and ERROR_CODE.fullmatch(error):
+        return error
+    return "http_4xx" if 400 <= status < 500 else "error"
+
+
+class CountedWebClient(WebClient):
+    """A WebClient whose every call is counted by method and outcome (ops/metrics.py)."""
+
+    def api_call(self, api_method: str, **kwargs):
+        try:
+            response = super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            metrics.slack_call(api_method, outcome_of(exc))
+            raise
+        except (OSError, http.client.HTTPException):  # no answer: refused, reset, timed out, DNS
+            metrics.slack_call(api_method, "connection")
+            raise
+        except Exception:
+            metrics.slack_call(api_method, "error")
+            raise
+        metrics.slack_call(api_method, "ok")
+        return response
+
+
+def counted(client: WebClient) -> CountedWebClient:
+    """The same client (token, URL, timeout, proxy, headers, team, retries), counted: for the one Bolt makes
+    for each request (handlers/middleware.py)."""
+    if isinstance(client, CountedWebClient):
+        return client
+    return CountedWebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
+                            proxy=client.proxy, headers=dict(client.headers), team_id=client.default_params.get("team_id"),
+                            logger=client.logger, retry_handlers=client.retry_handlers)
