@@ -84,6 +84,22 @@ def post(client, name):
     assert why == {"chat:write": ["chat.postMessage"]} and unknown == ["reactions.add"]
 
 
+def test_a_client_that_forwards_every_call_is_not_a_call_of_its_own():
+    """A subclass counting its calls forwards the method its caller named; only a forward of that very
+    parameter is let through."""
+    source = '''
+class Counted(WebClient):
+    def api_call(self, api_method, **kwargs):
+        return super().api_call(api_method, **kwargs)
+
+class Sneaky(WebClient):
+    def api_call(self, api_method, **kwargs):
+        return super().api_call(kwargs.pop("other"), **kwargs)
+'''
+    problems = scopes.calls_in(source, "c.py").problems
+    assert [p.split(": ", 1)[0] for p in problems] == ["c.py:8"]
+
+
 def test_an_unknown_method_in_the_app_fails_the_derivation(tmp_path):
     shutil.copy(ROOT / "manifest.yml", tmp_path / "manifest.yml")
     (tmp_path / "handlers").mkdir()
