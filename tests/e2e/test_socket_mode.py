@@ -4,7 +4,6 @@ and records each acknowledgement. The webhook and /healthz keep serving on PORT 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -19,6 +18,7 @@ from models.tables import Lead
 from standin import slack_requests
 from standin.socket_mode import SocketModeStandIn
 from tests.conftest import HANDOFF, HOOK_TOKEN, MANAGER, ROOT, wait_until
+from tests.outbox.test_delivery_process import stop
 from tests.outbox.test_outbox import serve, serve_env
 
 pytestmark = pytest.mark.slow
@@ -41,16 +41,6 @@ def socket_env(db, slack, socket_mode) -> dict[str, str]:
     env.pop("SLACK_SIGNING_SECRET")  # Socket Mode needs none: requests come over the app's own connection
     env.update(SLACK_APP_TOKEN=socket_mode.app_token, MANAGER_IDS=MANAGER)
     return env
-
-
-def stop(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
