@@ -139,7 +139,10 @@ def cmd_deliver(settings: Settings, args) -> int:
     stop, done = threading.Event(), threading.Event()
     rt.start_background(stop)
     if args.wake_fd is not None:
-        listen_for_wakes(args.wake_fd, rt.services.notify, parent_gone=done.set)
+        def parent_gone():
+            log.info("the web process is gone; the delivery process stops")
+            done.set()
+        listen_for_wakes(args.wake_fd, rt.services.notify, parent_gone=parent_gone)
     on_sigterm()
     say_ready(args.ready_fd)
     try:

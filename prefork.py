@@ -117,20 +117,14 @@ class WebApplication(BaseApplication):
 
     def _when_ready(self, arbiter) -> None:
         """In the arbiter, once bound: stop gracefully when `serve` is gone."""
-        fd = self.lifeline_fd
-        if fd is None:
-            return
+        from outbox.process import listen_for_wakes
 
-        def watch():
-            try:
-                while os.read(fd, 64):
-                    pass
-            except OSError:
-                pass
+        def serve_gone():
             log.warning("serve is gone; the web processes stop")
             os.kill(os.getpid(), signal.SIGTERM)
 
-        threading.Thread(target=watch, name="lifeline", daemon=True).start()
+        if self.lifeline_fd is not None:
+            listen_for_wakes(self.lifeline_fd, lambda: None, serve_gone, name="lifeline")
 
     def make_server(self, sockets: list):
         return self.runtime.make_server(sockets=sockets)

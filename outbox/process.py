@@ -202,17 +202,18 @@ def say_ready(fd: int | None) -> None:
         os.close(fd)
 
 
-def listen_for_wakes(fd: int, wake: Callable[[], None], parent_gone: Callable[[], None]) -> threading.Thread:
-    """In the delivery process: call `wake` for every burst of bytes on the pipe, `parent_gone` at its end."""
+def listen_for_wakes(fd: int, wake: Callable[[], None], parent_gone: Callable[[], None],
+                     name: str = "delivery-wake") -> threading.Thread:
+    """Call `wake` for every burst of bytes on the pipe `fd`, and `parent_gone` at its end (every writer is
+    gone). The delivery process's wake pipe; also a pre-fork master's lifeline to `serve` (prefork.py)."""
     def run():
         try:
             while os.read(fd, 65536):
                 wake()
         except OSError:
             pass
-        log.info("the web process is gone; the delivery process stops")
         parent_gone()
 
-    thread = threading.Thread(target=run, name="delivery-wake", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     return thread
