@@ -53,10 +53,10 @@ class CountedWebClient(WebClient):
 
 
 def counted(client: WebClient) -> CountedWebClient:
-    """The same client (token, URL, timeout, proxy, headers, team, retries), counted: for the one Bolt makes
-    for each request (handlers/middleware.py)."""
-    if isinstance(client, CountedWebClient):
-        return client
-    return CountedWebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
-                            proxy=client.proxy, headers=dict(client.headers), team_id=client.default_params.get("team_id"),
-                            logger=client.logger, retry_handlers=client.retry_handlers)
+    """The same client, counted: for the one Bolt makes for each request (handlers/middleware.py).
+
+    Bolt builds a plain WebClient per request; rather than build a second one on the way to the ack, the client
+    becomes a CountedWebClient in place (it adds no state, only counts in `api_call`), keeping every setting."""
+    if type(client) is WebClient:
+        client.__class__ = CountedWebClient
+    return client
