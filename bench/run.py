@@ -161,29 +161,6 @@ def bench_floor(db_url: str, slack: SlackStandIn, workers: int = PROCFILE_WORKER
         proc.wait(30)
 
 
-ROUNDS = 4  # floor and Handoff, back to back, the order swapped every round
-
-
-def claims_against_floor(label: str, fresh, slack: SlackStandIn, rounds: int = ROUNDS) -> list[str]:
-    rows, p50s, p99s = [], [], []
-    for rnd in range(1, rounds + 1):
-        runs = {}
-        for which in (("floor", "handoff") if rnd % 2 else ("handoff", "floor")):
-            print(f"[{label}] claim latency against the floor, round {rnd} of {rounds}: {which} …", flush=True)
-            runs[which] = (bench_floor(fresh(f"floor{rnd}.db"), slack) if which == "floor"
-                           else bench_claims(fresh(f"claims{rnd}.db"), slack))
-            print(f"  {runs[which]}", flush=True)
-        floor, ours = runs["floor"], runs["handoff"]
-        p50s.append(ours["p50_ms"] / floor["p50_ms"])
-        p99s.append(ours["p99_ms"] / floor["p99_ms"])
-        rows.append(f"| {label} | {rnd} ({'floor first' if rnd % 2 else 'Handoff first'}) | {floor['p50_ms']:.1f} | "
-                    f"{floor['p99_ms']:.1f} | {ours['p50_ms']:.1f} | {ours['p99_ms']:.1f} | {ours['max_ms']:.1f} | "
-                    f"{p50s[-1]:.2f} | {p99s[-1]:.2f} |")
-    rows.append(f"| {label} | **median of {rounds}** | | | | | | **{statistics.median(p50s):.2f}** | "
-                f"**{statistics.median(p99s):.2f}** |")
-    return rows
-
-
 def claims_with_wrk(port: int, jobs) -> dict:
     """50 wrk connections, each replaying its own 40 pre-signed clicks once."""
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
@@ -202,34 +179,60 @@ def claims_with_wrk(port: int, jobs) -> dict:
             "n": int(vals["requests"]), "client": "wrk"}
 
 
+def in_turn(label: str, rounds: int, base: str, other: str, run, row) -> tuple[list[str], float, float]:
+    """`run(name, round)` for `base` and `other` back to back in each round, the order swapped every round: the
+    host's noise drifts over minutes, and within a round both meet the same. `row(round, first, base's result,
+    other's result, p50 ratio, p99 ratio)` makes a table row (ratio = other / base); returns the rows and the
+    medians of the ratios."""
+    rows, p50s, p99s = [], [], []
+    for rnd in range(1, rounds + 1):
+        order = (base, other) if rnd % 2 else (other, base)
+        runs = {}
+        for name in order:
+            print(f"[{label}] claim latency, round {rnd} of {rounds}: {name} …", flush=True)
+            runs[name] = run(name, rnd)
+            print(f"  {runs[name]}", flush=True)
+        p50s.append(runs[other]["p50_ms"] / runs[base]["p50_ms"])
+        p99s.append(runs[other]["p99_ms"] / runs[base]["p99_ms"])
+        rows.append(row(rnd, order[0], runs[base], runs[other], p50s[-1], p99s[-1]))
+    return rows, statistics.median(p50s), statistics.median(p99s)
+
+
+ROUNDS = 4  # floor and Handoff, back to back, the order swapped every round
+
+
+def claims_against_floor(label: str, fresh, slack: SlackStandIn, rounds: int = ROUNDS) -> list[str]:
+    def run(name: str, rnd: int) -> dict:
+        if name == "floor":
+            return bench_floor(fresh(f"floor{rnd}.db"), slack)
+        return bench_claims(fresh(f"claims{rnd}.db"), slack)
+
+    def row(rnd, first, floor, ours, r50, r99) -> str:
+        return (f"| {label} | {rnd} ({first} first) | {floor['p50_ms']:.1f} | {floor['p99_ms']:.1f} | "
+                f"{ours['p50_ms']:.1f} | {ours['p99_ms']:.1f} | {ours['max_ms']:.1f} | {r50:.2f} | {r99:.2f} |")
+
+    rows, p50, p99 = in_turn(label, rounds, "floor", "Handoff", run, row)
+    return [*rows, f"| {label} | **median of {rounds}** | | | | | | **{p50:.2f}** | **{p99:.2f}** |"]
+
+
 PAIRS = 6  # runs without and with events + HubSpot, compared pair by pair
 
 
 def claims_in_turn(label: str, fresh, slack: SlackStandIn, pairs: int = PAIRS) -> list[str]:
-    """Claim latency without and with events + HubSpot on, in pairs run back to back (the host's noise drifts
-    over minutes, and within a pair both meet the same), the order swapped every pair; table rows, the last
-    one the median of each pair's ratio."""
-    rows, p50s, p99s = [], [], []
-    for pair in range(1, pairs + 1):
-        runs = {}
-        for lanes in ((False, True) if pair % 2 else (True, False)):
-            print(f"[{label}] claim latency, pair {pair} of {pairs}, {'with' if lanes else 'without'} events + "
-                  "HubSpot …", flush=True)
-            if lanes:
-                with elsewhere([f"lead{i}@bench.example" for i in range(1000)]) as extra:
-                    runs[lanes] = bench_claims(fresh(f"claims-on{pair}.db"), slack, **extra)
-            else:
-                runs[lanes] = bench_claims(fresh(f"claims-off{pair}.db"), slack)
-            print(f"  {runs[lanes]}", flush=True)
-        off, on = runs[False], runs[True]
-        p50s.append(on["p50_ms"] / off["p50_ms"])
-        p99s.append(on["p99_ms"] / off["p99_ms"])
-        rows.append(f"| {label} | {pair} ({'without first' if pair % 2 else 'with first'}) | {off['p50_ms']:.1f} | "
-                    f"{off['p99_ms']:.1f} | {on['p50_ms']:.1f} | {on['p99_ms']:.1f} | {p50s[-1]:.2f} | "
-                    f"{p99s[-1]:.2f} | {off['client']} |")
-    rows.append(f"| {label} | **median of {pairs}** | | | | | **{statistics.median(p50s):.2f}** | "
-                f"**{statistics.median(p99s):.2f}** | |")
-    return rows
+    """Claim latency without and with events + HubSpot on, in pairs (`in_turn`); table rows, the last one the
+    median of each pair's ratio."""
+    def run(name: str, pair: int) -> dict:
+        if name == "without":
+            return bench_claims(fresh(f"claims-off{pair}.db"), slack)
+        with elsewhere([f"lead{i}@bench.example" for i in range(1000)]) as extra:
+            return bench_claims(fresh(f"claims-on{pair}.db"), slack, **extra)
+
+    def row(pair, first, off, on, r50, r99) -> str:
+        return (f"| {label} | {pair} ({first} first) | {off['p50_ms']:.1f} | {off['p99_ms']:.1f} | "
+                f"{on['p50_ms']:.1f} | {on['p99_ms']:.1f} | {r50:.2f} | {r99:.2f} | {off['client']} |")
+
+    rows, p50, p99 = in_turn(f"{label}, events + HubSpot", pairs, "without", "with", run, row)
+    return [*rows, f"| {label} | **median of {pairs}** | | | | | **{p50:.2f}** | **{p99:.2f}** | |"]
 
 
 def bench_burst(db_url: str) -> dict:
