@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,8 +50,15 @@ class Runtime:
     delivery: DeliveryProcess | None = None  # serve's delivery process, started by start_delivery_process
 
     def settle(self, timeout: float = 10.0) -> bool:
-        """Wait until every acknowledged Slack request has finished its work (deploys, the demo)."""
-        return self.listeners is None or self.listeners.wait_idle(timeout)
+        """Wait until every acknowledged Slack request has finished its work (deploys, the demo): the clicks
+        written down and, where this process applies them (start_background), applied."""
+        deadline = time.monotonic() + timeout
+        if self.listeners is not None and not self.listeners.wait_idle(timeout):
+            return False
+        clicks = self.services.clicks
+        if self.stop is None or clicks is None:  # applied elsewhere (serve's delivery process), or by no one yet
+            return True
+        return clicks.drain(max(0.0, deadline - time.monotonic()))
 
     def make_server(self, host: str = "0.0.0.0", port: int | None = None,
                     sockets: list | None = None) -> BaseWSGIServer | MultiSocketServer:
@@ -107,6 +115,8 @@ class Runtime:
                 sender.thread.join(timeout)
             for lane in self.services.lanes:
                 lane.join(timeout)
+            if self.services.clicks is not None:
+                self.services.clicks.join(timeout)
 
 
 def waitress_server(app, host: str = "0.0.0.0", port: int = 0,
@@ -182,6 +192,8 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
     """`reconcile`: this process owns where changes go (serve, clock): the endpoints and CRMs in the database
     become those of its settings. A one-off command leaves them as they are (docs/events.md).
     `web`: build Bolt and the WSGI app; the delivery process only sends (outbox/process.py)."""
+    from handlers.actions import click_work
+    from handlers.clicks import ClickQueue
     from handlers.http import ListenerPool, build_bolt_app, build_flask_app
     from handlers.services import Services, utcnow
     from models import crm_sync, events
@@ -200,6 +212,7 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
     services = Services(settings=settings, db=db, now=now, sender=Sender(db, settings, now=now),
                         events=EventSender(db, destinations, settings.EVENT_WEBHOOK_SECRET, now=now),
                         hubspot=hubspot)
+    services.clicks = ClickQueue(services, click_work(services))
     bolt = listeners = None
     if not web:
         return Runtime(settings, db, services, None, None)

@@ -1,18 +1,21 @@
 """Button clicks on the handoff card.
 
-Each click is acknowledged at once on the request thread (`ack_now`), and its
-work runs as a Bolt lazy listener on a worker thread: the answer Slack waits
-for never queues behind database work, however many clicks arrive together.
+A click is written down and acknowledged on the request thread, and its work runs in the click queue
+(handlers/clicks.py) where the deliveries run: the answer Slack waits for never queues behind the claim's
+database work, however many clicks arrive together, and an acknowledged click survives a crash. The two
+buttons that open a form (lost, not a fit) open it within the click, as Slack's trigger_id requires.
 """
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from concurrent.futures import Executor
 
 from blocks import outcome as outcome_blocks
 from blocks.ids import ActionId
 from blocks.texts import t
-from handlers.errors import explained, reply_privately
+from handlers.errors import explained
 from models import outcomes
 from models.leads import SLACK_USER_RE, LeadError, claim
 from models.ownership import log_contact, reassign, snooze
@@ -68,58 +71,64 @@ def ack_now(ack):
     ack()
 
 
-def register(app, services) -> None:
-    def once_then_notice(work):
-        """A lazy listener: `work(session, body, action)` in the request's one transaction (a Slack retry
-        finds it done and changes nothing), then the private notice it returns, if any."""
-        @explained(services)
-        def listener(body, action, context):
-            def attempt():
-                with services.once(context) as session:
-                    if session is None:
-                        return False, None
-                    return True, work(session, body, action)
-            # Acknowledged already: while the database is away this keeps trying, and if it stays away the
-            # clicker is told it was not recorded (handlers/errors.py). Never silently dropped.
-            done, notice = services.patiently(attempt)
-            if not done:
-                return
-            services.notify()
-            if notice is not None:
-                try:
-                    services.patiently(lambda: reply_privately(services, body, *notice), seconds=10)
-                except Exception:  # the click is recorded; only its confirmation is lost
-                    log.warning("could not queue the confirmation of a recorded click")
-        listener.__name__ = work.__name__  # Bolt tells lazy listeners apart by name
-        return listener
-
+def click_work(services) -> dict[str, Callable]:
+    """What each queued button does (handlers/clicks.py applies them, each a `Work` as defined there): the
+    domain operation in the click queue's transaction, at the instant of the click, and the private
+    confirmation to send, if any."""
     settings, sla = services.settings, services.policy.sla
 
-    @once_then_notice
-    def claim_lead(session, body, action):
-        claim(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=services.now(), sla_policy=sla,
+    def claim_lead(session, body, action, now):
+        claim(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=now, sla_policy=sla,
               managers=settings.MANAGER_IDS)
 
-    @once_then_notice
-    def contacted(session, body, action):
-        log_contact(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=services.now(),
+    def contacted(session, body, action, now):
+        log_contact(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=now,
                     managers=settings.MANAGER_IDS, policy=sla)
         return "notice.contacted", {}
 
-    @once_then_notice
-    def snooze_nag(session, body, action):
+    def snooze_nag(session, body, action, now):
         lead_id, choice = lead_id_of(action), choice_of(action, SNOOZE_CHOICES, "1h")
-        until, count = snooze(session, lead_id=lead_id, user=body["user"]["id"], choice=choice, now=services.now(),
+        until, count = snooze(session, lead_id=lead_id, user=body["user"]["id"], choice=choice, now=now,
                               managers=settings.MANAGER_IDS, policy=sla)
         return "notice.snoozed", {"until": until, "count": count, "limit": sla.snooze_limit}
 
-    @once_then_notice
-    def reassign_lead(session, body, action):
+    def reassign_lead(session, body, action, now):
         new_owner = user_of(action)
         reassign(session, lead_id=lead_id_of(action), manager=body["user"]["id"], new_owner=new_owner,
-                 now=services.now(), managers=settings.MANAGER_IDS, policy=sla)
+                 now=now, managers=settings.MANAGER_IDS, policy=sla)
         return "notice.reassigned", {"user": new_owner}
 
+    def one_click(outcome: str):
+        def record_outcome(session, body, action, now):
+            outcomes.record(session, lead_id=lead_id_of(action), user=body["user"]["id"], outcome=outcome,
+                            now=now, managers=settings.MANAGER_IDS)
+            return "notice.recorded", {"outcome": t(f"outcome.{outcome}", settings.LANGUAGE)}
+        record_outcome.__name__ = f"record_{outcome}"  # the name its log lines carry
+        return record_outcome
+
+    def undo_outcome(session, body, action, now):
+        _, was = outcomes.undo(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=now,
+                               managers=settings.MANAGER_IDS, policy=sla,
+                               marketing_channel=settings.MARKETING_CHANNEL)
+        return "notice.undone", {"outcome": t(f"outcome.{was}", settings.LANGUAGE)}
+
+    def rate(good: bool):
+        def rate_quality(session, body, action, now):
+            outcomes.rate_quality(session, lead_id=lead_id_of(action), user=body["user"]["id"], good=good,
+                                  now=now, managers=settings.MANAGER_IDS)
+            return "notice.quality", {"rating": t("quality.good" if good else "quality.bad", settings.LANGUAGE)}
+        rate_quality.__name__ = f"rate_quality_{'good' if good else 'bad'}"
+        return rate_quality
+
+    return {ActionId.CLAIM: claim_lead, ActionId.CONTACTED: contacted, ActionId.SQL: one_click(outcomes.SQL),
+            ActionId.WON: one_click(outcomes.WON), ActionId.UNDO: undo_outcome,
+            ActionId.QUALITY_GOOD: rate(True), ActionId.QUALITY_BAD: rate(False), ActionId.SNOOZE: snooze_nag,
+            ActionId.REASSIGN: reassign_lead}
+
+
+def register(app, services, recorder: Executor) -> None:
+    """The card's buttons: most are written down and answered at once, and applied by the click queue
+    (handlers/clicks.py, on `recorder`'s threads); the two that open a form do that within the click."""
     def reason_modal(outcome: str):
         @explained(services)
         def open_modal(body, action, client, context):
@@ -136,37 +145,8 @@ def register(app, services) -> None:
         open_modal.__name__ = f"open_{outcome}_modal"
         return open_modal
 
-    def one_click(outcome: str):
-        def record_outcome(session, body, action):
-            outcomes.record(session, lead_id=lead_id_of(action), user=body["user"]["id"], outcome=outcome,
-                            now=services.now(), managers=settings.MANAGER_IDS)
-            return "notice.recorded", {"outcome": t(f"outcome.{outcome}", settings.LANGUAGE)}
-        record_outcome.__name__ = f"record_{outcome}"
-        return once_then_notice(record_outcome)
-
-    @once_then_notice
-    def undo_outcome(session, body, action):
-        _, was = outcomes.undo(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=services.now(),
-                               managers=settings.MANAGER_IDS, policy=sla,
-                               marketing_channel=settings.MARKETING_CHANNEL)
-        return "notice.undone", {"outcome": t(f"outcome.{was}", settings.LANGUAGE)}
-
-    def rate(good: bool):
-        def rate_quality(session, body, action):
-            outcomes.rate_quality(session, lead_id=lead_id_of(action), user=body["user"]["id"], good=good,
-                                  now=services.now(), managers=settings.MANAGER_IDS)
-            return "notice.quality", {"rating": t("quality.good" if good else "quality.bad", settings.LANGUAGE)}
-        rate_quality.__name__ = f"rate_quality_{'good' if good else 'bad'}"
-        return once_then_notice(rate_quality)
-
-    app.action(ActionId.CLAIM)(ack=ack_now, lazy=[claim_lead])
-    app.action(ActionId.CONTACTED)(ack=ack_now, lazy=[contacted])
-    app.action(ActionId.SQL)(ack=ack_now, lazy=[one_click(outcomes.SQL)])
-    app.action(ActionId.WON)(ack=ack_now, lazy=[one_click(outcomes.WON)])
+    record_click = services.clicks.ack_listener(recorder)
+    for action_id in services.clicks.work:
+        app.action(action_id)(record_click)
     app.action(ActionId.LOST)(ack=ack_now, lazy=[reason_modal(outcomes.LOST)])
     app.action(ActionId.DISQUALIFY)(ack=ack_now, lazy=[reason_modal(outcomes.DISQUALIFIED)])
-    app.action(ActionId.UNDO)(ack=ack_now, lazy=[undo_outcome])
-    app.action(ActionId.QUALITY_GOOD)(ack=ack_now, lazy=[rate(True)])
-    app.action(ActionId.QUALITY_BAD)(ack=ack_now, lazy=[rate(False)])
-    app.action(ActionId.SNOOZE)(ack=ack_now, lazy=[snooze_nag])
-    app.action(ActionId.REASSIGN)(ack=ack_now, lazy=[reassign_lead])

@@ -35,19 +35,26 @@ def domain_params(params: dict, lang: str) -> dict:
 def reply_privately(services, body: dict, key: str, params: dict) -> None:
     """A message only the clicker sees: ephemeral in the channel, or a DM when the click came from
     App Home (which has no channel)."""
+    with services.db.begin() as session:
+        queued = queue_private_reply(session, body, key, params, now=services.now())
+    if queued:
+        services.notify()
+
+
+def queue_private_reply(session, body: dict, key: str, params: dict, now: datetime) -> bool:
+    """`reply_privately` in the caller's transaction (the click queue answers a batch of clicks in one)."""
     user = (body.get("user") or {}).get("id") or body.get("user_id")
     channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
     if not user:
-        return
+        return False
     params = {k: instant_param(v) if isinstance(v, datetime) else v for k, v in params.items()}
     token = body.get("trigger_id") or (body.get("actions") or [{}])[0].get("action_ts") or ""
     payload = {"user": user, "key": key, "params": params}
     if not channel:
         channel, payload["dm"] = user, True
-    with services.db.begin() as session:
-        enqueue(session, kind=Kind.NOTICE, dedupe_key=f"notice:{user}:{token}", now=services.now(),
-                channel=channel, payload=payload)
-    services.notify()
+    enqueue(session, kind=Kind.NOTICE, dedupe_key=f"notice:{user}:{token}", now=now, channel=channel,
+            payload=payload)
+    return True
 
 
 def tell_without_database(services, body: dict, key: str) -> bool:

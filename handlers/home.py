@@ -8,12 +8,16 @@ from models.outbox import queue_home
 log = logging.getLogger("handoff.slack")
 
 
-def refresh_after(services, body: dict) -> None:
-    """A click or a modal that came from App Home: publish it again with the new state."""
+def from_home(body: dict) -> bool:
+    """Whether a click came from someone's App Home (rather than a card in a channel)."""
     container = body.get("container") or {}
     view = body.get("view") or {}
-    from_home = container.get("type") == "view" and view.get("type") == "home"
-    if not (from_home or body.get("type") == "view_submission"):
+    return container.get("type") == "view" and view.get("type") == "home"
+
+
+def refresh_after(services, body: dict) -> None:
+    """A click or a modal that came from App Home: publish it again with the new state."""
+    if not (from_home(body) or body.get("type") == "view_submission"):
         return
     user = (body.get("user") or {}).get("id")
     token = (body.get("actions") or [{}])[0].get("action_ts") or body.get("trigger_id") or ""

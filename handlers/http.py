@@ -82,13 +82,15 @@ def _timed(fn):
 
 def build_bolt_app(services, verify_token: bool = True, listeners: ListenerPool | None = None) -> App:
     s = services.settings
+    listeners = listeners or ListenerPool(max_workers=8)
     app = App(signing_secret=s.SLACK_SIGNING_SECRET or "",  # the token travels in the client
               client=make_client(s), token_verification_enabled=verify_token,
               request_verification_enabled=not s.socket_mode,
-              # Listeners ack on the request thread; slow work goes to lazy listeners on the executor.
+              # Listeners ack on the request thread; slow work goes to lazy listeners on the executor, and a
+              # click's work to the click queue (handlers/clicks.py), written down on the same threads.
               process_before_response=True,
-              listener_executor=listeners or ListenerPool(max_workers=8))
-    handlers.register(app, services)
+              listener_executor=listeners)
+    handlers.register(app, services, listeners)
     return app
 
 

@@ -17,6 +17,7 @@ from models.requests import first_time
 from settings import Settings
 
 if TYPE_CHECKING:
+    from handlers.clicks import ClickQueue
     from outbox.events import EventSender
     from outbox.hubspot import HubSpotWriter
     from outbox.process import DeliveryProcess
@@ -44,6 +45,7 @@ class Services:
     hubspot: HubSpotWriter | None = None  # HubSpot write-back (docs/hubspot.md); None without HUBSPOT_TOKEN
     # Set in `serve`'s web process: the senders run in the delivery process (outbox/process.py); wake that.
     delivery: DeliveryProcess | None = None
+    clicks: ClickQueue | None = None  # the card buttons' work (handlers/clicks.py); set by build_runtime
     policy: Policy = field(init=False)  # the lead rules, read from the settings once
 
     def __post_init__(self):
@@ -77,7 +79,16 @@ class Services:
             pause = min(pause * 2, 2.0)
 
     def notify(self) -> None:
-        """Wake the senders after a commit that queued messages or events."""
+        """Wake the senders and the click queue after a commit that queued messages, events or clicks."""
+        if self.delivery is not None:
+            self.delivery.notify()
+            return
+        if self.clicks is not None:
+            self.clicks.notify()
+        self.wake_senders()
+
+    def wake_senders(self) -> None:
+        """Wake this process's senders (the click queue, after applying clicks in the process they run in)."""
         if self.delivery is not None:
             self.delivery.notify()
             return

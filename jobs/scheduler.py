@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from jobs import reports
 from jobs import sla_sweep as sweep
+from models import clicks
 from models.requests import prune
 from ops.metrics import timed_job
 
@@ -21,9 +22,9 @@ log = logging.getLogger("handoff.clock")
 
 def prune_requests(services) -> None:
     with services.db.begin() as session:
-        n = prune(session, services.now())
+        n = prune(session, services.now()) + clicks.prune(session, services.now())
     if n:
-        log.info("pruned %d remembered Slack requests", n)
+        log.info("pruned %d remembered Slack requests and applied clicks", n)
 
 
 def sla_sweep(services, now: datetime | None = None) -> sweep.SweepResult:
@@ -77,8 +78,11 @@ def build_scheduler(services) -> BackgroundScheduler:
 
 
 def start_background(services, stop: threading.Event, with_scheduler: bool):
-    """Start the outbox sender (always) and the scheduler (unless off). Returns the scheduler."""
+    """Start the outbox sender, the other lanes and the click queue (always) and the scheduler (unless off).
+    Returns the scheduler."""
     services.sender.start(stop)
+    if services.clicks is not None:
+        services.clicks.start(stop)
     for lane in services.lanes:
         lane.start(stop)
     if not with_scheduler:

@@ -158,6 +158,29 @@ class ProcessedRequest(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class Click(Base):
+    """A button click on a card, recorded before Slack is answered and applied soon after by the click
+    queue (handlers/clicks.py). The unique request key makes a retried delivery of the click a no-op; an
+    applied click is kept a day (as ProcessedRequest is) so a late retry still finds it."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (
+        Index("ix_clicks_pending", "id", postgresql_where=text("done_at IS NULL"),
+              sqlite_where=text("done_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    action_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(32))
+    # What applying it and answering the clicker need (the action, the channel, the container), never the
+    # message the button sat in: that carries the lead's personal data.
+    body: Mapped[dict] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(128))  # the log lines of its work carry it
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
 class SlaTimer(Base):
     """The next thing the SLA sweep must do for one lead and one ladder.
 

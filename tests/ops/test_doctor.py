@@ -86,7 +86,7 @@ def test_a_healthy_installation_is_all_ticks_and_exits_0(env, capsys):
     assert line_with(lines, "MARKETING_CHANNEL #marketing")
     assert line_with(lines, "MANAGER_IDS: every id is an active person (1: @mika)")
     assert line_with(lines, "SALES_REP_IDS: every id is an active person (2: @aiko, @ken)")
-    assert line_with(lines, "is at the latest migration (0008)")
+    assert line_with(lines, "is at the latest migration (0009)")
     assert line_with(lines, "LEAD_WEBHOOK_TOKEN is set (40 characters)")
     assert not any("HubSpot" in line or "event endpoint" in line for line in lines)  # neither is set
 
@@ -193,11 +193,11 @@ def test_a_database_behind_the_latest_migration(env, tmp_path, capsys):
     env(DATABASE_URL=url)
     code, lines, _ = run_doctor(capsys)
     assert code == 1
-    assert failed(lines) == [f"✗ database {url} is at migration 0007, the latest is 0008: run `python bot.py migrate`"]
+    assert failed(lines) == [f"✗ database {url} is at migration 0007, the latest is 0009: run `python bot.py migrate`"]
     assert main(["migrate"]) == 0
     capsys.readouterr()
     code, lines, _ = run_doctor(capsys)
-    assert code == 0 and line_with(lines, "latest migration (0008)")
+    assert code == 0 and line_with(lines, "latest migration (0009)")
 
 
 def test_a_database_that_is_missing_or_down(env, tmp_path, capsys):

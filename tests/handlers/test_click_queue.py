@@ -1,0 +1,124 @@
+"""The click queue (handlers/clicks.py): a click is written down before Slack hears 200, applied once, in order,
+by whichever process applies clicks, and survives a process that dies between the answer and the work."""
+from __future__ import annotations
+
+import json
+import threading
+from urllib.parse import parse_qs
+
+from sqlalchemy import select
+
+from blocks.ids import ActionId
+from models.tables import Click, Lead
+from runtime import build_runtime
+from standin import slack_requests
+from tests.conftest import HANDOFF, Client, card_of, make_settings, new_card, wait_until
+
+
+def served_without_applying(db, slack):
+    """A web process whose clicks nobody applies yet (as if it died right after answering Slack)."""
+    rt = build_runtime(make_settings(db.url, slack.url), db=db)
+    server = rt.start_http(host="127.0.0.1", port=0)
+    return Client(f"http://127.0.0.1:{server.effective_port}", rt, slack), server
+
+
+def stored_clicks(db):
+    with db.begin() as s:
+        return list(s.scalars(select(Click).order_by(Click.id)))
+
+
+def lead_via(web, email: str = "x@example.com") -> int:
+    status, body = web.post_leads({"email": email, "score": 80})
+    assert status == 201
+    return body["id"]
+
+
+def test_an_answered_click_is_in_the_table_and_applied_by_the_next_process(make_app, slack, db):
+    web, server = served_without_applying(db, slack)
+    try:
+        lead_id = lead_via(web)
+        status, _ = web.click(ActionId.CLAIM, lead_id, "UREP1")
+        assert status == 200
+        assert web.runtime.listeners.wait_idle(10)
+        [click] = stored_clicks(db)
+        assert click.done_at is None and click.action_id == ActionId.CLAIM and click.user_id == "UREP1"
+        assert card_of(web, lead_id).claimed_by is None  # answered, not yet applied: nothing lost if it dies now
+    finally:
+        server.close()
+    app = make_app()  # the next process to start applies what was left
+    assert wait_until(lambda: card_of(app, lead_id).claimed_by == "UREP1")
+    assert stored_clicks(db)[0].done_at is not None
+    assert slack.wait_calls("chat.postMessage", 1) and slack.wait_calls("chat.update", 1)
+
+
+def test_the_same_request_sent_again_is_recorded_and_applied_once(app, slack, db):
+    lead_id = new_card(app, slack)
+    body = slack_requests.block_action(ActionId.CONTACTED, str(lead_id), "UREP1", HANDOFF)
+    app.click(ActionId.CLAIM, lead_id, "UREP1")
+    assert wait_until(lambda: card_of(app, lead_id).claimed_by == "UREP1")
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(app.slack_post(body)[0])) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert answers == [200] * 4
+    assert app.runtime.settle(10)
+    assert [c.action_id for c in stored_clicks(db)] == [ActionId.CLAIM, ActionId.CONTACTED]
+    assert len(slack.calls_to("chat.postEphemeral")) <= 1  # one "contact logged", never "already contacted"
+    assert wait_until(lambda: len(slack.calls_to("chat.postEphemeral")) == 1)
+    assert "already" not in slack.calls_to("chat.postEphemeral")[0].params["text"].lower()
+
+
+def test_what_is_kept_of_a_click_carries_no_message_and_no_view_blocks(app, slack, db):
+    lead_id = new_card(app, slack)
+    payload = json.loads(parse_qs(slack_requests.block_action(ActionId.CLAIM, str(lead_id), "UREP1", HANDOFF))
+                         ["payload"][0])
+    payload["message"]["blocks"] = [{"type": "section", "text": {"type": "mrkdwn", "text": "Hanako Secret"}}]
+    payload["user"]["name"] = "hanako.secret"
+    app.slack_post("payload=" + json.dumps(payload))
+    assert app.runtime.settle(10)
+    [click] = stored_clicks(db)
+    kept = json.dumps(click.body)
+    assert "Hanako" not in kept and "hanako" not in kept and "message" not in click.body
+    assert click.body["user"] == {"id": "UREP1"} and click.body["actions"][0]["value"] == str(lead_id)
+
+
+def test_a_batch_applies_each_lead_in_click_order(make_app, slack, db):
+    web, server = served_without_applying(db, slack)
+    try:
+        first = lead_via(web)
+        second = lead_via(web, "y@example.com")
+        web.click(ActionId.CLAIM, first, "UREP2")
+        web.click(ActionId.CLAIM, second, "UREP1")
+        web.click(ActionId.CLAIM, first, "UREP1")
+        assert web.runtime.listeners.wait_idle(10)
+    finally:
+        server.close()
+    assert [c.user_id for c in stored_clicks(db)] == ["UREP2", "UREP1", "UREP1"]
+    app = make_app()
+    assert wait_until(lambda: all(c.done_at for c in stored_clicks(db)))
+    assert card_of(app, first).claimed_by == "UREP2"  # the first click on it wins, as it came first
+    assert card_of(app, second).claimed_by == "UREP1"
+    refusals = slack.wait_calls("chat.postEphemeral", 1)
+    assert refusals[0].params["user"] == "UREP1" and "<@UREP2>" in refusals[0].params["text"]
+
+
+def test_a_click_queued_for_work_this_version_does_not_know_is_answered_and_settled(app, slack, db):
+    lead_id = new_card(app, slack)
+    from datetime import UTC, datetime
+
+    from models import clicks
+
+    with db.begin() as s:
+        clicks.record(s, request_key="k" * 64, action_id="lead_retired_button", user_id="UREP1",
+                      body={"user": {"id": "UREP1"}, "channel": {"id": HANDOFF}, "trigger_id": "t1",
+                            "actions": [{"action_id": "lead_retired_button", "value": str(lead_id)}]},
+                      request_id=None, now=datetime.now(UTC))
+    app.click(ActionId.CLAIM, lead_id, "UREP1")
+    assert wait_until(lambda: all(c.done_at for c in stored_clicks(db)) and len(stored_clicks(db)) == 2)
+    assert card_of(app, lead_id).claimed_by == "UREP1"
+    notice = slack.wait_calls("chat.postEphemeral", 1)[0]
+    assert notice.params["user"] == "UREP1"
+    with db.begin() as s:
+        assert s.get(Lead, lead_id).claimed_by == "UREP1"
