@@ -142,7 +142,7 @@ def cmd_deliver(settings: Settings, args) -> int:
         def parent_gone():
             log.info("the web process is gone; the delivery process stops")
             done.set()
-        listen_for_wakes(args.wake_fd, rt.services.notify, parent_gone=parent_gone)
+        listen_for_wakes(args.wake_fd, rt.services.woken, parent_gone=parent_gone)
     on_sigterm()
     say_ready(args.ready_fd)
     try:

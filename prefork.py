@@ -124,7 +124,7 @@ class WebApplication(BaseApplication):
             os.kill(os.getpid(), signal.SIGTERM)
 
         if self.lifeline_fd is not None:
-            listen_for_wakes(self.lifeline_fd, lambda: None, serve_gone, name="lifeline")
+            listen_for_wakes(self.lifeline_fd, lambda _burst: None, serve_gone, name="lifeline")
 
     def make_server(self, sockets: list):
         return self.runtime.make_server(sockets=sockets)

@@ -99,7 +99,7 @@ def bench_claims(db_url: str, slack: SlackStandIn, workers: int = PROCFILE_WORKE
         for path, body, headers in lead_jobs(CARDS, 500, 0, score=lambda i: 90):
             req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=body, headers=headers)
             ids += [x["id"] for x in json.loads(urllib.request.urlopen(req).read())["leads"]]
-        time.sleep(3)  # let the 1,000 cards go out first
+        cards_out(server.port)  # the clicks are measured alone, not with the 1,000 cards still going out
         jobs = click_jobs(ids)
         if shutil.which("wrk"):
             result = claims_with_wrk(server.port, jobs)
@@ -113,6 +113,17 @@ def bench_claims(db_url: str, slack: SlackStandIn, workers: int = PROCFILE_WORKE
         return result
     finally:
         server.stop()
+
+
+def cards_out(port: int, timeout: float = 120) -> None:
+    """Wait until the app has sent everything it queued (its /healthz says nothing is pending)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            if json.loads(resp.read())["outbox_pending"] == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the cards were not all sent within {timeout:.0f} s")
 
 
 def every_click_recorded(db_url: str, cards: int, timeout: float = 60) -> bool:

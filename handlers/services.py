@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from models.db import Database, is_transient
 from models.leads import Policy
 from models.requests import first_time
+from outbox.process import WAKE_CLICKS
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -86,6 +87,20 @@ class Services:
         if self.clicks is not None:
             self.clicks.notify()
         self.wake_senders()
+
+    def notify_clicks(self) -> None:
+        """Wake the click queue only (a click was written down; handlers/clicks.py)."""
+        if self.delivery is not None:
+            self.delivery.notify(WAKE_CLICKS)
+        elif self.clicks is not None:
+            self.clicks.notify()
+
+    def woken(self, burst: bytes) -> None:
+        """In the delivery process: bytes came on the wake pipe (outbox/process.py says what each asks for)."""
+        if burst.strip(WAKE_CLICKS):
+            self.notify()
+        elif self.clicks is not None:
+            self.clicks.notify()
 
     def wake_senders(self) -> None:
         """Wake this process's senders (the click queue, after applying clicks in the process they run in)."""

@@ -5,13 +5,13 @@ docs/http.md (clicks) for why a click is queued rather than worked on where it a
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from models.db import insert_ignore
 from models.requests import KEEP
 from models.tables import Click
 
@@ -26,11 +26,23 @@ class Pending:
     received_at: datetime
 
 
-def record(session: Session, *, request_key: str, action_id: str, user_id: str, body: dict,
-           request_id: str | None, now: datetime) -> bool:
-    """Keep a click to apply; False when this request was recorded before (Slack sent it again)."""
-    return insert_ignore(session, Click, {"request_key": request_key, "action_id": action_id, "user_id": user_id,
-                                          "body": body, "request_id": request_id, "received_at": now})
+def record(where: Session | Connection, *, request_key: str, action_id: str, user_id: str, body: dict,
+           request_id: str | None, now: datetime, applied: bool = False) -> bool:
+    """Keep a click to apply (or, `applied`, one being applied in this transaction); False when this request
+    was recorded before (Slack sent it again). One statement, built once per dialect: on PostgreSQL this is
+    all a click's answer waits for (handlers/clicks.py)."""
+    conn = where.connection() if isinstance(where, Session) else where
+    return conn.execute(_record_statement(conn.dialect.name), {
+        "request_key": request_key, "action_id": action_id, "user_id": user_id, "body": body,
+        "request_id": request_id, "received_at": now, "done_at": now if applied else None}).rowcount == 1
+
+
+@functools.cache
+def _record_statement(dialect: str):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Click.__table__).on_conflict_do_nothing(index_elements=["request_key"])
 
 
 def take(session: Session, limit: int) -> list[Pending]:

@@ -37,6 +37,11 @@ HEALTHY_AFTER = 60.0  # a process that ran this long before dying is started aga
 # The delivery process runs at a lower CPU priority than the web process: when the cores are busy, answering
 # Slack within its 3 s and taking webhooks come first, and sending what they queued comes a moment later.
 DELIVERY_NICE = 5
+# What a byte on the wake pipe asks for: everything to look for work (a commit queued messages or events), or
+# only the click queue (handlers/clicks.py; a click was written down, and nothing is to be sent until it is
+# applied). Waking every sender for each of fifty clicks a second made each of them query the database for
+# nothing, taking the database from the clicks being answered.
+WAKE_ALL, WAKE_CLICKS = b"\0", b"c"
 
 
 class DeliveryProcess:
@@ -57,13 +62,14 @@ class DeliveryProcess:
         self.on_state = on_state  # told `starting`, `running` or `restarting` as it changes (for web workers)
 
     # The web side ---------------------------------------------------------------------
-    def notify(self) -> None:
-        """Something was committed for delivery: wake the delivery process (never blocks)."""
+    def notify(self, what: bytes = WAKE_ALL) -> None:
+        """Something was committed for delivery (`what`: WAKE_ALL, or WAKE_CLICKS for a click to apply only):
+        wake the delivery process (never blocks)."""
         fd = self._wake_fd
         if fd is None:
             return
         try:
-            os.write(fd, b"\0")
+            os.write(fd, what)
         except OSError:  # full: awake already; closed: the process is being started again
             pass
 
@@ -171,9 +177,9 @@ class DeliveryHandle:
     def __init__(self, wake_fd: int, state_path: str):
         self._wake_fd, self.state_path = wake_fd, state_path
 
-    def notify(self) -> None:
+    def notify(self, what: bytes = WAKE_ALL) -> None:
         try:
-            os.write(self._wake_fd, b"\0")
+            os.write(self._wake_fd, what)
         except OSError:  # full: awake already
             pass
 
@@ -202,14 +208,15 @@ def say_ready(fd: int | None) -> None:
         os.close(fd)
 
 
-def listen_for_wakes(fd: int, wake: Callable[[], None], parent_gone: Callable[[], None],
+def listen_for_wakes(fd: int, wake: Callable[[bytes], None], parent_gone: Callable[[], None],
                      name: str = "delivery-wake") -> threading.Thread:
-    """Call `wake` for every burst of bytes on the pipe `fd`, and `parent_gone` at its end (every writer is
-    gone). The delivery process's wake pipe; also a pre-fork master's lifeline to `serve` (prefork.py)."""
+    """Call `wake(the bytes)` for every burst of bytes on the pipe `fd`, and `parent_gone` at its end (every
+    writer is gone). The delivery process's wake pipe; also a pre-fork master's lifeline to `serve`
+    (prefork.py)."""
     def run():
         try:
-            while os.read(fd, 65536):
-                wake()
+            while burst := os.read(fd, 65536):
+                wake(burst)
         except OSError:
             pass
         parent_gone()
