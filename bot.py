@@ -175,6 +175,7 @@ def cmd_run_job(settings: Settings, args) -> int:
         queued = job(rt.services)
         print(t("cli.report.queued" if queued else "cli.report.already", lang, name=args.name))
     until = rt.services.now()  # what is due by the job's instant goes out; later retries wait for their time
+    rt.services.clicks.drain(args.timeout)  # clicks written down and not yet applied first: they queue messages
     counts = rt.services.sender.drain(timeout=args.timeout)
     late = []  # what did not go out in time; said after everything else had its turn
     if counts["pending"]:

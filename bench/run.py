@@ -332,7 +332,10 @@ def main() -> int:
     lines += ["## Claim click against the floor",
               f"{CLICKS:,} signed `lead_claim` clicks from 50 concurrent keep-alive connections (wrk) on {CARDS:,} "
               "cards, each card clicked by two different reps (one claim, one \"already claimed\"), every click "
-              "sent exactly once (checked: Handoff recorded each as one distinct request). *Floor*: "
+              "sent exactly once (checked after each Handoff run: every card claimed once and refused once), "
+              "sent once the cards are out (the clicks are measured alone). Handoff writes a click down before "
+              "the answer on PostgreSQL and applies it in its delivery process; on SQLite it answers first "
+              "(docs/http.md#clicks). *Floor*: "
               "bench/floor.py, the least an app on the same stack does for a claim (Bolt, the same server "
               "and limits, one conditional UPDATE before the answer). Both run as `Procfile` runs `web`: "
               f"`WEB_CONCURRENCY={PROCFILE_WORKERS}`, on a fresh database each run, back to back in rounds with "

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 import handlers
 from blocks.texts import t
 from handlers import webhook
-from models import crm_sync, events
+from models import clicks, crm_sync, events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
 from ops import logs, metrics
@@ -136,12 +136,14 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         `hubspot_pending` leads waiting to be written, `hubspot_not_found` leads with no contact there, and
         `hubspot_refused` leads whose values HubSpot would not take (until their next change). Under `serve`,
         `delivery_process` says how the process that sends is: `running`, `starting`, or `restarting` after it
-        died (outbox/process.py). `process` is the id of the web process that answered (with WEB_CONCURRENCY
+        died (outbox/process.py). `clicks_pending` card clicks answered and waiting to be applied, and
+        `clicks_oldest_pending_seconds` how long the oldest has (docs/http.md#clicks). `process` is the id of the web process that answered (with WEB_CONCURRENCY
         above 1 there are several: prefork.py)."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
                 event_health = events.health(session)
+                waiting_clicks, oldest_click = clicks.pending(session)
                 if services.hubspot is not None:
                     hs = crm_sync.status(session, services.hubspot.destination_id, services.now())
                     event_health.update(hubspot_pending=hs["pending"], hubspot_not_found=hs["not_found"],
@@ -151,6 +153,9 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
             return jsonify(ok=False, database="unreachable"), 503
         if services.delivery is not None:
             event_health["delivery_process"] = services.delivery.state
+        event_health["clicks_pending"] = waiting_clicks
+        event_health["clicks_oldest_pending_seconds"] = None if oldest_click is None else \
+            round(max(0.0, (services.now() - oldest_click).total_seconds()), 1)
         return jsonify(ok=True, database="ok", process=os.getpid(), outbox_pending=health["pending"], outbox_failed=health["failed"],
                        outbox_retrying=health["retrying"],
                        outbox_oldest_pending_seconds=health["oldest_pending_seconds"], **event_health)

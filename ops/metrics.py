@@ -192,13 +192,14 @@ class StateCollector:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        from models import events
+        from models import clicks, events
         from models import outbox as queue
 
         try:
             with self.db.begin() as session:
                 outbox = queue.health(session, self.now())
                 deliveries = events.health(session)
+                waiting_clicks, oldest_click = clicks.pending(session)
         except Exception as exc:  # the database is away: say so, and the rest of the scrape still answers
             log.warning("metrics: the database could not be read: %s", type(exc).__name__)
             yield GaugeMetricFamily("handoff_database_up", "1 when the database answered this scrape.", value=0)
@@ -214,6 +215,11 @@ class StateCollector:
                                 value=deliveries["events_pending"])
         yield GaugeMetricFamily("handoff_events_failed", "Event deliveries failed for good (bot.py events list "
                                 "--failed).", value=deliveries["events_failed"])
+        yield GaugeMetricFamily("handoff_clicks_pending", "Card clicks answered and written down, waiting to be "
+                                "applied (docs/http.md#clicks).", value=waiting_clicks)
+        age = (self.now() - oldest_click).total_seconds() if oldest_click is not None else 0
+        yield GaugeMetricFamily("handoff_clicks_oldest_seconds", "How long the oldest click waiting to be applied "
+                                "has waited, in seconds (0 when none waits).", value=max(0.0, age))
 
 
 # The scrape --------------------------------------------------------------------------------------------

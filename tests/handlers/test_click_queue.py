@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from blocks.ids import ActionId
 from models.tables import Click, Lead
+from ops import metrics
 from runtime import build_runtime
 from standin import slack_requests
 from tests.conftest import HANDOFF, Client, card_of, make_settings, new_card, wait_until
@@ -52,6 +53,10 @@ def test_an_answered_click_is_in_the_table_and_applied_by_the_next_process(make_
         [click] = stored_clicks(db)
         assert click.done_at is None and click.action_id == ActionId.CLAIM and click.user_id == "UREP1"
         assert card_of(web, lead_id).claimed_by is None  # answered, not yet applied: nothing lost if it dies now
+        status, health = web.request("/healthz", method="GET")
+        assert status == 200 and health["clicks_pending"] == 1 and health["clicks_oldest_pending_seconds"] >= 0
+        body, _ = metrics.exposition(db, web.runtime.services.now)
+        assert b"\nhandoff_clicks_pending 1.0\n" in body
     finally:
         server.close()
     app = make_app()  # the next process to start applies what was left
@@ -146,3 +151,24 @@ def test_a_click_queued_for_work_this_version_does_not_know_is_answered_and_sett
     assert notice.params["user"] == "UREP1"
     with db.begin() as s:
         assert s.get(Lead, lead_id).claimed_by == "UREP1"
+
+
+def test_a_click_byte_on_the_wake_pipe_wakes_only_the_click_queue(db):
+    """A click written down wakes the click queue alone; anything else wakes every sender too."""
+    from handlers.services import Services
+    from outbox.process import WAKE_ALL, WAKE_CLICKS
+    from tests.conftest import make_settings
+
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        def notify(self):
+            self.n += 1
+
+    services = Services(settings=make_settings(db.url, "http://127.0.0.1:9"), db=db, sender=Counter())
+    services.clicks = Counter()
+    services.woken(WAKE_CLICKS * 5)
+    assert (services.clicks.n, services.sender.n) == (1, 0)
+    services.woken(WAKE_CLICKS + WAKE_ALL)
+    assert (services.clicks.n, services.sender.n) == (2, 1)

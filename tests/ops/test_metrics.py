@@ -110,6 +110,7 @@ def test_the_queue_gauges_are_the_database_at_scrape_time(served, slack, db):
     empty = s.scrape()  # no METRICS_TOKEN: open
     assert value(empty, "handoff_outbox_pending") == 0 and value(empty, "handoff_outbox_oldest_seconds") == 0
     assert value(empty, "handoff_events_pending") == 0
+    assert value(empty, "handoff_clicks_pending") == 0 and value(empty, "handoff_clicks_oldest_seconds") == 0
 
     post_lead(s, "one@example.com")
     post_lead(s, "two@example.com")
