@@ -34,7 +34,7 @@ def record(where: Session | Connection, *, request_key: str, action_id: str, use
     conn = where.connection() if isinstance(where, Session) else where
     return conn.execute(_record_statement(conn.dialect.name), {
         "request_key": request_key, "action_id": action_id, "user_id": user_id, "body": body,
-        "request_id": request_id, "received_at": now, "done_at": now if applied else None}).rowcount == 1
+        "request_id": request_id, "received_at": now, "done_at": now if applied else None}).first() is not None
 
 
 @functools.cache
@@ -42,7 +42,8 @@ def _record_statement(dialect: str):
     from sqlalchemy.dialects import postgresql, sqlite
 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Click.__table__).on_conflict_do_nothing(index_elements=["request_key"])
+    table = Click.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["request_key"]).returning(table.c.id)
 
 
 def take(session: Session, limit: int) -> list[Pending]:
