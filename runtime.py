@@ -58,7 +58,11 @@ class Runtime:
         clicks = self.services.clicks
         if self.stop is None or clicks is None:  # applied elsewhere (serve's delivery process), or by no one yet
             return True
-        return clicks.drain(max(0.0, deadline - time.monotonic()))
+        try:
+            return clicks.drain(max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # the database is away: the clicks wait in their table for the next process
+            log.warning("clicks not applied before stopping: %s", type(exc).__name__)
+            return False
 
     def make_server(self, host: str = "0.0.0.0", port: int | None = None,
                     sockets: list | None = None) -> BaseWSGIServer | MultiSocketServer:

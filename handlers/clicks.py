@@ -138,7 +138,7 @@ class ClickQueue:
                         return
                     self._apply(session, clicks.Pending(0, click["action_id"], click["user_id"], click["body"],
                                                         click["request_id"], click["now"]))
-                services.wake_senders()
+                services.notify()
 
             recorder.submit(self._patiently, write_and_apply, body)
 
@@ -203,7 +203,7 @@ class ClickQueue:
                 for click in sorted(taken, key=lambda c: (lead_order(c), c.id)):
                     self._apply(session, click)
                 clicks.done(session, [c.id for c in taken], services.now())
-            services.wake_senders()
+            services.notify()
             return len(taken)
 
     def drain(self, timeout: float) -> bool:

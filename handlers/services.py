@@ -80,30 +80,7 @@ class Services:
             pause = min(pause * 2, 2.0)
 
     def notify(self) -> None:
-        """Wake the senders and the click queue after a commit that queued messages, events or clicks."""
-        if self.delivery is not None:
-            self.delivery.notify()
-            return
-        if self.clicks is not None:
-            self.clicks.notify()
-        self.wake_senders()
-
-    def notify_clicks(self) -> None:
-        """Wake the click queue only (a click was written down; handlers/clicks.py)."""
-        if self.delivery is not None:
-            self.delivery.notify(WAKE_CLICKS)
-        elif self.clicks is not None:
-            self.clicks.notify()
-
-    def woken(self, burst: bytes) -> None:
-        """In the delivery process: bytes came on the wake pipe (outbox/process.py says what each asks for)."""
-        if burst.strip(WAKE_CLICKS):
-            self.notify()
-        elif self.clicks is not None:
-            self.clicks.notify()
-
-    def wake_senders(self) -> None:
-        """Wake this process's senders (the click queue, after applying clicks in the process they run in)."""
+        """Wake the senders after a commit that queued messages or events (in the delivery process, if any)."""
         if self.delivery is not None:
             self.delivery.notify()
             return
@@ -111,6 +88,21 @@ class Services:
             self.sender.notify()
         for lane in self.lanes:
             lane.notify()
+
+    def notify_clicks(self) -> None:
+        """Wake the click queue only: a click was written down, and nothing is to be sent until it is applied
+        (handlers/clicks.py)."""
+        if self.delivery is not None:
+            self.delivery.notify(WAKE_CLICKS)
+        elif self.clicks is not None:
+            self.clicks.notify()
+
+    def woken(self, burst: bytes) -> None:
+        """In the delivery process: bytes came on the wake pipe (outbox/process.py says what each asks for)."""
+        if WAKE_CLICKS in burst and self.clicks is not None:
+            self.clicks.notify()
+        if burst.strip(WAKE_CLICKS):
+            self.notify()
 
     @property
     def lanes(self) -> list[EventSender | HubSpotWriter]:

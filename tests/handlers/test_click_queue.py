@@ -154,7 +154,7 @@ def test_a_click_queued_for_work_this_version_does_not_know_is_answered_and_sett
 
 
 def test_a_click_byte_on_the_wake_pipe_wakes_only_the_click_queue(db):
-    """A click written down wakes the click queue alone; anything else wakes every sender too."""
+    """A click written down wakes the click queue alone; anything else wakes the senders."""
     from handlers.services import Services
     from outbox.process import WAKE_ALL, WAKE_CLICKS
     from tests.conftest import make_settings
@@ -172,3 +172,5 @@ def test_a_click_byte_on_the_wake_pipe_wakes_only_the_click_queue(db):
     assert (services.clicks.n, services.sender.n) == (1, 0)
     services.woken(WAKE_CLICKS + WAKE_ALL)
     assert (services.clicks.n, services.sender.n) == (2, 1)
+    services.woken(WAKE_ALL * 3)
+    assert (services.clicks.n, services.sender.n) == (2, 2)
