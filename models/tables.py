@@ -159,9 +159,10 @@ class ProcessedRequest(Base):
 
 
 class Click(Base):
-    """A button click on a card, recorded before Slack is answered and applied soon after by the click
-    queue (handlers/clicks.py). The unique request key makes a retried delivery of the click a no-op; an
-    applied click is kept a day (as ProcessedRequest is) so a late retry still finds it."""
+    """A button click on a card, for the click queue (handlers/clicks.py): on PostgreSQL written down before
+    Slack is answered and applied soon after, on SQLite written down and applied together just after the
+    answer. The unique request key makes a retried delivery of the click a no-op; an applied click is kept a
+    day (as ProcessedRequest is) so a late retry still finds it."""
 
     __tablename__ = "clicks"
     __table_args__ = (

@@ -1,4 +1,4 @@
-"""The click queue: a card button's click is recorded before Slack is answered, and applied soon after
+"""The click queue: each card button click, written down under its request's name and applied once
 
 Revision ID: 0009
 Revises: 0008
