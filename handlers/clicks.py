@@ -1,19 +1,23 @@
-"""The click queue: a card button's click is written down before Slack is answered, and applied just after.
+"""The click queue: each card button click is written down once, under its request's name, and applied once.
 
 Why (docs/http.md, "Clicks"): what a claim does (lock the lead, the audit row, the card update, the SLA
 timers, the events and the CRM write) is several statements. Done on the web process's threads, that work
-competed with the answers Slack waits for, and 50 clicks at once took three to four times as long to answer as
-an app that does one UPDATE (BENCHMARKS.md). So the answer waits for one INSERT only, like that minimal app,
-and the work runs where the deliveries run: in `serve`'s delivery process at a lower CPU priority
-(outbox/process.py), woken through its pipe, a batch of clicks to a transaction.
+competed with the answers Slack waits for, and on PostgreSQL 50 clicks at once took three to four times as
+long to answer as an app that does one UPDATE (BENCHMARKS.md). So, by the database:
 
-What this keeps:
-- **Nothing acknowledged is lost.** The click is committed before the answer. A crash after the answer finds
-  the click in the table, applied by the next process to start; the database away at the click: the answer
-  still goes within Slack's 3 s, the recording keeps trying for CLICK_RETRY_SECONDS, and if it never gets in
-  the clicker is told privately that nothing was recorded (handlers/errors.py).
+- **PostgreSQL: written down, then answered.** The answer waits for one INSERT only, like that minimal app, and
+  the work runs where the deliveries run: in `serve`'s delivery process at a lower CPU priority
+  (outbox/process.py), woken through its pipe, a batch of clicks to a transaction. Nothing acknowledged is
+  lost: a crash after the answer finds the click in the table, applied by the next process to start; the
+  database away at the click: the answer still goes within Slack's 3 s, the recording keeps trying for
+  CLICK_RETRY_SECONDS, and if it never gets in the clicker is told privately that nothing was recorded
+  (handlers/errors.py).
+- **SQLite: answered, then written down and applied** in one transaction, in the web process. SQLite has one
+  writer at a time, and an answer that waited for its lock waited for every delivery (`_answer_then_apply`).
+
+Either way:
 - **Once.** The request's key is unique in the table: a retried delivery of the same click records nothing.
-- **The same rules.** Each click runs the same domain code the listener ran, in a savepoint of the batch's
+- **The same rules.** Each click runs the same domain code the listener ran, in a savepoint of its
   transaction, at the instant it was clicked (`received_at`): a refusal ("already claimed") becomes the private
   notice it always was, queued in that transaction; an App Home click republishes the Home.
 - **In order per lead**: a batch takes the oldest clicks and applies them lead by lead, each lead's in the order
