@@ -137,8 +137,8 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         `hubspot_refused` leads whose values HubSpot would not take (until their next change). Under `serve`,
         `delivery_process` says how the process that sends is: `running`, `starting`, or `restarting` after it
         died (outbox/process.py). `clicks_pending` card clicks answered and waiting to be applied, and
-        `clicks_oldest_pending_seconds` how long the oldest has (docs/http.md#clicks). `process` is the id of the web process that answered (with WEB_CONCURRENCY
-        above 1 there are several: prefork.py)."""
+        `clicks_oldest_pending_seconds` how long the oldest has (docs/http.md#clicks). `process` is the id of
+        the web process that answered (with WEB_CONCURRENCY above 1 there are several: prefork.py)."""
         try:
             with services.db.begin() as session:
                 health = queue.health(session, services.now())
