@@ -7,7 +7,6 @@ buttons that open a form (lost, not a fit) open it within the click, as Slack's 
 """
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -63,8 +62,6 @@ def user_of(action: dict) -> str:
     picked = action.get("selected_user")
     return picked if isinstance(picked, str) and SLACK_USER_RE.fullmatch(picked) else ""
 
-
-log = logging.getLogger("handoff.slack")
 
 
 def ack_now(ack):
@@ -127,8 +124,9 @@ def click_work(services) -> dict[str, Callable]:
 
 
 def register(app, services, recorder: Executor) -> None:
-    """The card's buttons: most are written down and answered at once, and applied by the click queue
-    (handlers/clicks.py, on `recorder`'s threads); the two that open a form do that within the click."""
+    """The card's buttons: most go through the click queue (handlers/clicks.py), which answers at once and
+    applies them; `recorder` is where it writes a click down when that cannot be done in the answer. The two
+    that open a form do that within the click."""
     def reason_modal(outcome: str):
         @explained(services)
         def open_modal(body, action, client, context):
