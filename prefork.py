@@ -50,7 +50,7 @@ STOP_SECONDS = GRACEFUL_SECONDS + 5  # how long `serve` waits for the web proces
 def serve(settings: Settings, on_ready=None) -> int:
     """Run the delivery process and the pre-forked web processes until SIGTERM / Ctrl-C (KeyboardInterrupt)
     or until the web processes stop by themselves; the exit code."""
-    from outbox.process import DeliveryProcess, publish_state
+    from outbox.process import DeliveryProcess, publish_state, terminate
 
     workdir = tempfile.mkdtemp(prefix="handoff-serve-")
     state_path = os.path.join(workdir, "delivery-state")
@@ -74,13 +74,7 @@ def serve(settings: Settings, on_ready=None) -> int:
         log.error("the web processes stopped by themselves (code %s); stopping", code)
         return code or 1
     except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the web processes finish what they acknowledged first
-        web.send_signal(signal.SIGTERM)
-        try:
-            web.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            log.warning("the web processes did not stop within %d s; killing them", STOP_SECONDS)
-            web.kill()
-            web.wait()
+        terminate(web, STOP_SECONDS, "the web processes")
         return 0
     finally:
         os.close(lifeline_write)

@@ -156,18 +156,23 @@ class DeliveryProcess:
         self._stopping.set()
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("the delivery process did not stop within %.0f s; killing it", timeout)
-                proc.kill()
-                proc.wait()
+            terminate(proc, timeout, "the delivery process")
         with self._lock:
             fds, self._wake_fd, self._wake_read = (self._wake_fd, self._wake_read), None, None
         for fd in fds:
             if fd is not None:
                 os.close(fd)
+
+
+def terminate(proc: subprocess.Popen, timeout: float, name: str) -> None:
+    """SIGTERM `proc` (it finishes what it acknowledged and stops), wait up to `timeout` s, then kill it."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop within %.0f s; killing it", name, timeout)
+        proc.kill()
+        proc.wait()
 
 
 class DeliveryHandle:

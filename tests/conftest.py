@@ -221,6 +221,15 @@ def app(make_app):
     return make_app()
 
 
+def stop_sender(client) -> None:
+    """Stop the served app's background threads (the sender among them): a test then runs the sender's passes
+    itself, with its own clock."""
+    rt = client.runtime
+    rt.stop.set()
+    rt.services.sender.notify()
+    rt.services.sender.thread.join(10)
+
+
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 

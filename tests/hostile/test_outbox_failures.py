@@ -23,7 +23,7 @@ from models.outbox import Kind
 from models.tables import Lead, OutboxMessage
 from outbox.sender import RENDER_ATTEMPTS, SETUP_GIVE_UP
 from standin.server import BlockError, check_blocks
-from tests.conftest import HANDOFF, MANAGER, ROOT, FakeClock, utc
+from tests.conftest import HANDOFF, MANAGER, ROOT, FakeClock, stop_sender, utc
 
 START = utc(2026, 11, 30, 1, 0)  # Monday 10:00 in Tokyo
 
@@ -37,10 +37,7 @@ def clock():
 def app(make_app, clock):
     """The app served, with the outbox sent only when the test runs a pass."""
     client = make_app(now=clock)
-    rt = client.runtime
-    rt.stop.set()
-    rt.services.sender.notify()
-    rt.services.sender.thread.join(10)
+    stop_sender(client)
     return client
 
 

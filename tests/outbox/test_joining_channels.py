@@ -16,7 +16,7 @@ from sqlalchemy import select
 from jobs.scheduler import weekly_digest
 from models.outbox import Kind
 from models.tables import Lead, OutboxMessage
-from tests.conftest import HANDOFF, FakeClock, jst
+from tests.conftest import HANDOFF, FakeClock, jst, stop_sender
 
 START = jst(2026, 11, 30, 9, 0)  # Monday 09:00 in Tokyo: the weekly digest is due
 
@@ -32,13 +32,6 @@ def app(make_app, clock):
     client = make_app(now=clock)
     stop_sender(client)
     return client
-
-
-def stop_sender(client) -> None:
-    rt = client.runtime
-    rt.stop.set()
-    rt.services.sender.notify()
-    rt.services.sender.thread.join(10)
 
 
 def run_passes(app, clock, n: int = 1) -> None:
