@@ -52,10 +52,13 @@ BATCH = 100  # clicks applied in one transaction
 ANSWER_WITHIN = 1.5  # seconds the answer to Slack waits for the database to take the click, at most
 RACE_TRIES = 3  # a click's work that loses a race (a unique insert, a deadlock) is run again this often
 POLL = 5.0  # seconds between looks at the table when nobody woke the queue (clicks another host recorded)
-# Seconds a woken queue waits before applying: one transaction for the clicks of a burst rather than one each,
-# which took the database and the cores from the answers still being given (BENCHMARKS.md). A rep's card
-# changes this much later, well within the second Slack users expect.
-GATHER = 0.2
+# A woken queue waits for the clicks to pause before applying them: until none came for QUIET seconds, or
+# GATHER_AT_MOST after the first. While clicks keep coming, Slack waits for their answers, and applying them
+# meanwhile (statements in the database, a core) slowed those answers (BENCHMARKS.md); applied after the
+# burst, its clicks share a few transactions. A rep's card changes QUIET later after a lone click, and at
+# most GATHER_AT_MOST later in a burst, within the second Slack users expect.
+QUIET = 0.15
+GATHER_AT_MOST = 1.0
 # Of a block_actions body, what applying the click and answering the clicker read. Not the message the button
 # sat in, nor the view's blocks and state: those carry the lead's personal data and are not needed.
 KEEP_KEYS = ("type", "user", "channel", "container", "trigger_id", "response_url", "api_app_id", "team")
@@ -103,7 +106,7 @@ class ClickQueue:
             click = self._click(body, action, context)
 
             def write(db):
-                with db.begin_core() as conn:
+                with db.autocommit() as conn:
                     fresh = clicks.record(conn, **click)
                 if fresh:
                     services.notify_clicks()
@@ -193,8 +196,16 @@ class ClickQueue:
                 pause = min(pause * 2, 5.0)
                 continue
             if applied < self.batch and self.wake.wait(POLL) and not stop.is_set():
-                # Woken by a click: let the clicks arriving with it come too, and apply them together.
-                stop.wait(GATHER)
+                self.gather(stop)
+
+    def gather(self, stop: threading.Event) -> None:
+        """Woken by a click: wait while more keep coming (QUIET, GATHER_AT_MOST), to apply them together."""
+        until = time.monotonic() + GATHER_AT_MOST
+        while not stop.is_set():
+            self.wake.clear()
+            left = until - time.monotonic()
+            if left <= 0 or not self.wake.wait(min(QUIET, left)):
+                return
 
     def run_pass(self) -> int:
         """Apply the oldest clicks not yet applied (up to `batch`) in one transaction; how many."""

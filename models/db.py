@@ -162,6 +162,19 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
+    def autocommit(self):
+        """A Connection whose every statement commits by itself (PostgreSQL): for a hot path's write of one
+        statement, which is atomic on its own. A transaction around it costs two more round trips (BEGIN,
+        COMMIT), and each is a wait for the interpreter's lock on a busy web process: a claim's answer is
+        such a write (handlers/clicks.py, BENCHMARKS.md). On SQLite, `begin_core` (its writer turn)."""
+        if self.is_sqlite:
+            with self.begin_core() as conn:
+                yield conn
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
+    @contextlib.contextmanager
     def writer_turn(self):
         """On SQLite, this thread's turn as the one writer, among this process's threads and then among the
         host's processes (WriterTurn); raises DatabaseUnavailable after `wait_seconds`. Nothing on PostgreSQL."""

@@ -174,3 +174,41 @@ def test_a_click_byte_on_the_wake_pipe_wakes_only_the_click_queue(db):
     assert (services.clicks.n, services.sender.n) == (2, 1)
     services.woken(WAKE_ALL * 3)
     assert (services.clicks.n, services.sender.n) == (2, 2)
+
+
+def gathered(monkeypatch, wake_for: float, quiet: float = 0.05, at_most: float = 5.0) -> float:
+    """Seconds `ClickQueue.gather` waited while a click woke it every 10 ms for `wake_for` seconds."""
+    import time
+
+    from handlers import clicks
+
+    monkeypatch.setattr(clicks, "QUIET", quiet)
+    monkeypatch.setattr(clicks, "GATHER_AT_MOST", at_most)
+    queue, stop, done = clicks.ClickQueue(None, {}), threading.Event(), threading.Event()
+
+    def clicking():
+        until = time.monotonic() + wake_for
+        while time.monotonic() < until and not done.is_set():
+            queue.notify()
+            done.wait(0.01)
+
+    clicker = threading.Thread(target=clicking)
+    clicker.start()
+    started = time.monotonic()
+    try:
+        queue.gather(stop)
+        return time.monotonic() - started
+    finally:
+        done.set()
+        clicker.join()
+
+
+def test_a_burst_of_clicks_is_applied_once_it_pauses(monkeypatch):
+    """While clicks keep coming the queue waits (their answers come first); once they pause, it applies."""
+    waited = gathered(monkeypatch, wake_for=0.3)
+    assert 0.3 <= waited < 4.0
+
+
+def test_clicks_that_never_pause_are_applied_after_the_longest_gather(monkeypatch):
+    waited = gathered(monkeypatch, wake_for=60, at_most=0.3)
+    assert 0.3 <= waited < 4.0
