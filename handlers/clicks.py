@@ -38,7 +38,7 @@ from handlers.actions import lead_id_of
 from handlers.errors import domain_params, explain, queue_private_reply
 from handlers.home import from_home
 from models import clicks
-from models.db import is_race, is_transient
+from models.db import is_race, is_transient, writes, wrote_nothing_since
 from models.leads import LeadError
 from models.outbox import queue_home
 from ops import logs
@@ -255,7 +255,16 @@ class ClickQueue:
                 with session.begin_nested():
                     if work is None:  # recorded by a version that had this button; this one has not
                         raise LookupError("no work for this action")
-                    return work(session, body, action, at)
+                    before = writes(session)
+                    try:
+                        return work(session, body, action, at)
+                    except LeadError as refused:
+                        # Refused before writing anything ("already claimed"): keep the savepoint. Rolling
+                        # back to it would change nothing here, but makes psycopg forget the connection's
+                        # prepared statements: half a burst's clicks are refusals (models/db.py count_writes).
+                        if wrote_nothing_since(session, before):
+                            return refused.key, domain_params(refused.params, lang)
+                        raise
             except LeadError as refused:
                 return refused.key, domain_params(refused.params, lang)
             except Exception as exc:

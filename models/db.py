@@ -228,6 +228,30 @@ class Database:
             self._quick.dispose()
 
 
+READS = ("SELECT", "SAVEPO", "RELEAS")  # how the statements that change no row begin (SAVEPOINT, RELEASE)
+
+
+def count_writes(engine: Engine) -> None:
+    """Count, per connection, the statements that changed rows or may have (`writes`; a conditional UPDATE
+    that matched none is not one): so that work refused before it changed anything can keep its savepoint
+    instead of rolling back to it (handlers/clicks.py). psycopg forgets every prepared statement of a
+    connection on any ROLLBACK, a savepoint's too, and then plans them all again."""
+    @event.listens_for(engine, "after_cursor_execute")
+    def _count(conn, cursor, statement, _params, _context, _executemany):
+        if statement.lstrip()[:6].upper() not in READS and cursor.rowcount != 0:  # -1: not known
+            conn.info["writes"] = conn.info.get("writes", 0) + 1
+
+
+def writes(session: Session) -> int:
+    """How many statements that changed rows (or may have) the session's connection sent (`count_writes`)."""
+    return session.connection().info.get("writes", 0)
+
+
+def wrote_nothing_since(session: Session, before: int) -> bool:
+    """Whether, since `writes(session)` was `before`, no statement changed rows and nothing waits to be flushed."""
+    return writes(session) == before and not (session.new or session.dirty or session.deleted)
+
+
 def make_engine(url: str, wait_seconds: float = 10.0) -> Engine:
     # hide_parameters: an error's message never carries the row's values (emails, names) into the logs.
     if url.startswith("sqlite"):
@@ -254,6 +278,7 @@ def make_engine(url: str, wait_seconds: float = 10.0) -> Engine:
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        count_writes(engine)
         return engine
     # A server that is down refuses at once; one that vanished from the network (a cut link, a failover) must
     # not hang a request either: bounded connect, and TCP gives up on a silent peer (libpq parameters).
@@ -263,6 +288,7 @@ def make_engine(url: str, wait_seconds: float = 10.0) -> Engine:
     engine = create_engine(url, pool_size=20, max_overflow=20, pool_timeout=wait_seconds,
                            connect_args=connect_args, hide_parameters=True)
     ping_after_idle(engine)
+    count_writes(engine)
     return engine
 
 

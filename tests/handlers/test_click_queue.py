@@ -9,10 +9,10 @@ import threading
 from urllib.parse import parse_qs
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from blocks.ids import ActionId
-from models.tables import Click, Lead
+from models.tables import AuditEvent, Click, Lead
 from ops import metrics
 from runtime import build_runtime
 from standin import slack_requests
@@ -212,3 +212,57 @@ def test_a_burst_of_clicks_is_applied_once_it_pauses(monkeypatch):
 def test_clicks_that_never_pause_are_applied_after_the_longest_gather(monkeypatch):
     waited = gathered(monkeypatch, wake_for=60, at_most=0.3)
     assert 0.3 <= waited < 4.0
+
+
+def attempt(app, work):
+    """What `ClickQueue._attempt` answers for `work`, in a transaction of its own, and the transaction's
+    session's connection's prepared statements on PostgreSQL before and after (None on SQLite)."""
+    from datetime import UTC, datetime
+
+    services = app.runtime.services
+
+    def prepared(session):
+        if services.db.engine.dialect.name != "postgresql":
+            return None
+        return session.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+
+    with services.db.begin() as session:
+        for _ in range(6):  # psycopg prepares a statement the fifth time it is sent
+            session.execute(select(Lead.id).where(Lead.id == 0)).all()
+        before = prepared(session)
+        notice = services.clicks._attempt(session, work, {}, {}, datetime.now(UTC))
+        return notice, before, prepared(session)
+
+
+def test_a_refusal_that_wrote_nothing_keeps_the_connections_prepared_statements(app, db):
+    """"Already claimed" writes nothing: its savepoint is released, not rolled back to, because psycopg
+    forgets every prepared statement on any ROLLBACK and half of a burst's clicks are such refusals."""
+    from models.leads import AlreadyClaimed
+
+    def refused(session, body, action, at):
+        session.execute(update(Lead).where(Lead.id == 0).values(claimed_by="UREP1"))  # matches no lead
+        raise AlreadyClaimed(user="UREP2")
+
+    notice, before, after = attempt(app, refused)
+    assert notice[0] == AlreadyClaimed.key
+    if before is not None:
+        assert before > 0 and after == before
+
+
+def test_a_refusal_after_a_write_undoes_the_write(app, db):
+    from models.leads import AlreadyClaimed, audit
+
+    def wrote_then_refused(session, body, action, at):
+        audit(session, lead_id=None, actor="UREP1", action="halfway", now=at)
+        session.flush()
+        raise AlreadyClaimed(user="UREP2")
+
+    def added_then_refused(session, body, action, at):
+        audit(session, lead_id=None, actor="UREP1", action="pending", now=at)  # not flushed yet
+        raise AlreadyClaimed(user="UREP2")
+
+    for work in (wrote_then_refused, added_then_refused):
+        notice, _, _ = attempt(app, work)
+        assert notice[0] == AlreadyClaimed.key
+    with db.begin() as s:
+        assert s.scalars(select(AuditEvent).where(AuditEvent.action.in_(["halfway", "pending"]))).all() == []
