@@ -59,6 +59,9 @@ class Server:
 
 
 def fresh_sqlite(tmp: Path, name: str) -> str:
+    """An empty SQLite database at tmp/name: one left there by an earlier run of that name is removed."""
+    for leftover in (tmp / name, tmp / f"{name}-wal", tmp / f"{name}-shm", tmp / f"{name}-writer"):
+        leftover.unlink(missing_ok=True)
     return f"sqlite:///{tmp / name}"
 
 
