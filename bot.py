@@ -489,6 +489,42 @@ def cmd_doctor(settings: Settings, args) -> int:
     return 1 if failed else 0
 
 
+def read_routing(settings: Settings, path: str | None = None):
+    """The routing file (`path`, else ROUTING_FILE: read at start) read and checked; CommandError naming
+    every mistake."""
+    from blocks.routing import mistakes
+    from models.routing import RoutingError, load
+
+    lang = settings.LANGUAGE
+    path = path or settings.ROUTING_FILE
+    try:
+        if path == settings.ROUTING_FILE:
+            return settings.routing
+        return load(path, settings.SLA_CLAIM_MINUTES, settings.SLA_CONTACT_MINUTES)
+    except OSError as exc:
+        raise CommandError(t("routing.unreadable", lang, path=path, error=exc.strerror or exc)) from None
+    except RoutingError as exc:
+        lines = mistakes(exc, lang)
+        head = "routing.refused" if path == settings.ROUTING_FILE else "routing.check_refused"
+        raise CommandError("\n".join([t(head, lang, path=path, n=len(lines)), *lines])) from None
+
+
+def cmd_routing(settings: Settings, args) -> int:
+    """`routing check [FILE]`: the file's mistakes (exit 2), or its teams and rules (docs/routing.md)."""
+    from blocks.routing import check_lines
+
+    lang = settings.LANGUAGE
+    words = args.words
+    if not words or words[0] != "check" or len(words) > 2:
+        raise CommandError(t("routing.usage", lang))
+    path = words[1] if len(words) == 2 else settings.ROUTING_FILE
+    if not path:
+        raise CommandError(t("routing.no_file", lang))
+    for line in check_lines(read_routing(settings, path), lang):
+        print(line)
+    return 0
+
+
 def cmd_demo(settings: Settings, args) -> int:
     from standin.demo import run_demo
 
@@ -536,13 +572,16 @@ def parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot and the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
+    rt = sub.add_parser("routing", help="check a routing file and show its teams and rules (docs/routing.md)",
+                        usage="bot.py routing check [FILE]")
+    rt.add_argument("words", nargs=argparse.REMAINDER, metavar="check [FILE]")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "web": cmd_web,
             "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
-            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor}
+            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor, "routing": cmd_routing}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -555,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         logs.configure(settings.LOG_FORMAT)  # text or JSON lines, with request ids (ops/logs.py)
+        if settings.ROUTING_FILE and command not in ("routing", "doctor"):  # those say what is wrong themselves
+            read_routing(settings)  # refused at start, every mistake named, rather than when a card goes astray
         return COMMANDS[command](settings, args)
     except (SettingsError, CommandError, StartupError) as exc:
         if command == "doctor" and isinstance(exc, SettingsError):  # a ✗ line like every other problem it finds
