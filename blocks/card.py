@@ -15,8 +15,22 @@ def _field(label: str, value: str | None) -> dict:
     return plain(clip(f"{label}: {value or '—'}", 1900))
 
 
-def card(lead: Lead, lang: str, clock: BusinessClock) -> tuple[str, list[dict]]:
-    """The card's fallback text and blocks for the lead as it stands now."""
+def routed_line(lead: Lead, team_name: str | None, lang: str) -> dict | None:
+    """Which team the lead was routed to and why (docs/routing.md); None without a routing file."""
+    if lead.team is None:
+        return None
+    name = escape(team_name or lead.team)
+    why = lead.routed_by or ""
+    if why.startswith("account:"):
+        return {"type": "mrkdwn", "text": t("card.routed.account", lang, team=name, user=why.removeprefix("account:"))}
+    if why.startswith("rule:"):
+        return {"type": "mrkdwn", "text": t("card.routed.rule", lang, team=name, rule=why.removeprefix("rule:"))}
+    return {"type": "mrkdwn", "text": t("card.routed", lang, team=name)}
+
+
+def card(lead: Lead, lang: str, clock: BusinessClock, team_name: str | None = None) -> tuple[str, list[dict]]:
+    """The card's fallback text and blocks for the lead as it stands now (`team_name`: its team's, when
+    routed)."""
     company = lead.company or t("card.unknown_company", lang)
     name = lead.name or t("card.unknown_name", lang)
     blocks: list[dict] = [
@@ -34,6 +48,8 @@ def card(lead: Lead, lang: str, clock: BusinessClock) -> tuple[str, list[dict]]:
         lines = "\n".join(f"• {clip(str(k), 60)}: {clip(str(v), 200)}" for k, v in attrs)
         blocks.append({"type": "section", "text": plain(clip(
             f"{t('card.attributes', lang)}\n{lines}", 2900))})
+    if (routed := routed_line(lead, team_name, lang)) is not None:
+        blocks.append({"type": "context", "elements": [routed]})
 
     if lead.claimed_at is None:
         deadline = local_time(lead.claim_due, clock.tz, lang)

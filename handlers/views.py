@@ -40,7 +40,8 @@ def register(app, services) -> None:
                         ack()
                         return
                     outcomes.record(session, lead_id=lead_id, user=body["user"]["id"], outcome=outcome,
-                                    now=services.now(), managers=settings.MANAGER_IDS, reason=reason,
+                                    now=services.now(), managers=services.managers_of(session, lead_id),
+                                    reason=reason,
                                     note=note, reasons=reasons, marketing_channel=settings.MARKETING_CHANNEL)
             except LeadError as exc:  # shown in the modal: the person sees why nothing changed
                 key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key

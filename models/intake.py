@@ -26,6 +26,7 @@ from models.leads import (
 from models.outbox import Kind, enqueue_many
 from models.ownership import offer_next
 from models.tables import Lead
+from models.teams import Route
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
     by_ext, by_email, inserted = resolve(session, items, now)
     results: list[tuple[Lead, bool]] = []
     crossed: list[Lead] = []
+    routes: dict[int, Route] = {}  # by id(lead): the team each MQL of this batch goes to
     for index, item in enumerate(items):
         try:
             lead = match(item, by_ext, by_email)
@@ -65,7 +67,9 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         by_email[lead.email_norm] = lead
         if lead.mql_at is None and lead.score >= policy.threshold and lead not in crossed:
             lead.mql_at = now
-            set_deadlines(lead, policy)
+            route = routes[id(lead)] = policy.route(lead)
+            lead.team, lead.routed_by = route.team.id, route.why or None
+            set_deadlines(lead, policy, route.team)
             crossed.append(lead)
     session.flush()
 
@@ -78,14 +82,16 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
               score=lead.score)
     cards = []
     for lead in crossed:
+        team = routes[id(lead)].team
+        routed = {"team": team.id, "routed_by": lead.routed_by} if team.id is not None else {}
         audit(session, lead_id=lead.id, actor=actor, action="mql", now=now, score=lead.score,
-              claim_due=lead.claim_due.isoformat())
-        if policy.sla is not None:
-            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now, fresh=True)
-            if policy.rotation:
-                offer_next(session, lead=lead, policy=policy, now=now)
-        if policy.handoff_channel:
-            cards.append({"dedupe_key": f"card:{lead.id}", "channel": policy.handoff_channel, "lead_id": lead.id})
+              claim_due=lead.claim_due.isoformat(), **routed)
+        if team.sla is not None:
+            sla.open_timer(session, lead, sla.Ladder.CLAIM, team.sla, now, fresh=True)
+            if team.rotation:
+                offer_next(session, lead=lead, team=team, clock=policy.clock, now=now)
+        if team.channel:
+            cards.append({"dedupe_key": f"card:{lead.id}", "channel": team.channel, "lead_id": lead.id})
     enqueue_many(session, Kind.CARD_POST, cards, now)
     events.emit_many(session, [events.Change(lead.id, events.Type.MQL) for lead in crossed], now)
     return [IngestResult(lead.id, lead.status, created) for lead, created in results]

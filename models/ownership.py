@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models import events, sla
+from models.clock import BusinessClock
 from models.leads import (
     AlreadyYours,
     LeadClosed,
@@ -19,14 +20,12 @@ from models.leads import (
     LeadNotFound,
     NotAllowed,
     NotHandedOff,
-    Policy,
     audit,
     queue_card_update,
 )
 from models.outbox import Kind, enqueue
 from models.tables import AssignmentState, Lead, OutOfOffice, SlaTimer
-
-ROTATION = "round-robin"
+from models.teams import Team
 
 
 class NotClaimed(LeadError):
@@ -167,21 +166,22 @@ def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
     return set(rows)
 
 
-def offer_next(session: Session, *, lead: Lead, policy: Policy, now: datetime) -> str | None:
-    """Offer the MQL to the next rep in rotation who is not away; None when everyone is."""
-    reps = policy.rotation
-    if not reps or policy.sla is None:
+def offer_next(session: Session, *, lead: Lead, team: Team, clock: BusinessClock, now: datetime) -> str | None:
+    """Offer the MQL to the next rep in its team's rotation who is not away; None when everyone is. Each team
+    keeps its own place in its rotation (assignment_state, `Team.rotation_name`)."""
+    reps = team.rotation
+    if not reps or team.sla is None:
         return None
-    state = session.scalars(select(AssignmentState).where(AssignmentState.name == ROTATION)
-                            .with_for_update()).first()
+    name = team.rotation_name
+    state = session.scalars(select(AssignmentState).where(AssignmentState.name == name).with_for_update()).first()
     if state is None:
         from models.db import insert_ignore
 
-        insert_ignore(session, AssignmentState, {"name": ROTATION, "last_user": None})
-        state = session.scalars(select(AssignmentState).where(AssignmentState.name == ROTATION)
+        insert_ignore(session, AssignmentState, {"name": name, "last_user": None})
+        state = session.scalars(select(AssignmentState).where(AssignmentState.name == name)
                                 .with_for_update()).one()
     start = reps.index(state.last_user) + 1 if state.last_user in reps else 0
-    absent = away(session, reps, now.astimezone(policy.clock.tz).date())
+    absent = away(session, reps, now.astimezone(clock.tz).date())
     order = [reps[(start + i) % len(reps)] for i in range(len(reps))]
     rep = next((r for r in order if r not in absent), None)
     if rep is None:
@@ -190,9 +190,9 @@ def offer_next(session: Session, *, lead: Lead, policy: Policy, now: datetime) -
         return None
     state.last_user = rep
     lead.offered_to = rep
-    lead.offer_until = policy.clock.add_minutes(lead.mql_at, policy.sla.offer_minutes)
+    lead.offer_until = clock.add_minutes(lead.mql_at, team.sla.offer_minutes)
     session.flush()
-    sla.open_timer(session, lead, sla.Ladder.OFFER, policy.sla, now, fresh=True)
+    sla.open_timer(session, lead, sla.Ladder.OFFER, team.sla, now, fresh=True)
     audit(session, lead_id=lead.id, actor="round-robin", action="offered", now=now, to=rep,
           until=lead.offer_until.isoformat())
     reminder(session, lead=lead, action="offered", step="1", now=now, channel=rep, user=rep)

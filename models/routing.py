@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-TEAM_ID_RE = re.compile(r"^[a-z0-9-]+$")
+TEAM_ID_RE = re.compile(r"^[a-z0-9-]{1,40}$")  # stored on each lead (leads.team)
 USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CHANNEL_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
 COMPARISON_RE = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")

@@ -82,15 +82,19 @@ class SlaPolicy:
 def steps(ladder: str, lead: Lead, policy: SlaPolicy) -> list[Step]:
     """Every step of one ladder for this lead, in time order."""
     clock = policy.clock
+    # Reminders fall at shares of the lead's own SLA, from the MQL to its stored deadline: its team's SLA
+    # (models/teams.py), or the settings' without a routing file.
     if ladder == Ladder.CLAIM:
-        out = [Step(str(p), clock.add_minutes(lead.mql_at, policy.claim_minutes * p / 100), Action.CLAIM_REMIND)
+        span = clock.minutes_between(lead.mql_at, lead.claim_due)
+        out = [Step(str(p), clock.add_minutes(lead.mql_at, span * p / 100), Action.CLAIM_REMIND)
                for p in policy.claim_reminders]
         out.append(Step("due", lead.claim_due, Action.CLAIM_DUE))
         out.append(Step("escalate", clock.add_minutes(lead.claim_due, policy.grace_minutes), Action.CLAIM_ESCALATE))
         return out
     if ladder == Ladder.CONTACT:
-        out = [Step(str(p), clock.add_minutes(lead.mql_at, policy.contact_minutes * p / 100),
-                    Action.CONTACT_REMIND) for p in policy.contact_reminders]
+        span = clock.minutes_between(lead.mql_at, lead.contact_due)
+        out = [Step(str(p), clock.add_minutes(lead.mql_at, span * p / 100), Action.CONTACT_REMIND)
+               for p in policy.contact_reminders]
         out.append(Step("due", lead.contact_due, Action.CONTACT_DUE))
         return out
     if ladder == Ladder.OUTCOME:

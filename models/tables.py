@@ -95,6 +95,10 @@ class Lead(Base):
     quality: Mapped[str | None] = mapped_column(String(8))
     quality_by: Mapped[str | None] = mapped_column(String(32))
     quality_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Routing (docs/routing.md): the team the MQL was routed to (None without a routing file) and why:
+    # "rule:N" or "account:U…" (the rep who owns the company's account)
+    team: Mapped[str | None] = mapped_column(String(40), index=True)
+    routed_by: Mapped[str | None] = mapped_column(String(60))
     # Round-robin: the rep the lead is offered to first, and until when
     offered_to: Mapped[str | None] = mapped_column(String(32))
     offer_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -217,7 +221,7 @@ class AssignmentState(Base):
 
     __tablename__ = "assignment_state"
 
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # "round-robin", or "round-robin:TEAM"
     last_user: Mapped[str | None] = mapped_column(String(32))
 
 

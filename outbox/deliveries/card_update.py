@@ -14,7 +14,7 @@ def deliver(ctx: Context, msg: Message[NoPayload]) -> Outcome:
         if msg.card_wait is not None:
             return Outcome("defer", delay=msg.card_wait, error="waiting for the card to be posted")
         return Outcome("sent", error="skipped: the lead has no card")
-    text, blocks = card_blocks.card(lead, ctx.lang, ctx.clock)
+    text, blocks = card_blocks.card(lead, ctx.lang, ctx.clock, ctx.team_name(lead.team))
     resp = ctx.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
     return Outcome("sent", ts=resp.get("ts"))
 

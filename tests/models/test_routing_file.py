@@ -134,7 +134,7 @@ def test_every_mistake_is_named_with_its_line_at_once():
           - when: {source: webinar}
             team: nobody
         """) == [
-        (2, "team id `Inside` must be lower-case letters, digits and '-'"),
+        (2, "team id `Inside` must be lower-case letters, digits and '-' (at most 40)"),
         (3, ("channel `X1` of team `Inside` does not look like a Slack channel id (C or G and 2 or more "
             "capital letters or digits)")),
         (6, ("`bob` in `managers` does not look like a Slack user id (U or W and 2 or more capital letters "

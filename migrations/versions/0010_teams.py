@@ -1,0 +1,33 @@
+"""teams: the team each MQL was routed to and why; a round-robin rotation per team
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('team', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('routed_by', sa.String(length=60), nullable=True))
+        batch_op.create_index(batch_op.f('ix_leads_team'), ['team'], unique=False)
+    with op.batch_alter_table('assignment_state', schema=None) as batch_op:
+        batch_op.alter_column('name', existing_type=sa.String(length=32), type_=sa.String(length=64),
+                              existing_nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('assignment_state', schema=None) as batch_op:
+        batch_op.alter_column('name', existing_type=sa.String(length=64), type_=sa.String(length=32),
+                              existing_nullable=False)
+    with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_leads_team'))
+        batch_op.drop_column('routed_by')
+        batch_op.drop_column('team')

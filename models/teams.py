@@ -1,0 +1,100 @@
+"""Teams as the rest of Handoff sees them: each lead's channel, managers, rotation and SLA.
+
+Without a routing file there is one team, made of the settings (HANDOFF_CHANNEL, MANAGER_IDS, ASSIGNMENT and
+SALES_REP_IDS, the SLA settings): its id is None, and everything behaves as before teams existed. With one
+(models/routing.py), each MQL is routed to a team when it crosses the threshold (`route`), its id is stored
+on the lead (leads.team), and the lead's cards, reminders, escalations, rotation and SLA are its team's.
+MANAGER_IDS stay managers of every team. docs/routing.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.routing import Routing, Rule
+from models.sla import SlaPolicy
+
+ROTATION = "round-robin"  # the name of the one team's rotation (assignment_state); a team's is ROTATION:ID
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str | None  # None: the one team of the settings
+    name: str | None
+    channel: str | None
+    managers: tuple[str, ...]  # the team's own and MANAGER_IDS
+    rotation: tuple[str, ...]  # the reps offered MQLs in turn (round-robin); empty: the channel claims
+    claim_minutes: int  # business minutes from the MQL to the claim deadline
+    contact_minutes: int  # ... and to the first-contact deadline
+    # The reminder ladders, the same for every team (their steps fall at shares of each lead's own deadlines,
+    # models/sla.py); None: no SLA timers (an import of history)
+    sla: SlaPolicy | None
+    next: str | None = None
+
+    @property
+    def rotation_name(self) -> str:
+        return ROTATION if self.id is None else f"{ROTATION}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an MQL goes and why: the rule it met, or the rep who owns its company's account."""
+
+    team: Team
+    rule: Rule | None = None
+    owner: str | None = None  # the account owner it is offered to first
+
+    @property
+    def why(self) -> str:
+        """As stored in leads.routed_by: `rule:N` or `account:U…`."""
+        return f"account:{self.owner}" if self.owner else f"rule:{self.rule.number}" if self.rule else ""
+
+
+class Teams:
+    """Every team, from the settings and the routing file (None: the one team of the settings)."""
+
+    def __init__(self, *, channel: str | None, managers: tuple[str, ...], rotation: tuple[str, ...],
+                 claim_minutes: int, contact_minutes: int, sla: SlaPolicy | None, routing: Routing | None = None,
+                 live: bool = True):
+        """`live` False: an import of history (no channels, no rotation, no SLA timers)."""
+        self.routing = routing
+        self.everywhere = tuple(managers)
+        self.default = Team(id=None, name=None, channel=channel if live else None, managers=self.everywhere,
+                            rotation=rotation if live else (), claim_minutes=claim_minutes,
+                            contact_minutes=contact_minutes, sla=sla if live else None)
+        self.by_id: dict[str, Team] = {}
+        for spec in (routing.teams.values() if routing is not None else ()):
+            self.by_id[spec.id] = Team(
+                id=spec.id, name=spec.name, channel=spec.channel if live else None,
+                managers=tuple(dict.fromkeys([*spec.managers, *self.everywhere])),
+                rotation=spec.reps if live and spec.assignment == "round-robin" else (),
+                claim_minutes=spec.sla_claim_minutes, contact_minutes=spec.sla_contact_minutes,
+                sla=self.default.sla, next=spec.next)
+
+    @classmethod
+    def from_settings(cls, settings, live: bool = True) -> Teams:
+        return cls(channel=settings.HANDOFF_CHANNEL, managers=tuple(settings.MANAGER_IDS),
+                   rotation=settings.SALES_REP_IDS if settings.ASSIGNMENT == "round-robin" else (),
+                   claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
+                   sla=SlaPolicy.from_settings(settings), routing=settings.routing, live=live)
+
+    def get(self, team_id: str | None) -> Team:
+        """The team of a stored lead. A team since removed from the routing file is served as the one of the
+        settings (HANDOFF_CHANNEL, MANAGER_IDS), so its leads still reach someone."""
+        return self.by_id.get(team_id, self.default) if team_id is not None else self.default
+
+    def __iter__(self):
+        return iter(self.by_id.values() if self.by_id else (self.default,))
+
+    def route(self, lead: dict) -> Route:
+        """The team an MQL goes to by the rules (the account owner is models/ownership.py's)."""
+        if self.routing is None:
+            return Route(self.default)
+        rule = self.routing.route(lead)
+        return Route(self.by_id[rule.team], rule=rule)
+
+    def managed_by(self, user: str) -> list[Team]:
+        return [team for team in self if user in team.managers]
+
+    def is_manager(self, user: str) -> bool:
+        """A manager of any team (or of every team: MANAGER_IDS)."""
+        return user in self.everywhere or any(user in team.managers for team in self)

@@ -1,0 +1,122 @@
+"""Routing at MQL time (docs/routing.md), from outside: leads posted to the webhook, cards and reminders as
+the Slack stand-in records them, the sweep at explicit instants, signed clicks. Each team's card goes to its
+channel with why, its reminders and escalations to its people, with its SLA and its own rotation."""
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from blocks.ids import ActionId
+from models.tables import AssignmentState, OutOfOffice
+from standin import slack_requests
+from tests.conftest import MANAGER, jst, wait_until
+from tests.jobs.test_sla_sweep import click, lead, new_lead, posts, start, sweep, text_of
+
+INSIDE, FIELD = "C0ISALES", "C0FSALES"
+INSIDE_MGR, FIELD_MGR = "U0MGR1", "U0MGR2"
+ROUTING = textwrap.dedent(f"""\
+    teams:
+      inside-sales:
+        name: インサイドセールス
+        channel: {INSIDE}
+        managers: [{INSIDE_MGR}]
+        reps: [UREP1, UREP2]
+        assignment: round-robin
+        sla_claim_minutes: 60
+        sla_contact_minutes: 240
+        next: field-sales
+      field-sales:
+        name: Field sales
+        channel: {FIELD}
+        managers: [{FIELD_MGR}]
+        reps: [UREP7, UREP8]
+        sla_claim_minutes: 480
+    rules:
+      - when: {{score: ">=90", attributes.employees: ">=1000"}}
+        team: field-sales
+      - when: {{source: [webinar, seminar]}}
+        team: inside-sales
+      - team: inside-sales
+    """)
+
+
+MONDAY = jst(2026, 11, 30, 10, 0)
+
+
+def routed_app(make_app, tmp_path, at=MONDAY, **settings):
+    path = tmp_path / "routing.yml"
+    path.write_text(ROUTING, encoding="utf-8")
+    return start(make_app, at, ROUTING_FILE=str(path), **settings)
+
+
+def hours(n: float):
+    return MONDAY + timedelta(hours=n)
+
+
+def card_in(slack, channel):
+    return [c for c in posts(slack, channel) if not c.params.get("thread_ts")]
+
+
+def test_each_mql_goes_to_its_teams_channel_with_its_sla_and_why(make_app, slack, db, tmp_path):
+    app, _ = routed_app(make_app, tmp_path)
+    big = new_lead(app, slack, email="cio@big.example", score=95, attributes={"employees": "5000"})
+    small = new_lead(app, slack, email="a@small.example", score=95, source="ads")
+    assert (lead(db, big).team, lead(db, big).routed_by) == ("field-sales", "rule:1")
+    assert (lead(db, small).team, lead(db, small).routed_by) == ("inside-sales", "rule:3")
+    # each team's SLA, in business minutes from the MQL (Monday 10:00 Tokyo)
+    assert lead(db, big).claim_due == hours(8)  # 480 minutes: 18:00 the same day
+    assert lead(db, small).claim_due == hours(1)  # 60 minutes
+    [field_card] = card_in(slack, FIELD)
+    [inside_card] = card_in(slack, INSIDE)
+    assert "Team *Field sales* (routing rule 1)" in text_of(field_card)
+    assert "Team *インサイドセールス* (routing rule 3)" in text_of(inside_card)
+    assert card_in(slack, "C0HANDOFF") == []  # HANDOFF_CHANNEL is not a team's
+
+
+def test_round_robin_turns_within_each_team_and_skips_who_is_away(make_app, slack, db, tmp_path):
+    app, _ = routed_app(make_app, tmp_path)
+    first = new_lead(app, slack, email="a@one.example", score=80, source="webinar")
+    second = new_lead(app, slack, email="b@two.example", score=80, source="seminar")
+    assert (lead(db, first).offered_to, lead(db, second).offered_to) == ("UREP1", "UREP2")
+    assert lead(db, new_lead(app, slack, email="c@big.example", score=95,
+                             attributes={"employees": 2000})).offered_to is None  # field-sales: first click wins
+    with db.begin() as s:
+        assert {r.name: r.last_user for r in s.scalars(select(AssignmentState))} == \
+            {"round-robin:inside-sales": "UREP2"}
+    status, _ = app.slack_post(slack_requests.slash_command("/handoff", "ooo until 2026-12-31", "UREP1", INSIDE))
+    assert status == 200
+    with db.begin() as s:
+        assert s.get(OutOfOffice, "UREP1") is not None
+    assert wait_until(lambda: lead(db, new_lead(app, slack, email="d@three.example", score=80)).offered_to == "UREP2")
+
+
+def test_reminders_and_escalations_reach_the_teams_people_only(make_app, slack, db, tmp_path):
+    app, clock = routed_app(make_app, tmp_path)
+    big = new_lead(app, slack, email="cio@big.example", score=95, attributes={"employees": "5000"})
+    card_ts = lead(db, big).card_ts
+    sweep(app, clock, hours(4))  # 50 % of field-sales' 480 minutes
+    [reminder] = [c for c in posts(slack, FIELD) if c.params.get("thread_ts") == card_ts]
+    assert "4 h 0 min left to claim" in reminder.params["text"]
+    sweep(app, clock, hours(8))  # due: the team's managers are named
+    due = [c for c in posts(slack, FIELD) if c.params.get("thread_ts") == card_ts][-1]
+    assert f"<@{FIELD_MGR}>" in due.params["text"] and f"<@{MANAGER}>" in due.params["text"]
+    assert f"<@{INSIDE_MGR}>" not in due.params["text"]
+    sweep(app, clock, hours(24))  # escalated
+    assert len(posts(slack, FIELD_MGR)) == 1 and len(posts(slack, MANAGER)) == 1
+    assert posts(slack, INSIDE_MGR) == []
+
+
+def test_a_teams_manager_manages_its_leads_and_not_another_teams(make_app, slack, db, tmp_path):
+    app, _ = routed_app(make_app, tmp_path)
+    big = new_lead(app, slack, email="cio@big.example", score=95, attributes={"employees": "5000"})
+    click(app, ActionId.CLAIM, big, "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, big).claimed_by == "UREP7")
+    pick = slack_requests.users_select_action(ActionId.REASSIGN, f"reassign:{big}", "UREP8", INSIDE_MGR, "DMGR1")
+    assert app.slack_post(pick)[0] == 200
+    notice = slack.wait_calls("chat.postEphemeral", 1)[0]
+    assert "Only sales managers" in notice.params["text"] and lead(db, big).claimed_by == "UREP7"
+    pick = slack_requests.users_select_action(ActionId.REASSIGN, f"reassign:{big}", "UREP8", FIELD_MGR, "DMGR2")
+    assert app.slack_post(pick)[0] == 200
+    assert wait_until(lambda: lead(db, big).claimed_by == "UREP8")
