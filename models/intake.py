@@ -7,7 +7,7 @@ other. The caller owns the transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -24,9 +24,9 @@ from models.leads import (
     set_deadlines,
 )
 from models.outbox import Kind, enqueue_many
-from models.ownership import offer_next
+from models.ownership import account_owners, away, offer_next, offer_to
 from models.tables import Lead
-from models.teams import Route
+from models.teams import AccountOwner, Route, company_domain
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
     Raises IdentityConflict (with the item's index) for an item that names two different leads.
     """
     by_ext, by_email, inserted = resolve(session, items, now)
+    owners = account_owners_of(session, items, policy, now)
     results: list[tuple[Lead, bool]] = []
     crossed: list[Lead] = []
     routes: dict[int, Route] = {}  # by id(lead): the team each MQL of this batch goes to
@@ -67,7 +68,7 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         by_email[lead.email_norm] = lead
         if lead.mql_at is None and lead.score >= policy.threshold and lead not in crossed:
             lead.mql_at = now
-            route = routes[id(lead)] = policy.route(lead)
+            route = routes[id(lead)] = policy.route(lead, owners)
             lead.team, lead.routed_by = route.team.id, route.why or None
             set_deadlines(lead, policy, route.team)
             crossed.append(lead)
@@ -88,10 +89,23 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
               claim_due=lead.claim_due.isoformat(), **routed)
         if team.sla is not None:
             sla.open_timer(session, lead, sla.Ladder.CLAIM, team.sla, now, fresh=True)
-            if team.rotation:
+            owner = routes[id(lead)].owner
+            if owner is not None and owner not in away(session, (owner,), now.astimezone(policy.clock.tz).date()):
+                offer_to(session, lead=lead, rep=owner, team=team, clock=policy.clock, now=now, why="account-owner")
+            elif team.rotation:
                 offer_next(session, lead=lead, team=team, clock=policy.clock, now=now)
         if team.channel:
             cards.append({"dedupe_key": f"card:{lead.id}", "channel": team.channel, "lead_id": lead.id})
     enqueue_many(session, Kind.CARD_POST, cards, now)
     events.emit_many(session, [events.Change(lead.id, events.Type.MQL) for lead in crossed], now)
     return [IngestResult(lead.id, lead.status, created) for lead, created in results]
+
+
+def account_owners_of(session: Session, items: list[LeadIn], policy: Policy, now: datetime) -> dict[str, AccountOwner]:
+    """With `account_owner_days` in the routing file: the owner of each company the batch's leads write from
+    (docs/routing.md, "The account owner"); one query for the batch, none without."""
+    days = policy.teams.account_owner_days if policy.teams is not None else 0
+    if days <= 0:
+        return {}
+    domains = {domain for item in items if (domain := company_domain(item.email))}
+    return account_owners(session, domains, now - timedelta(days=days))

@@ -20,7 +20,7 @@ from models import events, sla
 from models.clock import BusinessClock
 from models.outbox import Kind, enqueue
 from models.tables import AuditEvent, Lead
-from models.teams import Route, Team, Teams
+from models.teams import AccountOwner, Route, Team, Teams, company_domain
 
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -212,13 +212,15 @@ class Policy:
                    rotation=settings.SALES_REP_IDS if live and settings.ASSIGNMENT == "round-robin" else (),
                    teams=Teams.from_settings(settings, live=live))
 
-    def route(self, lead: Lead) -> Route:
-        """The team an MQL goes to by the routing file's rules (the one team without a file)."""
+    def route(self, lead: Lead, owners: dict[str, AccountOwner] | None = None) -> Route:
+        """The team an MQL goes to: its company's account owner's (`owners` by domain), else by the routing
+        file's rules (the one team without a file)."""
         if self.teams is None:
             return Route(Team(id=None, name=None, channel=self.handoff_channel, managers=(),
                               rotation=self.rotation, claim_minutes=self.claim_minutes,
                               contact_minutes=self.contact_minutes, sla=self.sla))
-        return self.teams.route(routing_fields(lead))
+        owner = (owners or {}).get(company_domain(lead.email) or "")
+        return self.teams.route(routing_fields(lead), owner)
 
 
 def audit(session: Session, *, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:

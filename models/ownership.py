@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models import events, sla
@@ -25,7 +25,7 @@ from models.leads import (
 )
 from models.outbox import Kind, enqueue
 from models.tables import AssignmentState, Lead, OutOfOffice, SlaTimer
-from models.teams import Team
+from models.teams import AccountOwner, Team
 
 
 class NotClaimed(LeadError):
@@ -159,6 +159,41 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
     return lead
 
 
+# The account owner -----------------------------------------------------------------
+def domain_of(dialect: str):
+    """The SQL for a stored lead's email domain: the expression migration 0010 indexes, so that the query
+    finds a company's leads through that index."""
+    at = func.strpos(Lead.email_norm, "@") if dialect == "postgresql" else func.instr(Lead.email_norm, "@")
+    return func.substr(Lead.email_norm, at + 1)
+
+
+def account_owners(session: Session, domains: set[str], since: datetime) -> dict[str, AccountOwner]:
+    """For each company domain, whoever claimed the latest lead from it since `since` (one query)."""
+    if not domains:
+        return {}
+    domain = domain_of(session.get_bind().dialect.name)
+    rows = session.execute(select(domain, Lead.claimed_by, Lead.team)
+                           .where(domain.in_(sorted(domains)), Lead.claimed_at.is_not(None),
+                                  Lead.claimed_at >= since, Lead.claimed_by.is_not(None))
+                           .order_by(Lead.claimed_at.desc(), Lead.id.desc()))
+    owners: dict[str, AccountOwner] = {}
+    for found, user, team in rows:
+        owners.setdefault(found, AccountOwner(user, team))
+    return owners
+
+
+def offer_to(session: Session, *, lead: Lead, rep: str, team: Team, clock: BusinessClock, now: datetime,
+             why: str) -> None:
+    """Offer the MQL to one rep first (only they or a manager may claim it until the window ends), and tell
+    them by DM."""
+    lead.offered_to = rep
+    lead.offer_until = clock.add_minutes(lead.mql_at, team.sla.offer_minutes)
+    session.flush()
+    sla.open_timer(session, lead, sla.Ladder.OFFER, team.sla, now, fresh=True)
+    audit(session, lead_id=lead.id, actor=why, action="offered", now=now, to=rep, until=lead.offer_until.isoformat())
+    reminder(session, lead=lead, action="offered", step="1", now=now, channel=rep, user=rep)
+
+
 # Round-robin ----------------------------------------------------------------------
 def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
     rows = session.scalars(select(OutOfOffice.user_id).where(OutOfOffice.user_id.in_(users),
@@ -189,13 +224,7 @@ def offer_next(session: Session, *, lead: Lead, team: Team, clock: BusinessClock
               reason="everyone is out of office")
         return None
     state.last_user = rep
-    lead.offered_to = rep
-    lead.offer_until = clock.add_minutes(lead.mql_at, team.sla.offer_minutes)
-    session.flush()
-    sla.open_timer(session, lead, sla.Ladder.OFFER, team.sla, now, fresh=True)
-    audit(session, lead_id=lead.id, actor="round-robin", action="offered", now=now, to=rep,
-          until=lead.offer_until.isoformat())
-    reminder(session, lead=lead, action="offered", step="1", now=now, channel=rep, user=rep)
+    offer_to(session, lead=lead, rep=rep, team=team, clock=clock, now=now, why="round-robin")
     return rep
 
 

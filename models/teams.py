@@ -16,6 +16,22 @@ from models.sla import SlaPolicy
 ROTATION = "round-robin"  # the name of the one team's rotation (assignment_state); a team's is ROTATION:ID
 
 
+# Domains anyone can have an address at: a lead from one says nothing about their company.
+FREE_MAIL = frozenset({
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.jp", "ymail.com", "outlook.com", "outlook.jp",
+    "hotmail.com", "hotmail.co.jp", "live.com", "live.jp", "msn.com", "icloud.com", "me.com", "mac.com", "aol.com",
+    "proton.me", "protonmail.com", "gmx.com", "gmx.net", "mail.com", "zoho.com", "yandex.com", "mail.ru",
+    "qq.com", "163.com", "126.com", "naver.com", "docomo.ne.jp", "ezweb.ne.jp", "au.com", "softbank.ne.jp",
+    "i.softbank.jp", "ymobile.ne.jp", "nifty.com", "biglobe.ne.jp", "ocn.ne.jp", "so-net.ne.jp", "excite.co.jp",
+})
+
+
+def company_domain(email: str) -> str | None:
+    """The part after `@`, lower-cased, unless anyone can have an address there (FREE_MAIL)."""
+    domain = email.rpartition("@")[2].strip().lower()
+    return domain if domain and "@" in email and domain not in FREE_MAIL else None
+
+
 @dataclass(frozen=True)
 class Team:
     id: str | None  # None: the one team of the settings
@@ -33,6 +49,14 @@ class Team:
     @property
     def rotation_name(self) -> str:
         return ROTATION if self.id is None else f"{ROTATION}:{self.id}"
+
+
+@dataclass(frozen=True)
+class AccountOwner:
+    """Who claimed the latest lead from a company (models/ownership.py `account_owners`), and its team."""
+
+    user: str
+    team: str | None
 
 
 @dataclass(frozen=True)
@@ -85,12 +109,18 @@ class Teams:
     def __iter__(self):
         return iter(self.by_id.values() if self.by_id else (self.default,))
 
-    def route(self, lead: dict) -> Route:
-        """The team an MQL goes to by the rules (the account owner is models/ownership.py's)."""
+    def route(self, lead: dict, owner: AccountOwner | None = None) -> Route:
+        """The team an MQL goes to: its account owner's (offered to them first), else by the rules."""
         if self.routing is None:
             return Route(self.default)
         rule = self.routing.route(lead)
+        if owner is not None:  # the team of the lead they claimed; the rules' when that one had none
+            return Route(self.by_id.get(owner.team) or self.by_id[rule.team], rule=rule, owner=owner.user)
         return Route(self.by_id[rule.team], rule=rule)
+
+    @property
+    def account_owner_days(self) -> int:
+        return self.routing.account_owner_days if self.routing is not None else 0
 
     def managed_by(self, user: str) -> list[Team]:
         return [team for team in self if user in team.managers]

@@ -33,6 +33,7 @@ ROUTING = textwrap.dedent(f"""\
         managers: [{FIELD_MGR}]
         reps: [UREP7, UREP8]
         sla_claim_minutes: 480
+    account_owner_days: 180
     rules:
       - when: {{score: ">=90", attributes.employees: ">=1000"}}
         team: field-sales
@@ -120,3 +121,32 @@ def test_a_teams_manager_manages_its_leads_and_not_another_teams(make_app, slack
     pick = slack_requests.users_select_action(ActionId.REASSIGN, f"reassign:{big}", "UREP8", FIELD_MGR, "DMGR2")
     assert app.slack_post(pick)[0] == 200
     assert wait_until(lambda: lead(db, big).claimed_by == "UREP8")
+
+
+def test_the_account_owner_gets_the_companys_next_mql_first(make_app, slack, db, tmp_path):
+    app, clock = routed_app(make_app, tmp_path)
+    first = new_lead(app, slack, email="cio@acme.co.jp", score=95, attributes={"employees": "5000"})
+    click(app, ActionId.CLAIM, first, "UREP8", channel=FIELD)
+    assert wait_until(lambda: lead(db, first).claimed_by == "UREP8")
+    free = new_lead(app, slack, email="someone@gmail.com", score=95, attributes={"employees": "5000"})
+    click(app, ActionId.CLAIM, free, "UREP8", channel=FIELD)
+    assert wait_until(lambda: lead(db, free).claimed_by == "UREP8")
+
+    clock.set(hours(2))
+    again = new_lead(app, slack, email="buyer@ACME.co.jp", score=80, source="webinar")  # the rules say inside
+    assert (lead(db, again).team, lead(db, again).routed_by, lead(db, again).offered_to) == \
+        ("field-sales", "account:UREP8", "UREP8")
+    card = card_in(slack, FIELD)[-1]
+    assert "Team *Field sales*: <@UREP8> owns this company's account" in text_of(card)
+    assert any("UREP8" == c.params["channel"] for c in posts(slack, "UREP8"))  # told by DM
+    # only they (or a manager) may claim it while the offer lasts
+    click(app, ActionId.CLAIM, again, "UREP7", channel=FIELD)
+    app.runtime.settle(10)
+    assert lead(db, again).claimed_by is None
+
+    other = new_lead(app, slack, email="friend@gmail.com", score=80, source="webinar")  # free mail: no owner
+    assert (lead(db, other).team, lead(db, other).routed_by) == ("inside-sales", "rule:2")
+
+    clock.set(MONDAY + timedelta(days=181))  # the owner's claim is older than account_owner_days
+    late = new_lead(app, slack, email="cto@acme.co.jp", score=80, source="webinar")
+    assert (lead(db, late).team, lead(db, late).routed_by) == ("inside-sales", "rule:2")
