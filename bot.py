@@ -510,17 +510,47 @@ def read_routing(settings: Settings, path: str | None = None):
 
 
 def cmd_routing(settings: Settings, args) -> int:
-    """`routing check [FILE]`: the file's mistakes (exit 2), or its teams and rules (docs/routing.md)."""
+    """`routing check [FILE]`: the file's mistakes (exit 2), or its teams and rules; `routing explain
+    'LEAD-JSON'`: where that lead would go now and why, storing nothing (docs/routing.md)."""
     from blocks.routing import check_lines
 
     lang = settings.LANGUAGE
     words = args.words
+    if words and words[0] == "explain" and len(words) == 2:
+        return routing_explain(settings, words[1])
     if not words or words[0] != "check" or len(words) > 2:
         raise CommandError(t("routing.usage", lang))
     path = words[1] if len(words) == 2 else settings.ROUTING_FILE
     if not path:
         raise CommandError(t("routing.no_file", lang))
     for line in check_lines(read_routing(settings, path), lang):
+        print(line)
+    return 0
+
+
+def routing_explain(settings: Settings, text: str) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from blocks.routing import explain_lines
+    from models.intake import explain
+    from models.leads import Policy, parse_lead
+
+    lang = settings.LANGUAGE
+    if not settings.ROUTING_FILE:
+        raise CommandError(t("routing.explain_no_file", lang))
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(t("routing.not_json", lang, error=exc)) from None
+    item, errors = parse_lead(obj, settings.tz)
+    if errors:
+        raise CommandError("; ".join(f"{e.field}: {t(e.key, lang, **e.params)}" for e in errors))
+    policy = Policy.from_settings(settings)
+    db = open_database(settings)
+    with db.begin() as session:
+        found = explain(session, item, policy, datetime.now(UTC))
+    for line in explain_lines(found, item, settings, lang):
         print(line)
     return 0
 
@@ -572,9 +602,9 @@ def parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot and the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
-    rt = sub.add_parser("routing", help="check a routing file and show its teams and rules (docs/routing.md)",
-                        usage="bot.py routing check [FILE]")
-    rt.add_argument("words", nargs=argparse.REMAINDER, metavar="check [FILE]")
+    rt = sub.add_parser("routing", help="check a routing file, or see where a lead would go (docs/routing.md)",
+                        usage="bot.py routing check [FILE] | routing explain 'LEAD-JSON'")
+    rt.add_argument("words", nargs=argparse.REMAINDER, metavar="check [FILE] | explain 'LEAD-JSON'")
     return p
 
 
@@ -589,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command in ("kpi", "outbox", "events", "doctor"):  # the output is the report: no migration chatter
+    if command in ("kpi", "outbox", "events", "doctor", "routing"):  # the output is the report: no migration chatter
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()

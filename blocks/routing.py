@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from blocks.texts import t
 from models.routing import Condition, Routing, RoutingError, Rule, Team
+from models.teams import company_domain
 
 
 def mistakes(error: RoutingError, lang: str) -> list[str]:
@@ -40,3 +41,22 @@ def check_lines(routing: Routing, lang: str) -> list[str]:
             t("routing.teams", lang), *(f"  {team_line(team, lang)}" for team in routing.teams.values()),
             t("routing.account_owner", lang, days=days) if days else t("routing.account_owner_off", lang),
             t("routing.rules", lang), *(f"  {rule_line(rule, routing, lang)}" for rule in routing.rules)]
+
+
+def explain_lines(found, item, settings, lang: str) -> list[str]:
+    """`routing explain`: `rule: N`, `team: ID`, `sla_claim_minutes: N`, `offered_first: U… | anyone`, and
+    why (models/intake.py `explain`)."""
+    route, routing = found.route, settings.routing
+    rule, team = route.rule, route.team
+    if route.owner is not None:
+        why = t("routing.why.account", lang, user=route.owner, domain=company_domain(item.email),
+                days=routing.account_owner_days, team=team.id)
+        if found.owner_away:
+            why += t("routing.why.owner_away", lang)
+    else:
+        when = ", ".join(condition_text(c) for c in rule.when) if rule.when else t("routing.every_lead", lang)
+        why = t("routing.why.rule", lang, rule=rule.number, line=rule.line, when=when)
+    if not found.is_mql:
+        why += t("routing.why.not_mql", lang, score=item.score, threshold=settings.MQL_SCORE_THRESHOLD)
+    return [f"rule: {rule.number}", f"team: {team.id}", f"sla_claim_minutes: {team.claim_minutes}",
+            f"offered_first: {found.offered_first or 'anyone'}", f"why: {why}"]

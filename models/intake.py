@@ -24,7 +24,7 @@ from models.leads import (
     set_deadlines,
 )
 from models.outbox import Kind, enqueue_many
-from models.ownership import account_owners, away, offer_next, offer_to
+from models.ownership import account_owners, away, last_in_turn, next_in_turn, offer_next, offer_to
 from models.tables import Lead
 from models.teams import AccountOwner, Route, company_domain
 
@@ -109,3 +109,27 @@ def account_owners_of(session: Session, items: list[LeadIn], policy: Policy, now
         return {}
     domains = {domain for item in items if (domain := company_domain(item.email))}
     return account_owners(session, domains, now - timedelta(days=days))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Where an MQL would go now, and to whom first (`bot.py routing explain`)."""
+
+    route: Route
+    offered_first: str | None  # None: anyone in the team's channel may claim it
+    owner_away: bool  # its account owner is away, so the team's own assignment applies
+    is_mql: bool  # its score reaches MQL_SCORE_THRESHOLD
+
+
+def explain(session: Session, item: LeadIn, policy: Policy, now: datetime) -> Explanation:
+    """What `ingest` would decide for this lead as an MQL now, read only: nothing is stored or advanced."""
+    lead = Lead(**new_lead_values(item, now))
+    route = policy.route(lead, account_owners_of(session, [item], policy, now))
+    team, today = route.team, now.astimezone(policy.clock.tz).date()
+    owner_away = route.owner is not None and route.owner in away(session, (route.owner,), today)
+    first = None
+    if route.owner is not None and not owner_away:
+        first = route.owner
+    elif team.rotation:
+        first = next_in_turn(session, team, last_in_turn(session, team), policy.clock, now)
+    return Explanation(route, first, owner_away, item.score >= policy.threshold)

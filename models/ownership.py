@@ -201,6 +201,19 @@ def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
     return set(rows)
 
 
+def next_in_turn(session: Session, team: Team, last: str | None, clock: BusinessClock, now: datetime) -> str | None:
+    """The rep after `last` in the team's rotation who is not away today; None when everyone is."""
+    reps = team.rotation
+    start = reps.index(last) + 1 if last in reps else 0
+    absent = away(session, reps, now.astimezone(clock.tz).date())
+    return next((r for r in (reps[(start + i) % len(reps)] for i in range(len(reps))) if r not in absent), None)
+
+
+def last_in_turn(session: Session, team: Team) -> str | None:
+    """Who the team's rotation offered an MQL to last (read only: `routing explain`)."""
+    return session.scalar(select(AssignmentState.last_user).where(AssignmentState.name == team.rotation_name))
+
+
 def offer_next(session: Session, *, lead: Lead, team: Team, clock: BusinessClock, now: datetime) -> str | None:
     """Offer the MQL to the next rep in its team's rotation who is not away; None when everyone is. Each team
     keeps its own place in its rotation (assignment_state, `Team.rotation_name`)."""
@@ -215,10 +228,7 @@ def offer_next(session: Session, *, lead: Lead, team: Team, clock: BusinessClock
         insert_ignore(session, AssignmentState, {"name": name, "last_user": None})
         state = session.scalars(select(AssignmentState).where(AssignmentState.name == name)
                                 .with_for_update()).one()
-    start = reps.index(state.last_user) + 1 if state.last_user in reps else 0
-    absent = away(session, reps, now.astimezone(clock.tz).date())
-    order = [reps[(start + i) % len(reps)] for i in range(len(reps))]
-    rep = next((r for r in order if r not in absent), None)
+    rep = next_in_turn(session, team, state.last_user, clock, now)
     if rep is None:
         audit(session, lead_id=lead.id, actor="round-robin", action="offer_skipped", now=now,
               reason="everyone is out of office")

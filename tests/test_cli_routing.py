@@ -52,4 +52,62 @@ def test_a_routing_file_with_mistakes_stops_every_command_at_start(db, tmp_path)
 def test_check_without_a_file_says_how_to_give_one(tmp_path):
     res = run_bot("routing", "check", cwd=tmp_path)
     assert res.returncode == 2 and "routing check FILE" in res.stderr
-    assert run_bot("routing", cwd=tmp_path).stderr == "error: usage: bot.py routing check [FILE]\n"
+    assert run_bot("routing", cwd=tmp_path).stderr == "error: usage: bot.py routing check [FILE] | routing explain 'LEAD-JSON'\n"
+
+
+def explain(db, tmp_path, lead: dict, **env):
+    import json
+
+    path = tmp_path / "routing.yml"
+    path.write_text(EXAMPLE, encoding="utf-8")
+    res = run_bot("routing", "explain", json.dumps(lead), cwd=tmp_path,
+                  env_extra={"DATABASE_URL": db.url, "ROUTING_FILE": str(path), **env})
+    assert res.returncode == 0, res.stderr
+    return res.stdout.splitlines()
+
+
+def test_explain_names_the_rule_team_sla_and_who_gets_it_first(db, tmp_path):
+    assert explain(db, tmp_path, {"email": "cio@big.example", "score": 95, "attributes": {"employees": 5000}}) == [
+        "rule: 1", "team: field-sales", "sla_claim_minutes: 480", "offered_first: anyone",
+        "why: rule 1 (line 18) is the first that matches: score >=90, attributes.employees >=1000"]
+    lines = explain(db, tmp_path, {"email": "a@small.example", "score": 70, "source": "Seminar"})
+    assert lines[:4] == ["rule: 2", "team: inside-sales", "sla_claim_minutes: 60", "offered_first: U0REP1"]
+    below = explain(db, tmp_path, {"email": "a@small.example", "score": 10})
+    assert below[0] == "rule: 3" and "below MQL_SCORE_THRESHOLD 60" in below[-1]
+
+
+def test_explain_follows_the_account_owner_and_stores_nothing(db, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from models.tables import AuditEvent, Lead, OutOfOffice
+    from tests.conftest import add_lead
+
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    add_lead(db, mql=yesterday, email="cfo@acme.co.jp", email_norm="cfo@acme.co.jp", team="field-sales",
+             claimed_at=yesterday, claimed_by="U0REP8")
+    lines = explain(db, tmp_path, {"email": "new@acme.co.jp", "score": 70, "source": "webinar"})
+    assert lines[:4] == ["rule: 2", "team: field-sales", "sla_claim_minutes: 480", "offered_first: U0REP8"]
+    assert lines[4] == ("why: U0REP8 claimed a lead from acme.co.jp within the last 180 days: the lead goes to "
+                        "their team (field-sales) and is offered to them first")
+    with db.begin() as s:
+        s.add(OutOfOffice(user_id="U0REP8", until=datetime.now(UTC).date() + timedelta(days=3), set_by="U0REP8",
+                          set_at=yesterday))
+    away = explain(db, tmp_path, {"email": "new@acme.co.jp", "score": 70, "source": "webinar"})
+    assert away[3] == "offered_first: anyone" and away[4].endswith("so the team's own assignment applies")
+    with db.begin() as s:
+        assert s.scalar(select(func.count()).select_from(Lead)) == 1
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_explain_refuses_what_the_webhook_refuses(db, tmp_path):
+    path = tmp_path / "routing.yml"
+    path.write_text(EXAMPLE, encoding="utf-8")
+    env = {"DATABASE_URL": db.url, "ROUTING_FILE": str(path)}
+    res = run_bot("routing", "explain", '{"email": "nope", "score": 400}', cwd=tmp_path, env_extra=env)
+    assert res.returncode == 2 and res.stderr.startswith("error: email: ") and "score: " in res.stderr
+    res = run_bot("routing", "explain", "{x", cwd=tmp_path, env_extra=env)
+    assert res.returncode == 2 and res.stderr.startswith("error: LEAD-JSON is not JSON")
+    res = run_bot("routing", "explain", "{}", cwd=tmp_path, env_extra={"DATABASE_URL": db.url})
+    assert res.returncode == 2 and "ROUTING_FILE is not set" in res.stderr

@@ -97,7 +97,23 @@ TEXTS: dict[str, dict[str, str]] = {
     "routing.refused": {"en": "ROUTING_FILE {path} has {n} mistake(s); nothing was started:",
                         "ja": "ROUTING_FILE {path} に誤りが {n} 件あります。何も開始していません:"},
     "routing.check_refused": {"en": "{path} has {n} mistake(s):", "ja": "{path} に誤りが {n} 件あります:"},
-    "routing.usage": {"en": "usage: bot.py routing check [FILE]", "ja": "使い方: bot.py routing check [FILE]"},
+    "routing.usage": {"en": "usage: bot.py routing check [FILE] | routing explain 'LEAD-JSON'",
+                      "ja": "使い方: bot.py routing check [FILE] | routing explain 'LEAD-JSON'"},
+    # bot.py routing explain
+    "routing.explain_no_file": {"en": "ROUTING_FILE is not set: without it every MQL goes to HANDOFF_CHANNEL",
+                                "ja": "ROUTING_FILE が設定されていません。設定がなければすべての MQL は HANDOFF_CHANNEL へ送られます"},
+    "routing.not_json": {"en": "LEAD-JSON is not JSON: {error}", "ja": "LEAD-JSON が JSON として読めません: {error}"},
+    "routing.why.rule": {"en": "rule {rule} (line {line}) is the first that matches: {when}",
+                         "ja": "最初に当たるのはルール {rule}({line} 行目)です: {when}"},
+    "routing.why.account": {
+        "en": "{user} claimed a lead from {domain} within the last {days} days: the lead goes to their team "
+              "({team}) and is offered to them first",
+        "ja": "{user} が過去 {days} 日以内に {domain} のリードを引き受けています。リードはそのチーム({team})へ送られ、"
+              "まずその担当者に提示されます"},
+    "routing.why.owner_away": {"en": "; they are away today, so the team's own assignment applies",
+                               "ja": "。ただし本日は不在のため、チームの通常の割り当てになります"},
+    "routing.why.not_mql": {"en": " (score {score} is below MQL_SCORE_THRESHOLD {threshold}: not handed off now)",
+                            "ja": "(スコア {score} は MQL_SCORE_THRESHOLD {threshold} 未満のため、今は引き渡されません)"},
     "routing.no_file": {"en": "no routing file: give one (routing check FILE) or set ROUTING_FILE",
                         "ja": "ルーティングファイルがありません。routing check FILE で指定するか ROUTING_FILE を設定してください"},
 }
