@@ -111,3 +111,47 @@ def test_explain_refuses_what_the_webhook_refuses(db, tmp_path):
     assert res.returncode == 2 and res.stderr.startswith("error: LEAD-JSON is not JSON")
     res = run_bot("routing", "explain", "{}", cwd=tmp_path, env_extra={"DATABASE_URL": db.url})
     assert res.returncode == 2 and "ROUTING_FILE is not set" in res.stderr
+
+
+def test_an_import_routes_each_mql_row_by_the_rules_or_its_team_column(db, slack, tmp_path):
+    from datetime import UTC, datetime
+
+    import pytest
+    from sqlalchemy import select
+
+    from models.importer import ImportFailed, import_csv
+    from models.leads import Policy
+    from models.tables import Lead
+    from tests.conftest import make_settings
+
+    path = tmp_path / "routing.yml"
+    path.write_text(EXAMPLE, encoding="utf-8")
+    settings = make_settings(db.url, slack.url, ROUTING_FILE=str(path))
+    policy = Policy.from_settings(settings, post_cards=False)
+    now = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    csv = tmp_path / "leads.csv"
+    csv.write_text("email,score,source,mql_at,team\n"
+                   "a@one.example,80,webinar,2026-11-30T10:00:00,\n"
+                   "b@two.example,80,webinar,2026-11-30T10:00:00,field-sales\n"
+                   "c@three.example,20,ads,,\n", encoding="utf-8")
+    assert import_csv(db, csv, policy, settings.tz, now) == (3, 0)
+    with db.begin() as s:
+        leads = {lead.email: lead for lead in s.scalars(select(Lead))}
+    assert (leads["a@one.example"].team, leads["a@one.example"].routed_by) == ("inside-sales", "rule:2")
+    assert (leads["b@two.example"].team, leads["b@two.example"].routed_by) == ("field-sales", "import")
+    assert leads["c@three.example"].team is None
+    # each team's SLA from the MQL: inside sales 60 business minutes, field sales 480 (Monday 10:00 Tokyo)
+    assert leads["a@one.example"].claim_due.isoformat() == "2026-11-30T02:00:00+00:00"
+    assert leads["b@two.example"].claim_due.isoformat() == "2026-11-30T09:00:00+00:00"
+
+    csv.write_text("email,score,mql_at,team\nd@four.example,80,2026-11-30T10:00:00,nobody\n"
+                   "e@five.example,80,,inside-sales\n", encoding="utf-8")
+    with pytest.raises(ImportFailed) as failed:
+        import_csv(db, csv, policy, settings.tz, now)
+    assert [(line, name, key) for line, name, key, _ in failed.value.problems] == \
+        [(2, "team", "field.team"), (3, "team", "field.team_needs_mql")]
+    no_routing = Policy.from_settings(make_settings(db.url, slack.url), post_cards=False)
+    csv.write_text("email,score,mql_at,team\nd@four.example,80,2026-11-30T10:00:00,field-sales\n", encoding="utf-8")
+    with pytest.raises(ImportFailed) as failed:
+        import_csv(db, csv, no_routing, settings.tz, now)
+    assert [(line, key) for line, _, key, _ in failed.value.problems] == [(2, "field.team_no_routing")]
