@@ -40,14 +40,17 @@ def _section(session: Session, cond, order, limit: int) -> Section:
     return Section(leads, int(total or 0))
 
 
-def load(session: Session, user: str, is_manager: bool, now: datetime, limit: int = LIMIT) -> HomeData:
+def load(session: Session, user: str, is_manager: bool, now: datetime, limit: int = LIMIT,
+         teams: list[str] | None = None) -> HomeData:
+    """`teams`: the teams a manager sees the queues of (models/teams.py `managed_by`); None: every lead."""
     mine_cond = and_(_open(), or_(Lead.claimed_by == user,
                                   and_(Lead.claimed_at.is_(None), Lead.offered_to == user)))
     data = HomeData(mine=_section(session, mine_cond, (Lead.contact_due, Lead.id), limit))
     if is_manager:
-        data.unclaimed = _section(session, and_(_open(), Lead.claimed_at.is_(None)), (Lead.claim_due, Lead.id),
+        theirs = _open() if teams is None else and_(_open(), Lead.team.in_([t for t in teams if t is not None]))
+        data.unclaimed = _section(session, and_(theirs, Lead.claimed_at.is_(None)), (Lead.claim_due, Lead.id),
                                   TEAM_LIMIT)
-        data.overdue = _section(session, and_(_open(), Lead.claimed_at.is_not(None), Lead.contacted_at.is_(None),
+        data.overdue = _section(session, and_(theirs, Lead.claimed_at.is_not(None), Lead.contacted_at.is_(None),
                                               Lead.contact_due <= now), (Lead.contact_due, Lead.id), TEAM_LIMIT)
         data.quality = quality_by_source(session, now - timedelta(days=90))
     return data

@@ -217,7 +217,7 @@ class Policy:
         file's rules (the one team without a file)."""
         if self.teams is None:
             return Route(Team(id=None, name=None, channel=self.handoff_channel, managers=(),
-                              rotation=self.rotation, claim_minutes=self.claim_minutes,
+                              rotation=self.rotation, reps=self.rotation, claim_minutes=self.claim_minutes,
                               contact_minutes=self.contact_minutes, sla=self.sla))
         owner = (owners or {}).get(company_domain(lead.email) or "")
         return self.teams.route(routing_fields(lead), owner)

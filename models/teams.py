@@ -39,6 +39,7 @@ class Team:
     channel: str | None
     managers: tuple[str, ...]  # the team's own and MANAGER_IDS
     rotation: tuple[str, ...]  # the reps offered MQLs in turn (round-robin); empty: the channel claims
+    reps: tuple[str, ...]  # its reps, whether or not they take turns
     claim_minutes: int  # business minutes from the MQL to the claim deadline
     contact_minutes: int  # ... and to the first-contact deadline
     # The reminder ladders, the same for every team (their steps fall at shares of each lead's own deadlines,
@@ -77,20 +78,20 @@ class Teams:
     """Every team, from the settings and the routing file (None: the one team of the settings)."""
 
     def __init__(self, *, channel: str | None, managers: tuple[str, ...], rotation: tuple[str, ...],
-                 claim_minutes: int, contact_minutes: int, sla: SlaPolicy | None, routing: Routing | None = None,
+                 reps: tuple[str, ...], claim_minutes: int, contact_minutes: int, sla: SlaPolicy | None, routing: Routing | None = None,
                  live: bool = True):
         """`live` False: an import of history (no channels, no rotation, no SLA timers)."""
         self.routing = routing
         self.everywhere = tuple(managers)
         self.default = Team(id=None, name=None, channel=channel if live else None, managers=self.everywhere,
-                            rotation=rotation if live else (), claim_minutes=claim_minutes,
+                            rotation=rotation if live else (), reps=reps, claim_minutes=claim_minutes,
                             contact_minutes=contact_minutes, sla=sla if live else None)
         self.by_id: dict[str, Team] = {}
         for spec in (routing.teams.values() if routing is not None else ()):
             self.by_id[spec.id] = Team(
                 id=spec.id, name=spec.name, channel=spec.channel if live else None,
                 managers=tuple(dict.fromkeys([*spec.managers, *self.everywhere])),
-                rotation=spec.reps if live and spec.assignment == "round-robin" else (),
+                rotation=spec.reps if live and spec.assignment == "round-robin" else (), reps=spec.reps,
                 claim_minutes=spec.sla_claim_minutes, contact_minutes=spec.sla_contact_minutes,
                 sla=self.default.sla, next=spec.next)
 
@@ -98,7 +99,7 @@ class Teams:
     def from_settings(cls, settings, live: bool = True) -> Teams:
         return cls(channel=settings.HANDOFF_CHANNEL, managers=tuple(settings.MANAGER_IDS),
                    rotation=settings.SALES_REP_IDS if settings.ASSIGNMENT == "round-robin" else (),
-                   claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
+                   reps=tuple(settings.SALES_REP_IDS), claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
                    sla=SlaPolicy.from_settings(settings), routing=settings.routing, live=live)
 
     def get(self, team_id: str | None) -> Team:
@@ -122,9 +123,17 @@ class Teams:
     def account_owner_days(self) -> int:
         return self.routing.account_owner_days if self.routing is not None else 0
 
-    def managed_by(self, user: str) -> list[Team]:
-        return [team for team in self if user in team.managers]
+    def managed_by(self, user: str) -> list[str | None] | None:
+        """The ids of the teams `user` manages; None for every team (MANAGER_IDS), [] for none."""
+        if user in self.everywhere:
+            return None
+        return [team.id for team in self if user in team.managers]
+
+    def manages(self, manager: str, rep: str) -> bool:
+        """Whether `manager` manages every team, or one `rep` is a rep of."""
+        managed = self.managed_by(manager)
+        return managed is None or any(team.id in managed and rep in team.reps for team in self)
 
     def is_manager(self, user: str) -> bool:
         """A manager of any team (or of every team: MANAGER_IDS)."""
-        return user in self.everywhere or any(user in team.managers for team in self)
+        return self.managed_by(user) != []

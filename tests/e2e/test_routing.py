@@ -150,3 +150,42 @@ def test_the_account_owner_gets_the_companys_next_mql_first(make_app, slack, db,
     clock.set(MONDAY + timedelta(days=181))  # the owner's claim is older than account_owner_days
     late = new_lead(app, slack, email="cto@acme.co.jp", score=80, source="webinar")
     assert (lead(db, late).team, lead(db, late).routed_by) == ("inside-sales", "rule:2")
+
+
+def home_of(app, slack, user) -> str:
+    import json
+
+    body = slack_requests.app_home_opened(user)
+    headers = {**slack_requests.signed_headers("test-signing-secret", body), "Content-Type": "application/json"}
+    assert app.request("/slack/events", body, headers)[0] == 200
+    assert wait_until(lambda: user in slack.homes)
+    return json.dumps(slack.homes[user], ensure_ascii=False)
+
+
+def test_app_home_shows_a_teams_manager_its_queue_and_every_manager_the_rules(make_app, slack, db, tmp_path):
+    app, _ = routed_app(make_app, tmp_path)
+    new_lead(app, slack, email="cio@big.example", score=95, company="Bigco", attributes={"employees": "5000"})
+    new_lead(app, slack, email="a@small.example", score=95, company="Smallco", source="ads")
+    field_home = home_of(app, slack, FIELD_MGR)
+    assert "Team: unclaimed (1)" in field_home and "Bigco" in field_home and "Smallco" not in field_home
+    assert "Teams and routing rules" in field_home
+    assert "inside-sales (インサイドセールス): channel C0ISALES" in field_home
+    assert "1 (line 19): score &gt;=90, attributes.employees &gt;=1000 → field-sales (Field sales)" in field_home
+    everyone = home_of(app, slack, MANAGER)  # MANAGER_IDS: every team's queue
+    assert "Team: unclaimed (2)" in everyone and "Teams and routing rules" in everyone
+    rep = home_of(app, slack, "UREP7")
+    assert "Team: unclaimed" not in rep and "Teams and routing rules" not in rep
+
+
+def test_a_teams_manager_sets_its_reps_away_and_not_another_teams(make_app, slack, db, tmp_path):
+    app, _ = routed_app(make_app, tmp_path)
+
+    def away(manager, rep, channel):
+        command = slack_requests.slash_command("/handoff", f"ooo <@{rep}|x> until 2026-12-31", manager, channel)
+        return app.slack_post(command)
+
+    away(FIELD_MGR, "UREP1", FIELD)
+    away(INSIDE_MGR, "UREP2", INSIDE)
+    with db.begin() as s:
+        assert s.get(OutOfOffice, "UREP1") is None  # not field sales' rep
+        assert s.get(OutOfOffice, "UREP2") is not None
