@@ -16,6 +16,7 @@ from blocks.ids import ActionId
 from blocks.texts import t
 from handlers.errors import explained
 from models import outcomes
+from models.handover import HANDED, claim_handed, hands_over
 from models.leads import SLACK_USER_RE, LeadError, claim
 from models.ownership import log_contact, reassign, snooze
 from models.tables import Lead
@@ -76,6 +77,9 @@ def click_work(services) -> dict[str, Callable]:
 
     def claim_lead(session, body, action, now):
         lead_id = lead_id_of(action)
+        if choice_of(action, (HANDED,), "") == HANDED:  # the card of an SQL handed to this team
+            claim_handed(session, lead_id=lead_id, user=body["user"]["id"], now=now)
+            return None
         claim(session, lead_id=lead_id, user=body["user"]["id"], now=now, sla_policy=sla,
               managers=services.managers_of(session, lead_id))
 
@@ -148,8 +152,29 @@ def register(app, services, recorder: Executor) -> None:
         open_modal.__name__ = f"open_{outcome}_modal"
         return open_modal
 
+    @explained(services)
+    def sql_or_hand_over(body, action, client, context):
+        """SQL on a card of a team with `next` opens the hand-over form (its trigger_id lives about 3 s);
+        anywhere else it is the one-click SQL, queued like the other buttons."""
+        lead_id, user = lead_id_of(action), body["user"]["id"]
+        with services.db.begin() as session:
+            lead = session.get(Lead, lead_id)
+            to = hands_over(services.teams, lead) if lead is not None else None
+            if to is not None:
+                lead = outcomes.check_can_record(session, lead, user=user, outcome=outcomes.SQL,
+                                                 managers=services.managers_of(session, lead_id))
+                view = outcome_blocks.qualify_modal(lead, services.settings.LANGUAGE, to.name or to.id)
+        if to is None:
+            record_click(lambda: None, body, action, context)
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
     record_click = services.clicks.ack_listener(recorder)
+    hand_overs = any(team.next for team in services.teams)
     for action_id in services.clicks.work:
+        if action_id == ActionId.SQL and hand_overs:  # some team hands its SQLs on: decided per lead
+            app.action(action_id)(ack=ack_now, lazy=[sql_or_hand_over])
+            continue
         app.action(action_id)(record_click)
     app.action(ActionId.LOST)(ack=ack_now, lazy=[reason_modal(outcomes.LOST)])
     app.action(ActionId.DISQUALIFY)(ack=ack_now, lazy=[reason_modal(outcomes.DISQUALIFIED)])

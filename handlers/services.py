@@ -60,11 +60,17 @@ class Services:
         return self.policy.teams
 
     def managers_of(self, session: Session, lead_id: int) -> tuple[str, ...]:
-        """Who may act as a manager on this lead: its team's managers and MANAGER_IDS (models/teams.py). Without
-        a routing file, MANAGER_IDS, without reading the lead."""
+        """Who may act as a manager on this lead: its team's managers (and, once handed on, the receiving team's)
+        and MANAGER_IDS (models/teams.py). Without a routing file, MANAGER_IDS, without reading the lead."""
         if self.teams.routing is None:
             return tuple(self.settings.MANAGER_IDS)
-        return self.teams.get(session.scalar(select(Lead.team).where(Lead.id == lead_id))).managers
+        row = session.execute(select(Lead.team, Lead.handed_to).where(Lead.id == lead_id)).first()
+        if row is None:
+            return tuple(self.settings.MANAGER_IDS)
+        managers = self.teams.get(row.team).managers
+        if row.handed_to is not None:  # the team it was handed to manages it too
+            managers = tuple(dict.fromkeys([*managers, *self.teams.get(row.handed_to).managers]))
+        return managers
 
     @contextlib.contextmanager
     def once(self, context: dict) -> Iterator[Session | None]:

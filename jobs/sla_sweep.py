@@ -58,6 +58,13 @@ class Targets:
         team = self.teams.get(lead.team)
         return lead.card_channel or team.channel, team.managers
 
+    def handed(self, lead: Lead) -> tuple[str | None, tuple[str, ...]]:
+        """The channel (of the handed card, else the team's) and the managers of the team a lead was handed to."""
+        team = self.teams.get(lead.handed_to) if self.teams is not None else None
+        if team is None:
+            return lead.handed_card_channel or self.handoff_channel, self.managers
+        return lead.handed_card_channel or team.channel, team.managers
+
 
 def run(db, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> SweepResult:
     result = SweepResult()
@@ -130,10 +137,20 @@ def queue(session, lead: Lead, step: sla.Step, timer: SlaTimer, repeat: bool, no
             reminder(session, lead=lead, action=action, step=step.name, now=now, channel=channel, thread=True, was=was,
                      managers=list(managers) if action == sla.Action.CLAIM_DUE else [])
         return
+    if action in (sla.Action.HANDED_REMIND, sla.Action.HANDED_DUE):
+        channel, managers = targets.handed(lead)
+        if channel:
+            reminder(session, lead=lead, action=action, step=step.name, now=now, channel=channel, thread=True,
+                     handed=True, managers=list(managers) if action == sla.Action.HANDED_DUE else [])
+        return
+    if action == sla.Action.HANDED_ESCALATE:
+        for manager in targets.handed(lead)[1]:
+            reminder(session, lead=lead, action=action, step=step.name, now=now, channel=manager, user=manager)
+        return
     if action in (sla.Action.CLAIM_ESCALATE, sla.Action.CONTACT_DUE):
         for manager in targets.of(lead)[1]:
             reminder(session, lead=lead, action=action, step=step.name, now=now, channel=manager, user=manager)
         return
-    if action in (sla.Action.CONTACT_REMIND, sla.Action.OUTCOME_REMIND) and lead.claimed_by:
-        reminder(session, lead=lead, action=action, step=step.name, now=now, channel=lead.claimed_by,
-                 user=lead.claimed_by, repeat=again)
+    if action in (sla.Action.CONTACT_REMIND, sla.Action.OUTCOME_REMIND) and lead.owner:
+        reminder(session, lead=lead, action=action, step=step.name, now=now, channel=lead.owner,
+                 user=lead.owner, repeat=again)

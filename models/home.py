@@ -43,7 +43,9 @@ def _section(session: Session, cond, order, limit: int) -> Section:
 def load(session: Session, user: str, is_manager: bool, now: datetime, limit: int = LIMIT,
          teams: list[str] | None = None) -> HomeData:
     """`teams`: the teams a manager sees the queues of (models/teams.py `managed_by`); None: every lead."""
-    mine_cond = and_(_open(), or_(Lead.claimed_by == user,
+    # the owner: the receiving team's claimant after a handover, else whoever claimed it (each side indexed)
+    mine_cond = and_(_open(), or_(and_(Lead.claimed_by == user, Lead.handed_claimed_by.is_(None)),
+                                  Lead.handed_claimed_by == user,
                                   and_(Lead.claimed_at.is_(None), Lead.offered_to == user)))
     data = HomeData(mine=_section(session, mine_cond, (Lead.contact_due, Lead.id), limit))
     if is_manager:

@@ -80,7 +80,7 @@ def properties(lead: Lead, held_stage: str | None) -> dict[str, str]:
     quality = {"good": "sales_ready", "bad": "not_ready"}.get(lead.quality or "", "")
     out = {
         "handoff_status": status if status in STATUSES else "",
-        "handoff_owner": lead.claimed_by or "",
+        "handoff_owner": lead.owner or "",
         "handoff_claimed_at": _utc(lead.claimed_at),
         "handoff_contacted_at": _utc(lead.contacted_at),
         "handoff_claim_sla_met": ("true" if lead.claim_due and lead.claimed_at <= lead.claim_due else "false")

@@ -64,8 +64,8 @@ def _locked(session: Session, lead_id: int) -> Lead:
 def _owner_or_manager(lead: Lead, user: str, managers: tuple[str, ...]) -> None:
     if lead.claimed_by is None:
         raise NotClaimed()
-    if lead.claimed_by != user and user not in managers:
-        raise NotAllowed(user=lead.claimed_by)
+    if lead.owner != user and user not in managers:
+        raise NotAllowed(user=lead.owner)
 
 
 def reminder(session: Session, *, lead: Lead, action: str, step: str, now: datetime, channel: str,
@@ -137,8 +137,10 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
     lead = _locked(session, lead_id)
     if lead.closed:
         raise LeadClosed()
-    if lead.claimed_by == new_owner:
+    if lead.owner == new_owner and (lead.handed_to is None or lead.handed_claimed_at is not None):
         raise AlreadyYours()
+    if lead.handed_to is not None:  # handed to another team: its owner moves, the first claim stays as it was
+        return _reassign_handed(session, lead=lead, manager=manager, new_owner=new_owner, now=now)
     before, was_claimed = lead.claimed_by, lead.claimed_at is not None
     if not was_claimed:
         lead.claimed_at = now
@@ -156,6 +158,26 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
     if not was_claimed:  # given to a rep before anyone claimed it: that is its claim
         events.emit(session, lead_id=lead_id, type=events.Type.CLAIMED, now=now, actor=manager)
     events.emit(session, lead_id=lead_id, type=events.Type.REASSIGNED, now=now, actor=manager, previous_owner=before)
+    return lead
+
+
+def _reassign_handed(session: Session, *, lead: Lead, manager: str, new_owner: str, now: datetime) -> Lead:
+    """A handed SQL given to a rep of the receiving team: before anyone there claimed it, that is its claim."""
+    before, was_claimed = lead.owner, lead.handed_claimed_at is not None
+    if not was_claimed:
+        lead.handed_claimed_at = now
+    lead.handed_claimed_by, lead.updated_at = new_owner, now
+    sla.close_timers(session, lead.id, sla.Ladder.HANDED)
+    session.flush()
+    audit(session, lead_id=lead.id, actor=manager, action="reassigned", now=now, before=before, after=new_owner,
+          team=lead.handed_to)
+    queue_card_update(session, lead_id=lead.id, transition=f"reassigned:{now.timestamp():.0f}:{new_owner}", now=now)
+    reminder(session, lead=lead, action="assigned", step=f"{now.timestamp():.0f}", now=now, channel=new_owner,
+             user=new_owner, by=manager)
+    if not was_claimed:
+        events.emit(session, lead_id=lead.id, type=events.Type.CLAIMED, now=now, actor=manager,
+                    team=lead.handed_to, stage="handed")
+    events.emit(session, lead_id=lead.id, type=events.Type.REASSIGNED, now=now, actor=manager, previous_owner=before)
     return lead
 
 

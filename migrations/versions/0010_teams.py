@@ -1,4 +1,5 @@
-"""teams: the team each MQL was routed to and why; a round-robin rotation per team; leads by company domain
+"""teams: the team each MQL was routed to and why; a round-robin rotation per team; leads by company domain;
+the second handoff (who qualified an SQL, the team it was handed to, that team's claim and card)
 
 Revision ID: 0010
 Revises: 0009
@@ -24,6 +25,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('team', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('routed_by', sa.String(length=60), nullable=True))
         batch_op.create_index(batch_op.f('ix_leads_team'), ['team'], unique=False)
+        batch_op.add_column(sa.Column('qualified_by', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('handed_to', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('handed_note', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('handed_claim_due', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('handed_claimed_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('handed_claimed_by', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('handed_card_channel', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('handed_card_ts', sa.String(length=32), nullable=True))
+        batch_op.create_index(batch_op.f('ix_leads_handed_to'), ['handed_to'], unique=False)
+        batch_op.create_index(batch_op.f('ix_leads_handed_claimed_by'), ['handed_claimed_by'], unique=False)
     op.execute(f"CREATE INDEX ix_leads_email_domain ON leads ({DOMAIN[op.get_bind().dialect.name]}, claimed_at) "
                "WHERE claimed_at IS NOT NULL")
     with op.batch_alter_table('assignment_state', schema=None) as batch_op:
@@ -37,6 +48,11 @@ def downgrade() -> None:
                               existing_nullable=False)
     op.execute("DROP INDEX ix_leads_email_domain")
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_leads_handed_claimed_by'))
+        batch_op.drop_index(batch_op.f('ix_leads_handed_to'))
+        for column in ('handed_card_ts', 'handed_card_channel', 'handed_claimed_by', 'handed_claimed_at',
+                       'handed_claim_due', 'handed_note', 'handed_to', 'qualified_by'):
+            batch_op.drop_column(column)
         batch_op.drop_index(batch_op.f('ix_leads_team'))
         batch_op.drop_column('routed_by')
         batch_op.drop_column('team')

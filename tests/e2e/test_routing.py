@@ -3,13 +3,15 @@ the Slack stand-in records them, the sweep at explicit instants, signed clicks. 
 channel with why, its reminders and escalations to its people, with its SLA and its own rotation."""
 from __future__ import annotations
 
+import json
 import textwrap
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from blocks.ids import ActionId
-from models.tables import AssignmentState, OutOfOffice
+from models.tables import AssignmentState, AuditEvent, OutOfOffice
 from standin import slack_requests
 from tests.conftest import MANAGER, jst, wait_until
 from tests.jobs.test_sla_sweep import click, lead, new_lead, posts, start, sweep, text_of
@@ -189,3 +191,116 @@ def test_a_teams_manager_sets_its_reps_away_and_not_another_teams(make_app, slac
     with db.begin() as s:
         assert s.get(OutOfOffice, "UREP1") is None  # not field sales' rep
         assert s.get(OutOfOffice, "UREP2") is not None
+
+
+# The second handoff ---------------------------------------------------------------------------------------
+def qualified(app, slack, db, clock, email="lead@acme.example", note="Budget approved; wants a demo in Osaka"):
+    """An MQL of inside sales, claimed by UREP1 and handed to field sales with `note`; its id."""
+    from blocks.ids import BlockId, CallbackId
+    from blocks.outcome import VALUE
+
+    lead_id = new_lead(app, slack, email=email, score=80, company="Acme", source="webinar")
+    click(app, ActionId.CLAIM, lead_id, "UREP1", channel=INSIDE)
+    assert wait_until(lambda: lead(db, lead_id).claimed_by == "UREP1")
+    clock.set(hours(0.5))
+    opened = len(slack.calls_to("views.open"))
+    click(app, ActionId.SQL, lead_id, "UREP1", channel=INSIDE)
+    assert wait_until(lambda: len(slack.calls_to("views.open")) > opened)
+    view = slack.calls_to("views.open")[-1].params["view"]
+    assert view["callback_id"] == CallbackId.QUALIFY and view["private_metadata"] == str(lead_id)
+    assert "Field sales" in json.dumps(view, ensure_ascii=False)
+    values = slack_requests.text_value(BlockId.NOTE, VALUE, note)
+    status, _ = app.slack_post(slack_requests.view_submission(CallbackId.QUALIFY, str(lead_id), "UREP1", values))
+    assert status == 200
+    app.drain()
+    return lead_id
+
+
+def test_an_sql_of_inside_sales_is_handed_to_field_sales_with_one_card(make_app, slack, db, tmp_path):
+    app, clock = routed_app(make_app, tmp_path)
+    lead_id = qualified(app, slack, db, clock)
+    handed = lead(db, lead_id)
+    assert (handed.sql_at, handed.qualified_by, handed.handed_to) == (hours(0.5), "UREP1", "field-sales")
+    # 480 business minutes from sql_at (Monday 10:30 Tokyo, open 9:00-18:00): Tuesday 9:30
+    assert handed.handed_claim_due == jst(2026, 12, 1, 9, 30) and handed.team == "inside-sales"
+    assert handed.handed_note == "Budget approved; wants a demo in Osaka"
+    [second] = card_in(slack, FIELD)
+    text = text_of(second)
+    assert "Qualified lead: Acme" in text and "Qualified by <@UREP1> (インサイドセールス) and handed to Field sales" in text
+    assert "Budget approved; wants a demo in Osaka" in text and "claimed by <@UREP1>" in text
+    claim_button = [e for b in second.params["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
+    assert claim_button["action_id"] == ActionId.CLAIM and claim_button["value"] == f"{lead_id}:handed"
+    first_card = [c for c in slack.calls_to("chat.update") if c.params["ts"] == handed.card_ts][-1]
+    assert "handed to *Field sales*" in text_of(first_card)
+
+    # field sales claims it with the same button: the owner moves, the first claim stays as it was
+    click(app, ActionId.CLAIM, f"{lead_id}:handed", "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, lead_id).handed_claimed_by == "UREP7")
+    click(app, ActionId.CLAIM, f"{lead_id}:handed", "UREP8", channel=FIELD)
+    app.runtime.settle(10)
+    app.drain()
+    taken = lead(db, lead_id)
+    assert (taken.owner, taken.claimed_by, taken.team, taken.handed_claimed_by) == \
+        ("UREP7", "UREP1", "inside-sales", "UREP7")
+    assert any("already" in c.params["text"] for c in slack.calls_to("chat.postEphemeral")
+               if c.params["user"] == "UREP8")
+    # the new owner records the outcome; the qualifier no longer can
+    click(app, ActionId.WON, lead_id, "UREP1", channel=FIELD)
+    app.runtime.settle(10)
+    assert lead(db, lead_id).won_at is None
+    click(app, ActionId.WON, lead_id, "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, lead_id).won_at is not None)
+    app.drain()
+    assert len(card_in(slack, FIELD)) == 1  # one card per stage, ever
+    updated = [c for c in slack.calls_to("chat.update") if c.params["ts"] == lead(db, lead_id).handed_card_ts]
+    assert updated and "Won" in text_of(updated[-1])
+
+
+def test_a_handed_sql_is_reminded_and_escalated_to_the_receiving_team(make_app, slack, db, tmp_path):
+    app, clock = routed_app(make_app, tmp_path)
+    lead_id = qualified(app, slack, db, clock)
+    card_ts = lead(db, lead_id).handed_card_ts
+    sweep(app, clock, hours(4.5))  # half of field sales' 480 minutes since sql_at
+    [nag] = [c for c in posts(slack, FIELD) if c.params.get("thread_ts") == card_ts]
+    assert "4 h 0 min left to take this qualified lead" in nag.params["text"]
+    sweep(app, clock, jst(2026, 12, 1, 9, 30))
+    due = [c for c in posts(slack, FIELD) if c.params.get("thread_ts") == card_ts][-1]
+    assert f"<@{FIELD_MGR}>" in due.params["text"] and f"<@{INSIDE_MGR}>" not in due.params["text"]
+    sweep(app, clock, jst(2026, 12, 1, 10, 30))  # an hour of grace (ESCALATION_GRACE_MINUTES)
+    assert len(posts(slack, FIELD_MGR)) == 1 and posts(slack, INSIDE_MGR) == []
+    # the escalation's reassign gives it to a field rep: that is the receiving team's claim
+    pick = slack_requests.users_select_action(ActionId.REASSIGN, f"reassign:{lead_id}", "UREP8", FIELD_MGR, "DMGR2")
+    assert app.slack_post(pick)[0] == 200
+    assert wait_until(lambda: lead(db, lead_id).handed_claimed_by == "UREP8")
+    assert lead(db, lead_id).claimed_by == "UREP1"
+
+
+def test_the_hand_over_happens_once_however_often_the_form_is_sent(make_app, slack, db, tmp_path):
+    from blocks.ids import BlockId, CallbackId
+    from blocks.outcome import VALUE
+
+    app, clock = routed_app(make_app, tmp_path)
+    lead_id = qualified(app, slack, db, clock)
+    values = slack_requests.text_value(BlockId.NOTE, VALUE, "again")
+    body = slack_requests.view_submission(CallbackId.QUALIFY, str(lead_id), "UREP1", values)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(app.slack_post(body))) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    app.drain()
+    assert all(status == 200 for status, _ in answers)
+    assert len(card_in(slack, FIELD)) == 1 and lead(db, lead_id).handed_note != "again"
+    with db.begin() as s:
+        assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "handed_over")).all()) == 1
+
+
+def test_without_a_next_team_sql_is_one_click_as_before(make_app, slack, db, tmp_path):
+    app, _ = routed_app(make_app, tmp_path)
+    big = new_lead(app, slack, email="cio@big.example", score=95, attributes={"employees": "5000"})
+    click(app, ActionId.CLAIM, big, "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, big).claimed_by == "UREP7")
+    click(app, ActionId.SQL, big, "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, big).sql_at is not None)
+    assert lead(db, big).handed_to is None and slack.calls_to("views.open") == []
