@@ -42,6 +42,7 @@ PROPERTIES = (
     _text("handoff_feedback_note", "Handoff feedback note", "textarea"),
     _enum("handoff_mql_quality", "Handoff MQL quality", ("sales_ready", "not_ready")),
     _text("handoff_card_url", "Handoff Slack card"),
+    _text("handoff_team", "Handoff team"),
 )
 
 # HubSpot's lead status for each of our states. A won deal keeps OPEN_DEAL, the last lead status it passed
@@ -90,6 +91,7 @@ def properties(lead: Lead, held_stage: str | None) -> dict[str, str]:
         "handoff_feedback_note": (lead.outcome_note or "")[:65000],
         "handoff_mql_quality": quality,
         "handoff_card_url": lead.card_url or "",
+        "handoff_team": lead.handed_to or lead.team or "",  # the team it belongs to now (docs/routing.md)
     }
     if status in LEAD_STATUS:
         out["hs_lead_status"] = LEAD_STATUS[status]
