@@ -260,6 +260,7 @@ def cmd_kpi(settings: Settings, args) -> int:
     from blocks import kpi as kpi_blocks
     from handlers.services import utcnow
     from models.kpi import PeriodError, compute, parse_period
+    from models.teams import Teams
 
     lang = settings.LANGUAGE
     at = parse_at(args.at, settings) or utcnow()
@@ -268,10 +269,15 @@ def cmd_kpi(settings: Settings, args) -> int:
     except PeriodError as exc:
         raise CommandError(t("kpi.bad_period", lang, text=str(exc), kind=t(f"kpi.{args.kind}", lang),
                              example="2026-W47" if args.kind == "week" else "2026-11")) from None
+    teams = Teams.from_settings(settings)
+    if args.team is not None and args.team not in teams.by_id:
+        raise CommandError(t("kpi.unknown_team", lang, team=args.team, teams=", ".join(teams.by_id) or "-"))
+    scope = teams.kpi_scope(args.team)
     db = open_database(settings)
     with db.begin() as session:
-        report = compute(session, period, at, settings.clock)
-        previous = compute(session, period.previous(settings.tz), at, settings.clock) if args.format == "text" else None
+        report = compute(session, period, at, settings.clock, **scope)
+        previous = (compute(session, period.previous(settings.tz), at, settings.clock, **scope)
+                    if args.format == "text" else None)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2))
     elif args.format == "csv":
@@ -584,6 +590,7 @@ def parser() -> argparse.ArgumentParser:
     kp.add_argument("period", nargs="?", help="2026-W47 or 2026-11 (default: the one containing --at)")
     kp.add_argument("--at", help="the as-of instant, ISO 8601 (default now)")
     kp.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    kp.add_argument("--team", help="one team of ROUTING_FILE (docs/routing.md); default: every lead")
     ob = sub.add_parser("outbox", help="list the Slack messages not delivered, and send failed ones again",
                         usage="bot.py outbox list [--failed] [--limit N] | retry ID [ID …] | retry --all-failed")
     ob.add_argument("words", nargs=argparse.REMAINDER, metavar="list|retry …",

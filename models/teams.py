@@ -123,6 +123,13 @@ class Teams:
     def account_owner_days(self) -> int:
         return self.routing.account_owner_days if self.routing is not None else 0
 
+    def kpi_scope(self, team: str | None) -> dict:
+        """models/kpi.py compute's team arguments: one team's report (with the handed-in keys when another team
+        hands it its SQLs), or, with a routing file, every team's (`by_team`)."""
+        if team is not None:
+            return {"team": team, "receives": any(t.next == team for t in self.by_id.values())}
+        return {"teams": tuple(self.by_id)} if self.routing is not None else {}
+
     def managed_by(self, user: str) -> list[str | None] | None:
         """The ids of the teams `user` manages; None for every team (MANAGER_IDS), [] for none."""
         if user in self.everywhere:

@@ -304,3 +304,91 @@ def test_without_a_next_team_sql_is_one_click_as_before(make_app, slack, db, tmp
     click(app, ActionId.SQL, big, "UREP7", channel=FIELD)
     assert wait_until(lambda: lead(db, big).sql_at is not None)
     assert lead(db, big).handed_to is None and slack.calls_to("views.open") == []
+
+
+# KPIs per team and per stage -------------------------------------------------------------------------------
+def test_kpis_per_team_and_for_the_second_handoff(make_app, slack, db, tmp_path):
+    from models.kpi import HANDED_IN_KEYS, KEYS, compute, parse_period
+    from models.teams import Teams
+
+    app, clock = routed_app(make_app, tmp_path)
+    handed = qualified(app, slack, db, clock)  # inside sales: MQL 10:00, claimed, SQL 10:30, handed to field sales
+    clock.set(hours(1))
+    click(app, ActionId.CLAIM, f"{handed}:handed", "UREP7", channel=FIELD)  # taken 30 business minutes later
+    assert wait_until(lambda: lead(db, handed).handed_claimed_by == "UREP7")
+    big = new_lead(app, slack, email="cio@big.example", score=95, attributes={"employees": "5000"})
+    new_lead(app, slack, email="low@small.example", score=10)  # below the threshold: no team's
+    settings = app.runtime.services.settings
+    teams = Teams.from_settings(settings)
+    week = parse_period("week", "2026-W49", MONDAY, settings.tz)
+    with db.begin() as s:
+        everyone = compute(s, week, hours(2), settings.clock, **teams.kpi_scope(None))
+        inside = compute(s, week, hours(2), settings.clock, **teams.kpi_scope("inside-sales"))
+        field = compute(s, week, hours(2), settings.clock, **teams.kpi_scope("field-sales"))
+    assert everyone["leads"] == 3 and everyone["mqls"] == 2 and "team" not in everyone
+    assert everyone["by_team"] == {
+        "field-sales": {"mqls": 1, "claimed": 0, "claimed_in_sla": 0, "claim_sla_rate": None, "sqls": 0},
+        "inside-sales": {"mqls": 1, "claimed": 1, "claimed_in_sla": 1, "claim_sla_rate": 1.0, "sqls": 1}}
+    assert (inside["team"], inside["leads"], inside["mqls"], inside["sqls"]) == ("inside-sales", 1, 1, 1)
+    assert set(inside) == {*KEYS, "period", "start", "end", "as_of", "team"}  # hands SQLs on, receives none
+    assert (field["team"], field["mqls"], field["claimed"], field["sqls"]) == ("field-sales", 1, 0, 0)
+    assert {k: field[k] for k in HANDED_IN_KEYS} == {
+        "handed_in": 1, "handed_in_claimed": 1, "handed_in_claimed_in_sla": 1, "handed_in_claim_sla_rate": 1.0,
+        "median_handed_in_claim_minutes": 30.0}
+    assert lead(db, big).team == "field-sales"
+
+    # /kpi: MANAGER_IDS see every team, a team's manager their own team, and nobody an unknown one
+    def kpi(text, user):
+        status, body = app.slack_post(slack_requests.slash_command("/kpi", text, user, FIELD))
+        assert status == 200
+        return json.dumps(body, ensure_ascii=False)
+
+    clock.set(hours(2))
+    assert "By team" in kpi("week 2026-W49", MANAGER) and "field-sales" in kpi("week", MANAGER)
+    mine = kpi("week 2026-W49", FIELD_MGR)
+    assert "team Field sales" in mine or "team field-sales" in mine
+    assert "Handed in: 1 SQLs" in mine
+    assert "teams you manage" in kpi("week inside-sales", FIELD_MGR)
+    assert "not a team of the routing file" in kpi("week field-sale", MANAGER)
+    assert "for sales managers" in kpi("week", "UREP7")
+
+
+def test_kpi_command_line_with_a_team(make_app, slack, db, tmp_path):
+    from tests.test_cli import run_bot
+
+    app, clock = routed_app(make_app, tmp_path)
+    qualified(app, slack, db, clock)
+    env = {"DATABASE_URL": db.url, "ROUTING_FILE": str(tmp_path / "routing.yml")}
+    res = run_bot("kpi", "week", "2026-W49", "--team", "field-sales", "--format", "json", "--at",
+                  hours(3).isoformat(), env_extra=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["team"] == "field-sales" and report["handed_in"] == 1 and report["handed_in_claimed"] == 0
+    res = run_bot("kpi", "week", "--team", "nope", env_extra=env, cwd=tmp_path)
+    assert res.returncode == 2 and "nope is not a team of the routing file (teams: inside-sales, field-sales)" in res.stderr
+    everyone = json.loads(run_bot("kpi", "week", "2026-W49", "--format", "json", "--at", hours(3).isoformat(),
+                                  env_extra=env, cwd=tmp_path).stdout)
+    assert set(everyone["by_team"]) == {"inside-sales", "field-sales"}
+
+
+def test_the_digest_has_a_line_per_team_and_the_retro_the_second_handoff(make_app, slack, db, tmp_path):
+    from jobs.scheduler import monthly_retro, weekly_digest
+
+    app, clock = routed_app(make_app, tmp_path)
+    handed = qualified(app, slack, db, clock)
+    click(app, ActionId.CLAIM, f"{handed}:handed", "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, handed).handed_claimed_by == "UREP7")
+    new_lead(app, slack, email="cio@big.example", score=95, attributes={"employees": "5000"})
+    posted = len(slack.calls_to("chat.postMessage"))
+    clock.set(jst(2026, 12, 1, 10, 0))  # the first business day of December: November's retro
+    assert monthly_retro(app.runtime.services) is True
+    app.drain()
+    retro = json.dumps(slack.calls_to("chat.postMessage")[posted].params["blocks"], ensure_ascii=False)
+    assert "field-sales, second handoff: 1 SQLs handed in · taken within SLA 100.0% (1 of 1)" in retro
+    posted = len(slack.calls_to("chat.postMessage"))
+    clock.set(jst(2026, 12, 7, 9, 0))  # Monday: the digest of 2026-W49
+    assert weekly_digest(app.runtime.services) is True
+    app.drain()
+    digest = json.dumps(slack.calls_to("chat.postMessage")[posted].params["blocks"], ensure_ascii=False)
+    assert "By team" in digest and "• field-sales: 1 MQLs" in digest
+    assert "• inside-sales: 1 MQLs · claimed within SLA 100.0% (1 of 1)" in digest
