@@ -17,7 +17,7 @@ def deliver(ctx: Context, msg: Message[Home]) -> Outcome:
     teams = Teams.from_settings(ctx.settings)
     managed = teams.managed_by(user)  # every team (None), some, or none ([])
     with ctx.db.begin() as s:
-        data = home_data.load(s, user, managed != [], ctx.now(), teams=managed)
+        data = home_data.load(s, user, managed != [], ctx.now(), teams=managed, routed=teams.routing is not None)
     routing = teams.routing if managed != [] else None  # managers see the teams and rules
     ctx.client.views_publish(user_id=user, view=home_blocks.view(data, ctx.now(), ctx.lang, ctx.clock, routing))
     return Outcome("sent")

@@ -392,3 +392,16 @@ def test_the_digest_has_a_line_per_team_and_the_retro_the_second_handoff(make_ap
     digest = json.dumps(slack.calls_to("chat.postMessage")[posted].params["blocks"], ensure_ascii=False)
     assert "By team" in digest and "• field-sales: 1 MQLs" in digest
     assert "• inside-sales: 1 MQLs · claimed within SLA 100.0% (1 of 1)" in digest
+
+
+def test_a_handed_sql_waits_in_the_receiving_managers_home_until_taken(make_app, slack, db, tmp_path):
+    app, clock = routed_app(make_app, tmp_path)
+    handed = qualified(app, slack, db, clock)
+    field_home = home_of(app, slack, FIELD_MGR)
+    assert "Team: unclaimed (1)" in field_home and "Acme" in field_home
+    slack.homes.clear()
+    click(app, ActionId.CLAIM, f"{handed}:handed", "UREP7", channel=FIELD)
+    assert wait_until(lambda: lead(db, handed).handed_claimed_by == "UREP7")
+    assert "Team: unclaimed (0)" in home_of(app, slack, FIELD_MGR)
+    assert "Your open leads (1)" in home_of(app, slack, "UREP7")  # the owner now
+    assert "Your open leads (0)" in home_of(app, slack, "UREP1")  # qualified and handed on
