@@ -72,12 +72,42 @@ class Condition:
     op: str | None = None
     number: float | None = None
 
-    def holds(self, lead: dict) -> bool:
-        value = field_value(lead, self.field)
+    def __post_init__(self):
+        # What `holds` compares with, ready once: the texts case-folded, the numbers as floats.
+        numbers = [float(v) for v in self.values if isinstance(v, int | float) and not isinstance(v, bool)]
+        texts = [text_of(v).casefold() for v in self.values if not (isinstance(v, int | float)
+                                                                    and not isinstance(v, bool))]
+        object.__setattr__(self, "_texts", frozenset(texts))
+        object.__setattr__(self, "_numbers", frozenset(numbers))
+
+    def holds(self, lead: dict | Seen) -> bool:
+        seen = lead if isinstance(lead, Seen) else Seen(lead)
         if self.op is not None:
-            number = as_number(value)
+            number = seen.number(self.field)
             return number is not None and COMPARE[self.op](number, self.number)
-        return any(equal(value, wanted) for wanted in self.values)
+        if self._texts and seen.text(self.field) in self._texts:
+            return True
+        return bool(self._numbers) and seen.number(self.field) in self._numbers
+
+
+class Seen:
+    """A lead as the rules see it: each field read, case-folded and parsed once, however many rules ask."""
+
+    __slots__ = ("_numbers", "_texts", "lead")
+
+    def __init__(self, lead: dict):
+        self.lead, self._texts, self._numbers = lead, {}, {}
+
+    def text(self, name: str) -> str | None:
+        if name not in self._texts:
+            value = field_value(self.lead, name)
+            self._texts[name] = None if value is None else text_of(value).casefold()
+        return self._texts[name]
+
+    def number(self, name: str) -> float | None:
+        if name not in self._numbers:
+            self._numbers[name] = as_number(field_value(self.lead, name))
+        return self._numbers[name]
 
 
 @dataclass(frozen=True)
@@ -87,8 +117,9 @@ class Rule:
     team: str
     when: tuple[Condition, ...] = ()
 
-    def matches(self, lead: dict) -> bool:
-        return all(c.holds(lead) for c in self.when)
+    def matches(self, lead: dict | Seen) -> bool:
+        seen = lead if isinstance(lead, Seen) else Seen(lead)
+        return all(c.holds(seen) for c in self.when)
 
 
 @dataclass(frozen=True)
@@ -101,7 +132,8 @@ class Routing:
 
     def route(self, lead: dict) -> Rule:
         """The first rule that matches the lead (the last rule matches every lead: `load` makes sure)."""
-        return next(rule for rule in self.rules if rule.matches(lead))
+        seen = Seen(lead)
+        return next(rule for rule in self.rules if rule.matches(seen))
 
     def teams_of(self, user: str) -> list[Team]:
         """The teams whose managers or reps name `user`."""
