@@ -411,7 +411,8 @@ def main() -> int:
               "| database | open leads | due | selection ms (median) | selection ms (max) | whole sweep ms | "
               "reminders queued |", "|---|---|---|---|---|---|---|", *sweep_rows, "",
               "## KPI report",
-              "`kpi week` (2026-W48) and `kpi month` (2026-11) as of Mon 30 Nov 23:59 Tokyo, on a generated history "
+              "`kpi week` (2026-W48), `kpi month` (2026-11) and `kpi week --team field-sales` (one of two teams, "
+              "docs/routing.md) as of Mon 30 Nov 23:59 Tokyo, on a generated history "
               "spread over two years (about half of them MQLs). *ms* is the median of 5 runs of the whole report (every key of "
               "docs/kpi.md, per rep, per source, score bands, lost reasons, overdue now); *peak MB* is the peak of Python "
               "allocations during one run. *Naive* reads the whole `leads` table into pandas and counts only the "
