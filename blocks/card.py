@@ -16,6 +16,22 @@ def _field(label: str, value: str | None) -> dict:
     return plain(clip(f"{label}: {value or '—'}", 1900))
 
 
+def _who(lead: Lead, lang: str, header: str) -> tuple[str, str, list[dict]]:
+    """The company and person of a card, and its first blocks: the header and the person's fields."""
+    company = lead.company or t("card.unknown_company", lang)
+    name = lead.name or t("card.unknown_name", lang)
+    return company, name, [
+        {"type": "header", "text": plain(clip(t(header, lang, company=company), 150))},
+        {"type": "section", "fields": [
+            _field(t("card.field.person", lang), name),
+            _field(t("card.field.title", lang), lead.title),
+            _field(t("card.field.email", lang), lead.email),
+            _field(t("card.field.score", lang), str(lead.score)),
+            _field(t("card.field.source", lang), lead.source),
+        ]},
+    ]
+
+
 def routed_line(lead: Lead, team_name: str | None, lang: str) -> dict | None:
     """Which team the lead was routed to and why (docs/routing.md); None without a routing file."""
     if lead.team is None:
@@ -33,18 +49,7 @@ def card(lead: Lead, lang: str, clock: BusinessClock, team_name: str | None = No
          handed_name: str | None = None) -> tuple[str, list[dict]]:
     """The card's fallback text and blocks for the lead as it stands now (`team_name`: its team's, when
     routed; `handed_name`: the team its SQL was handed to)."""
-    company = lead.company or t("card.unknown_company", lang)
-    name = lead.name or t("card.unknown_name", lang)
-    blocks: list[dict] = [
-        {"type": "header", "text": plain(clip(t("card.header", lang, company=company), 150))},
-        {"type": "section", "fields": [
-            _field(t("card.field.person", lang), name),
-            _field(t("card.field.title", lang), lead.title),
-            _field(t("card.field.email", lang), lead.email),
-            _field(t("card.field.score", lang), str(lead.score)),
-            _field(t("card.field.source", lang), lead.source),
-        ]},
-    ]
+    company, name, blocks = _who(lead, lang, "card.header")
     attrs = list((lead.attributes or {}).items())[:MAX_ATTRIBUTES]
     if attrs:
         lines = "\n".join(f"• {clip(str(k), 60)}: {clip(str(v), 200)}" for k, v in attrs)
@@ -124,21 +129,10 @@ def handover_card(lead: Lead, lang: str, clock: BusinessClock, from_team: str | 
     """The card of an SQL handed to the next team: who qualified it and their note, the lead's history so far,
     and the claim button (then, once claimed, the owner's controls)."""
     tz = clock.tz
-    company = lead.company or t("card.unknown_company", lang)
-    name = lead.name or t("card.unknown_name", lang)
-    blocks: list[dict] = [
-        {"type": "header", "text": plain(clip(t("card.handover.header", lang, company=company), 150))},
-        {"type": "section", "fields": [
-            _field(t("card.field.person", lang), name),
-            _field(t("card.field.title", lang), lead.title),
-            _field(t("card.field.email", lang), lead.email),
-            _field(t("card.field.score", lang), str(lead.score)),
-            _field(t("card.field.source", lang), lead.source),
-        ]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": t(
-            "card.handover.by", lang, user=lead.qualified_by or "-", team=escape(from_team or lead.team or ""),
-            to=escape(to_team or lead.handed_to or ""))}]},
-    ]
+    company, name, blocks = _who(lead, lang, "card.handover.header")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t(
+        "card.handover.by", lang, user=lead.qualified_by or "-", team=escape(from_team or lead.team or ""),
+        to=escape(to_team or lead.handed_to or ""))}]})
     if lead.handed_note:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(
             t("card.handover.note", lang, note=escape(lead.handed_note)), 2900)}})

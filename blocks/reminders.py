@@ -47,13 +47,15 @@ def message(action: str, lead: Lead, payload: dict, now: datetime, lang: str,
     who = _who(lead, lang)
     tz = clock.tz
     again = t("remind.again", lang) if payload.get("repeat") else ""
-    if action == "claim_remind":
-        left = duration(clock.minutes_between(now, lead.claim_due), lang)
-        text = t("remind.claim", lang, left=left, deadline=local_time(lead.claim_due, tz, lang))
+    if action in ("claim_remind", "handed_remind"):  # the first claim, or the claim of a team an SQL was handed to
+        due = lead.claim_due if action == "claim_remind" else lead.handed_claim_due
+        left = duration(clock.minutes_between(now, due), lang)
+        text = t(f"remind.{action.removesuffix('_remind')}", lang, left=left, deadline=local_time(due, tz, lang))
         return text, [_section(text)]
-    if action == "claim_due":
+    if action in ("claim_due", "handed_due"):
+        due = lead.claim_due if action == "claim_due" else lead.handed_claim_due
         mentions = " ".join(f"<@{m}>" for m in payload.get("managers") or [])
-        text = t("remind.claim_due", lang, deadline=local_time(lead.claim_due, tz, lang), managers=mentions)
+        text = t(f"remind.{action}", lang, deadline=local_time(due, tz, lang), managers=mentions)
         return text, [_section(text)]
     if action == "claim_escalate":
         waited = duration(clock.minutes_between(lead.mql_at, now), lang)
@@ -80,14 +82,6 @@ def message(action: str, lead: Lead, payload: dict, now: datetime, lang: str,
                                                             str(lead.id), "primary")]}]
     if action == "offer_expire":
         text = t("remind.offer_expired", lang, user=payload.get("was") or "")
-        return text, [_section(text)]
-    if action == "handed_remind":
-        left = duration(clock.minutes_between(now, lead.handed_claim_due), lang)
-        text = t("remind.handed", lang, left=left, deadline=local_time(lead.handed_claim_due, tz, lang))
-        return text, [_section(text)]
-    if action == "handed_due":
-        mentions = " ".join(f"<@{m}>" for m in payload.get("managers") or [])
-        text = t("remind.handed_due", lang, deadline=local_time(lead.handed_claim_due, tz, lang), managers=mentions)
         return text, [_section(text)]
     if action == "handed_escalate":
         waited = duration(clock.minutes_between(lead.sql_at, now), lang)
