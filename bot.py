@@ -260,6 +260,7 @@ def cmd_kpi(settings: Settings, args) -> int:
     from blocks import kpi as kpi_blocks
     from handlers.services import utcnow
     from models.kpi import PeriodError, compute, parse_period
+    from models.teams import Teams
 
     lang = settings.LANGUAGE
     at = parse_at(args.at, settings) or utcnow()
@@ -268,10 +269,15 @@ def cmd_kpi(settings: Settings, args) -> int:
     except PeriodError as exc:
         raise CommandError(t("kpi.bad_period", lang, text=str(exc), kind=t(f"kpi.{args.kind}", lang),
                              example="2026-W47" if args.kind == "week" else "2026-11")) from None
+    teams = Teams.from_settings(settings)
+    if args.team is not None and args.team not in teams.by_id:
+        raise CommandError(t("kpi.unknown_team", lang, team=args.team, teams=", ".join(teams.by_id) or "-"))
+    scope = teams.kpi_scope(args.team)
     db = open_database(settings)
     with db.begin() as session:
-        report = compute(session, period, at, settings.clock)
-        previous = compute(session, period.previous(settings.tz), at, settings.clock) if args.format == "text" else None
+        report = compute(session, period, at, settings.clock, **scope)
+        previous = (compute(session, period.previous(settings.tz), at, settings.clock, **scope)
+                    if args.format == "text" else None)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2))
     elif args.format == "csv":
@@ -489,6 +495,72 @@ def cmd_doctor(settings: Settings, args) -> int:
     return 1 if failed else 0
 
 
+def read_routing(settings: Settings, path: str | None = None):
+    """The routing file (`path`, else ROUTING_FILE: read at start) read and checked; CommandError naming
+    every mistake."""
+    from blocks.routing import mistakes
+    from models.routing import RoutingError, load
+
+    lang = settings.LANGUAGE
+    path = path or settings.ROUTING_FILE
+    try:
+        if path == settings.ROUTING_FILE:
+            return settings.routing
+        return load(path, settings.SLA_CLAIM_MINUTES, settings.SLA_CONTACT_MINUTES)
+    except OSError as exc:
+        raise CommandError(t("routing.unreadable", lang, path=path, error=exc.strerror or exc)) from None
+    except RoutingError as exc:
+        lines = mistakes(exc, lang)
+        head = "routing.refused" if path == settings.ROUTING_FILE else "routing.check_refused"
+        raise CommandError("\n".join([t(head, lang, path=path, n=len(lines)), *lines])) from None
+
+
+def cmd_routing(settings: Settings, args) -> int:
+    """`routing check [FILE]`: the file's mistakes (exit 2), or its teams and rules; `routing explain
+    'LEAD-JSON'`: where that lead would go now and why, storing nothing (docs/routing.md)."""
+    from blocks.routing import check_lines
+
+    lang = settings.LANGUAGE
+    words = args.words
+    if words and words[0] == "explain" and len(words) == 2:
+        return routing_explain(settings, words[1])
+    if not words or words[0] != "check" or len(words) > 2:
+        raise CommandError(t("routing.usage", lang))
+    path = words[1] if len(words) == 2 else settings.ROUTING_FILE
+    if not path:
+        raise CommandError(t("routing.no_file", lang))
+    for line in check_lines(read_routing(settings, path), lang):
+        print(line)
+    return 0
+
+
+def routing_explain(settings: Settings, text: str) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from blocks.routing import explain_lines
+    from models.intake import explain
+    from models.leads import Policy, parse_lead
+
+    lang = settings.LANGUAGE
+    if not settings.ROUTING_FILE:
+        raise CommandError(t("routing.explain_no_file", lang))
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(t("routing.not_json", lang, error=exc)) from None
+    item, errors = parse_lead(obj, settings.tz)
+    if errors:
+        raise CommandError("; ".join(f"{e.field}: {t(e.key, lang, **e.params)}" for e in errors))
+    policy = Policy.from_settings(settings)
+    db = open_database(settings)
+    with db.begin() as session:
+        found = explain(session, item, policy, datetime.now(UTC))
+    for line in explain_lines(found, item, settings, lang):
+        print(line)
+    return 0
+
+
 def cmd_demo(settings: Settings, args) -> int:
     from standin.demo import run_demo
 
@@ -518,6 +590,7 @@ def parser() -> argparse.ArgumentParser:
     kp.add_argument("period", nargs="?", help="2026-W47 or 2026-11 (default: the one containing --at)")
     kp.add_argument("--at", help="the as-of instant, ISO 8601 (default now)")
     kp.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    kp.add_argument("--team", help="one team of ROUTING_FILE (docs/routing.md); default: every lead")
     ob = sub.add_parser("outbox", help="list the Slack messages not delivered, and send failed ones again",
                         usage="bot.py outbox list [--failed] [--limit N] | retry ID [ID …] | retry --all-failed")
     ob.add_argument("words", nargs=argparse.REMAINDER, metavar="list|retry …",
@@ -536,13 +609,16 @@ def parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot and the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
+    rt = sub.add_parser("routing", help="check a routing file, or see where a lead would go (docs/routing.md)",
+                        usage="bot.py routing check [FILE] | routing explain 'LEAD-JSON'")
+    rt.add_argument("words", nargs=argparse.REMAINDER, metavar="check [FILE] | explain 'LEAD-JSON'")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "web": cmd_web,
             "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
-            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor}
+            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor, "routing": cmd_routing}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -550,11 +626,13 @@ def main(argv: list[str] | None = None) -> int:
     logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command in ("kpi", "outbox", "events", "doctor"):  # the output is the report: no migration chatter
+    if command in ("kpi", "outbox", "events", "doctor", "routing"):  # the output is the report: no migration chatter
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         logs.configure(settings.LOG_FORMAT)  # text or JSON lines, with request ids (ops/logs.py)
+        if settings.ROUTING_FILE and command not in ("routing", "doctor"):  # those say what is wrong themselves
+            read_routing(settings)  # refused at start, every mistake named, rather than when a card goes astray
         return COMMANDS[command](settings, args)
     except (SettingsError, CommandError, StartupError) as exc:
         if command == "doctor" and isinstance(exc, SettingsError):  # a ✗ line like every other problem it finds

@@ -174,9 +174,13 @@ class Settings(BaseSettings):
     METRICS_TOKEN: str | None = None
     METRICS_PORT: int | None = Field(None, ge=1, le=65535)
     LOG_FORMAT: Literal["text", "json"] = "text"
+    # Teams and routing (docs/routing.md): a YAML file of teams and the rules that route MQLs to them, read and
+    # checked at start (`routing`); unset, Handoff is the one team the settings above describe.
+    ROUTING_FILE: str | None = None
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
-                     "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", "METRICS_TOKEN", mode="before")
+                     "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", "METRICS_TOKEN", "ROUTING_FILE",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, v):
         if isinstance(v, str) and not v.strip():
@@ -383,6 +387,16 @@ class Settings(BaseSettings):
         from models.clock import BusinessClock
 
         return BusinessClock(self.tz, self.business_hours, self.business_days, self.HOLIDAYS or None)
+
+    @cached_property
+    def routing(self):
+        """The routing file, read and checked (models/routing.py), or None without ROUTING_FILE. Raises
+        RoutingError naming every mistake, or OSError when the file cannot be read; `bot.py` reads it at start."""
+        if not self.ROUTING_FILE:
+            return None
+        from models.routing import load
+
+        return load(self.ROUTING_FILE, self.SLA_CLAIM_MINUTES, self.SLA_CONTACT_MINUTES)
 
     @property
     def socket_mode(self) -> bool:

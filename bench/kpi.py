@@ -34,11 +34,15 @@ START = datetime(2024, 12, 1, tzinfo=UTC)
 AT = datetime(2026, 11, 30, 14, 59, tzinfo=UTC)  # Mon 30 Nov 23:59 in Tokyo
 CHUNK = 20_000
 EMPTY = dict.fromkeys(("mql_at", "claim_due", "contact_due", "claimed_at", "claimed_by", "contacted_at", "sql_at",
-                       "won_at", "lost_at", "lost_reason"))  # every row carries every column (executemany)
+                       "won_at", "lost_at", "lost_reason", "team"))  # every row carries every column (executemany)
+
+
+TEAMS = ("inside-sales", "field-sales")  # `kpi week --team`: a team's report over its leads only
 
 
 def fill(db: Database, total: int) -> None:
     rng = random.Random(3)
+    teams = random.Random(4)  # its own sequence: the rest of the history is the same with teams or without
     span = (AT - START).total_seconds()
     table = Lead.__table__
     with db.engine.begin() as conn:
@@ -52,7 +56,8 @@ def fill(db: Database, total: int) -> None:
                            updated_at=created)
                 if score >= 60:
                     claim_due, contact_due = created + timedelta(hours=6), created + timedelta(hours=20)
-                    row.update(mql_at=created, claim_due=claim_due, contact_due=contact_due)
+                    row.update(mql_at=created, claim_due=claim_due, contact_due=contact_due,
+                               team=teams.choice(TEAMS))
                     if rng.random() < 0.85:
                         claimed = created + timedelta(minutes=rng.expovariate(1 / 240))
                         row.update(claimed_at=claimed, claimed_by=f"U{rng.randint(1, 30):03d}")
@@ -91,12 +96,12 @@ def period_of(kind: str):
     return parse_period(kind, "2026-W48" if kind == "week" else "2026-11", AT, TOKYO)
 
 
-def ours(db: Database, kind: str):
+def ours(db: Database, kind: str, team: str | None = None):
     period = period_of(kind)
 
     def run():
         with db.begin() as s:
-            return compute(s, period, AT, CLOCK)
+            return compute(s, period, AT, CLOCK, team=team)
     return run
 
 
@@ -126,6 +131,11 @@ def measure(db_url: str, total: int, with_naive: bool = True) -> list[dict]:
         nms, nmb = timed(naive(db, kind), runs=2) if with_naive else (None, None)
         out.append({"kind": kind, "total": total, "period_mqls": mqls, "ms": ms, "peak_mb": mb, "naive_ms": nms,
                     "naive_peak_mb": nmb, "fill_s": fill_s})
+    ms, mb = timed(ours(db, "week", TEAMS[1]))  # /kpi week TEAM
+    with db.begin() as s:
+        mqls = compute(s, period_of("week"), AT, CLOCK, team=TEAMS[1])["mqls"]
+    out.append({"kind": f"week --team {TEAMS[1]}", "total": total, "period_mqls": mqls, "ms": ms, "peak_mb": mb,
+                "naive_ms": None, "naive_peak_mb": None, "fill_s": fill_s})
     db.dispose()
     return out
 

@@ -42,6 +42,8 @@ from bench.import_leads import ROWS as IMPORT_ROWS
 from bench.import_leads import measure as measure_import
 from bench.import_leads import section as import_section
 from bench.kpi import measure as measure_kpi
+from bench.routing import measure as measure_routing
+from bench.routing import section as routing_section
 from bench.sweep import measure as measure_sweep
 from standin import slack_requests
 from standin.server import SlackStandIn
@@ -325,6 +327,13 @@ def main() -> int:
                 kpi_rows.append(f"| {label} | {k['kind']} | {total:,} | {k['period_mqls']:,} | {k['ms']:.0f} | "
                                 f"{k['peak_mb']:.1f} | {naive} |")
 
+    routing_results = []
+    for label, fresh in targets:
+        print(f"[{label}] routing batches of MQLs over 1,000,000 stored leads …", flush=True)
+        rr = measure_routing(fresh("routing.db"), 1_000_000, tmp)
+        print(f"  {rr}", flush=True)
+        routing_results.append((label, rr))
+
     import_results = []
     with SlackStandIn() as slack:
         for label, fresh in targets:
@@ -402,7 +411,8 @@ def main() -> int:
               "| database | open leads | due | selection ms (median) | selection ms (max) | whole sweep ms | "
               "reminders queued |", "|---|---|---|---|---|---|---|", *sweep_rows, "",
               "## KPI report",
-              "`kpi week` (2026-W48) and `kpi month` (2026-11) as of Mon 30 Nov 23:59 Tokyo, on a generated history "
+              "`kpi week` (2026-W48), `kpi month` (2026-11) and `kpi week --team field-sales` (one of two teams, "
+              "docs/routing.md) as of Mon 30 Nov 23:59 Tokyo, on a generated history "
               "spread over two years (about half of them MQLs). *ms* is the median of 5 runs of the whole report (every key of "
               "docs/kpi.md, per rep, per source, score bands, lost reasons, overdue now); *peak MB* is the peak of Python "
               "allocations during one run. *Naive* reads the whole `leads` table into pandas and counts only the "
@@ -410,6 +420,7 @@ def main() -> int:
               "table.\n",
               "| database | report | leads in table | MQLs in period | ms | peak MB | naive ms | naive peak MB | "
               "naive / ours |", "|---|---|---|---|---|---|---|---|---|", *kpi_rows, "",
+              *routing_section(routing_results),
               *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
               *events_section(events_results), *hubspot_section(hubspot_results)]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))

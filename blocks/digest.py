@@ -22,6 +22,7 @@ def digest(report: dict, previous: dict, overdue: dict, lagging: dict[str, int],
     parts = kpi_blocks.breakdowns(report, lang)
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": clip(head, 150)}},
               _section("\n".join(kpi_blocks.headline(report, previous, lang))),
+              *([_list(t("kpi.section.team", lang), parts["team"], lang)] if "by_team" in report else []),
               _list(t("kpi.section.source", lang), parts["source"], lang),
               _list(t("kpi.section.rep", lang), parts["rep"], lang),
               _list(t("kpi.section.lost", lang), parts["lost"], lang)]
@@ -42,6 +43,12 @@ def retro(data: dict, advice: dict | None, well: dict, lang: str, threshold_sett
     head = t("retro.title", lang, period=r["period"])
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": clip(head, 150)}},
                           _section("\n".join(kpi_blocks.headline(r, prev, lang)))]
+    if "by_team" in r:  # each team's first handoff, and the second handoff of each team that receives SQLs
+        handoffs = [t("retro.handed_in", lang, team=escape(team), n=kpi_blocks.num(h["handed_in"]),
+                      rate=kpi_blocks.pct(h["handed_in_claim_sla_rate"]), in_sla=kpi_blocks.num(h["handed_in_claimed_in_sla"]),
+                      of=kpi_blocks.num(h["handed_in_claimed"]), median=kpi_blocks.num(h["median_handed_in_claim_minutes"]))
+                    for team, h in (data.get("handoffs") or {}).items()]
+        blocks.append(_list(t("kpi.section.team", lang), kpi_blocks.breakdowns(r, lang)["team"] + handoffs, lang))
     # 1. KPIs against targets
     lines = []
     for metric, target in sorted(data["targets"].items()):

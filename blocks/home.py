@@ -6,9 +6,11 @@ from datetime import datetime
 from blocks.card import owner_controls
 from blocks.format import button, clip, escape, local_time, plain
 from blocks.ids import ActionId, BlockId
+from blocks.routing import rule_line, team_line
 from blocks.texts import t
 from models.clock import BusinessClock
 from models.home import HomeData, Section
+from models.routing import Routing
 from models.tables import Lead
 
 
@@ -55,7 +57,8 @@ def _section(title: str, empty: str, section: Section, now, lang, clock, control
     return blocks
 
 
-def view(data: HomeData, now: datetime, lang: str, clock: BusinessClock) -> dict:
+def view(data: HomeData, now: datetime, lang: str, clock: BusinessClock, routing: Routing | None = None) -> dict:
+    """The Home tab; `routing`: the teams and rules, shown to managers when there is a routing file."""
     blocks = _section(t("home.mine", lang, n=data.mine.total), t("home.mine.empty", lang), data.mine, now, lang,
                       clock, controls=True)
     if data.unclaimed is not None:
@@ -72,4 +75,12 @@ def view(data: HomeData, now: datetime, lang: str, clock: BusinessClock) -> dict
         lines = [t("home.quality.line", lang, source=escape(src), **q) for src, q in data.quality.items()]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(
             "\n".join(lines) or t("home.quality.empty", lang), 2900)}})
+    if routing is not None:
+        blocks.append({"type": "divider"})
+        blocks.append({"type": "header", "text": plain(t("home.routing", lang))})
+        teams = "\n".join(f"• {escape(team_line(team, lang))}" for team in routing.teams.values())
+        rules = "\n".join(f"• {escape(rule_line(rule, routing, lang))}" for rule in routing.rules)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(teams, 2900)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(
+            f"*{t('home.routing.rules', lang)}*\n{rules}", 2900)}})
     return {"type": "home", "blocks": blocks[:100]}

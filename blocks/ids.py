@@ -22,6 +22,7 @@ class CallbackId(StrEnum):
     LOST = "lead_lost"
     DISQUALIFY = "lead_disqualify"
     RETRO_ITEM = "retro_action_item"
+    QUALIFY = "lead_sql"  # SQL in a team with `next`: the note handed to that team (docs/routing.md)
 
 
 class BlockId(StrEnum):

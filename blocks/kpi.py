@@ -49,6 +49,11 @@ def headline(r: dict, prev: dict | None, lang: str) -> list[str]:
         t("kpi.line.won", lang, won=num(r["won"]), rate=pct(r["sql_to_won_rate"]),
           d=_delta(r["sql_to_won_rate"], p.get("sql_to_won_rate"), lang, True)),
         t("kpi.line.overdue", lang, n=num(r["overdue_unclaimed"])),
+        *([t("kpi.line.handed_in", lang, n=num(r["handed_in"]), rate=pct(r["handed_in_claim_sla_rate"]),
+             in_sla=num(r["handed_in_claimed_in_sla"]), of=num(r["handed_in_claimed"]),
+             median=num(r["median_handed_in_claim_minutes"]),
+             d=_delta(r["handed_in_claim_sla_rate"], p.get("handed_in_claim_sla_rate"), lang, True))]
+          if "handed_in" in r else []),
     ]
 
 
@@ -66,10 +71,18 @@ def breakdowns(r: dict, lang: str) -> dict[str, list[str]]:
                            for k, v in list(r["disqualify_reasons"].items())[:MAX_ROWS]]
     out["bands"] = [t("kpi.row.band", lang, band=b, mqls=v["mqls"], sqls=v["sqls"], rate=pct(v["mql_to_sql_rate"]))
                     for b, v in sorted(r["score_bands"].items(), reverse=True)]
+    out["team"] = [t("kpi.row.team", lang, team=escape(team), mqls=v["mqls"], rate=pct(v["claim_sla_rate"]),
+                     in_sla=v["claimed_in_sla"], claimed=v["claimed"], sqls=v["sqls"])
+                   for team, v in (r.get("by_team") or {}).items()][:MAX_ROWS]
     return out
 
 
 SECTIONS = ("source", "rep", "lost", "disqualified", "bands")
+
+
+def sections(r: dict, only: tuple[str, ...] = SECTIONS) -> tuple[str, ...]:
+    """The breakdowns to show: with teams (a routing file), the report over all teams has one per team first."""
+    return (("team",) if "by_team" in r and only == SECTIONS else ()) + only
 
 
 def shown_days(r: dict) -> dict[str, str]:
@@ -79,15 +92,15 @@ def shown_days(r: dict) -> dict[str, str]:
 
 
 def title(r: dict, lang: str) -> str:
-    return t("kpi.title", lang, period=r["period"], **shown_days(r),
-             as_of=r["as_of"][:16].replace("T", " "))
+    head = t("kpi.title", lang, period=r["period"], **shown_days(r), as_of=r["as_of"][:16].replace("T", " "))
+    return head + (t("kpi.title.team", lang, team=escape(r["team"])) if r.get("team") else "")
 
 
 def text(r: dict, prev: dict | None, lang: str) -> str:
     """The whole report as plain text (the CLI's --format text)."""
     lines = [title(r, lang), ""] + [f"  {x}" for x in headline(r, prev, lang)]
     parts = breakdowns(r, lang)
-    for name in SECTIONS:
+    for name in sections(r):
         lines += ["", t(f"kpi.section.{name}", lang)]
         lines += [f"  {x}" for x in parts[name]] or [f"  {t('kpi.none', lang)}"]
     plain_text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", "\n".join(lines)).replace("*", "")  # no mrkdwn
@@ -101,7 +114,7 @@ def blocks(r: dict, prev: dict | None, lang: str, share_value: str | None = None
     out: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}},
                        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(headline(r, prev, lang))}}]
     parts = breakdowns(r, lang)
-    for name in only:
+    for name in sections(r, only):
         body = "\n".join(parts[name]) or t("kpi.none", lang)
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(
             f"{t(f'kpi.section.{name}', lang)}\n{body}", 2900)}})

@@ -38,6 +38,29 @@ def modal(outcome: str, lead: Lead, lang: str, reasons: tuple[str, ...]) -> dict
     }
 
 
+def qualify_modal(lead: Lead, lang: str, to_team: str) -> dict:
+    """SQL in a team with `next`: an optional note for the team the lead is handed to; the lead id travels in
+    private_metadata (callback_id lead_sql)."""
+    company = lead.company or t("card.unknown_company", lang)
+    name = lead.name or t("card.unknown_name", lang)
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.QUALIFY,
+        "private_metadata": str(lead.id),
+        "title": plain(clip(t("qualify.title", lang), 24)),
+        "submit": plain(clip(t("qualify.submit", lang), 24)),
+        "close": plain(clip(t("modal.cancel", lang), 24)),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(t(
+                "qualify.intro", lang, company=escape(company), name=escape(name), team=escape(to_team)), 2900)}},
+            {"type": "input", "block_id": BlockId.NOTE, "optional": True,
+             "label": plain(t("qualify.note", lang)),
+             "element": {"type": "plain_text_input", "action_id": VALUE, "multiline": True,
+                         "max_length": NOTE_MAX}},
+        ],
+    }
+
+
 def state_value(values: dict, *path: str):
     """What a view_submission's state holds at `path`, or None wherever its shape is not what we built."""
     found = values

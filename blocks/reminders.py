@@ -47,13 +47,15 @@ def message(action: str, lead: Lead, payload: dict, now: datetime, lang: str,
     who = _who(lead, lang)
     tz = clock.tz
     again = t("remind.again", lang) if payload.get("repeat") else ""
-    if action == "claim_remind":
-        left = duration(clock.minutes_between(now, lead.claim_due), lang)
-        text = t("remind.claim", lang, left=left, deadline=local_time(lead.claim_due, tz, lang))
+    if action in ("claim_remind", "handed_remind"):  # the first claim, or the claim of a team an SQL was handed to
+        due = lead.claim_due if action == "claim_remind" else lead.handed_claim_due
+        left = duration(clock.minutes_between(now, due), lang)
+        text = t(f"remind.{action.removesuffix('_remind')}", lang, left=left, deadline=local_time(due, tz, lang))
         return text, [_section(text)]
-    if action == "claim_due":
+    if action in ("claim_due", "handed_due"):
+        due = lead.claim_due if action == "claim_due" else lead.handed_claim_due
         mentions = " ".join(f"<@{m}>" for m in payload.get("managers") or [])
-        text = t("remind.claim_due", lang, deadline=local_time(lead.claim_due, tz, lang), managers=mentions)
+        text = t(f"remind.{action}", lang, deadline=local_time(due, tz, lang), managers=mentions)
         return text, [_section(text)]
     if action == "claim_escalate":
         waited = duration(clock.minutes_between(lead.mql_at, now), lang)
@@ -81,6 +83,10 @@ def message(action: str, lead: Lead, payload: dict, now: datetime, lang: str,
     if action == "offer_expire":
         text = t("remind.offer_expired", lang, user=payload.get("was") or "")
         return text, [_section(text)]
+    if action == "handed_escalate":
+        waited = duration(clock.minutes_between(lead.sql_at, now), lang)
+        text = t("remind.handed_escalate", lang, waited=waited, qualifier=lead.qualified_by or "-", **who)
+        return text, [_section(text), _reassign_block(lead, lang)]
     if action == "quality":
         from models.outcomes import outcome_of
 
@@ -109,16 +115,18 @@ def still_relevant(action: str, lead: Lead, payload: dict) -> bool:
         return False
     if action in ("claim_remind", "claim_due", "claim_escalate"):
         return lead.claimed_at is None
+    if action in ("handed_remind", "handed_due", "handed_escalate"):
+        return lead.handed_to is not None and lead.handed_claimed_at is None
     if action == "contact_remind":
-        return lead.contacted_at is None and lead.claimed_by == user
+        return lead.contacted_at is None and lead.owner == user
     if action == "contact_due":
         return lead.contacted_at is None and lead.claimed_by is not None
     if action == "outcome_remind":
-        return lead.contacted_at is not None and lead.sql_at is None and lead.claimed_by == user
+        return lead.contacted_at is not None and lead.sql_at is None and lead.owner == user
     if action == "offered":
         return lead.claimed_at is None and lead.offered_to == user
     if action == "offer_expire":
         return lead.claimed_at is None
     if action == "assigned":
-        return lead.claimed_by == user
+        return lead.owner == user
     return False

@@ -16,6 +16,7 @@ from blocks.ids import ActionId
 from blocks.texts import t
 from handlers.errors import explained
 from models import outcomes
+from models.handover import HANDED, claim_handed, hands_over
 from models.leads import SLACK_USER_RE, LeadError, claim
 from models.ownership import log_contact, reassign, snooze
 from models.tables import Lead
@@ -75,44 +76,52 @@ def click_work(services) -> dict[str, Callable]:
     settings, sla = services.settings, services.policy.sla
 
     def claim_lead(session, body, action, now):
-        claim(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=now, sla_policy=sla,
-              managers=settings.MANAGER_IDS)
+        lead_id = lead_id_of(action)
+        if choice_of(action, (HANDED,), "") == HANDED:  # the card of an SQL handed to this team
+            claim_handed(session, lead_id=lead_id, user=body["user"]["id"], now=now)
+            return None
+        claim(session, lead_id=lead_id, user=body["user"]["id"], now=now, sla_policy=sla,
+              managers=services.managers_of(session, lead_id))
 
     def contacted(session, body, action, now):
-        log_contact(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=now,
-                    managers=settings.MANAGER_IDS, policy=sla)
+        lead_id = lead_id_of(action)
+        log_contact(session, lead_id=lead_id, user=body["user"]["id"], now=now,
+                    managers=services.managers_of(session, lead_id), policy=sla)
         return "notice.contacted", {}
 
     def snooze_nag(session, body, action, now):
         lead_id, choice = lead_id_of(action), choice_of(action, SNOOZE_CHOICES, "1h")
         until, count = snooze(session, lead_id=lead_id, user=body["user"]["id"], choice=choice, now=now,
-                              managers=settings.MANAGER_IDS, policy=sla)
+                              managers=services.managers_of(session, lead_id), policy=sla)
         return "notice.snoozed", {"until": until, "count": count, "limit": sla.snooze_limit}
 
     def reassign_lead(session, body, action, now):
-        new_owner = user_of(action)
-        reassign(session, lead_id=lead_id_of(action), manager=body["user"]["id"], new_owner=new_owner,
-                 now=now, managers=settings.MANAGER_IDS, policy=sla)
+        new_owner, lead_id = user_of(action), lead_id_of(action)
+        reassign(session, lead_id=lead_id, manager=body["user"]["id"], new_owner=new_owner,
+                 now=now, managers=services.managers_of(session, lead_id), policy=sla)
         return "notice.reassigned", {"user": new_owner}
 
     def one_click(outcome: str):
         def record_outcome(session, body, action, now):
-            outcomes.record(session, lead_id=lead_id_of(action), user=body["user"]["id"], outcome=outcome,
-                            now=now, managers=settings.MANAGER_IDS)
+            lead_id = lead_id_of(action)
+            outcomes.record(session, lead_id=lead_id, user=body["user"]["id"], outcome=outcome,
+                            now=now, managers=services.managers_of(session, lead_id))
             return "notice.recorded", {"outcome": t(f"outcome.{outcome}", settings.LANGUAGE)}
         record_outcome.__name__ = f"record_{outcome}"  # the name its log lines carry
         return record_outcome
 
     def undo_outcome(session, body, action, now):
-        _, was = outcomes.undo(session, lead_id=lead_id_of(action), user=body["user"]["id"], now=now,
-                               managers=settings.MANAGER_IDS, policy=sla,
+        lead_id = lead_id_of(action)
+        _, was = outcomes.undo(session, lead_id=lead_id, user=body["user"]["id"], now=now,
+                               managers=services.managers_of(session, lead_id), policy=sla,
                                marketing_channel=settings.MARKETING_CHANNEL)
         return "notice.undone", {"outcome": t(f"outcome.{was}", settings.LANGUAGE)}
 
     def rate(good: bool):
         def rate_quality(session, body, action, now):
-            outcomes.rate_quality(session, lead_id=lead_id_of(action), user=body["user"]["id"], good=good,
-                                  now=now, managers=settings.MANAGER_IDS)
+            lead_id = lead_id_of(action)
+            outcomes.rate_quality(session, lead_id=lead_id, user=body["user"]["id"], good=good,
+                                  now=now, managers=services.managers_of(session, lead_id))
             return "notice.quality", {"rating": t("quality.good" if good else "quality.bad", settings.LANGUAGE)}
         rate_quality.__name__ = f"rate_quality_{'good' if good else 'bad'}"
         return rate_quality
@@ -135,7 +144,7 @@ def register(app, services, recorder: Executor) -> None:
                 if session is None:
                     return
                 lead = outcomes.check_can_record(session, session.get(Lead, lead_id), user=body["user"]["id"],
-                                                 outcome=outcome, managers=services.settings.MANAGER_IDS)
+                                                 outcome=outcome, managers=services.managers_of(session, lead_id))
                 view = outcome_blocks.modal(outcome, lead, services.settings.LANGUAGE,
                                             outcomes.reasons_for(outcome, services.settings))
             # The trigger_id lives about 3 s: open the modal now, directly, not through the outbox.
@@ -143,8 +152,29 @@ def register(app, services, recorder: Executor) -> None:
         open_modal.__name__ = f"open_{outcome}_modal"
         return open_modal
 
+    @explained(services)
+    def sql_or_hand_over(body, action, client, context):
+        """SQL on a card of a team with `next` opens the hand-over form (its trigger_id lives about 3 s);
+        anywhere else it is the one-click SQL, queued like the other buttons."""
+        lead_id, user = lead_id_of(action), body["user"]["id"]
+        with services.db.begin() as session:
+            lead = session.get(Lead, lead_id)
+            to = hands_over(services.teams, lead) if lead is not None else None
+            if to is not None:
+                lead = outcomes.check_can_record(session, lead, user=user, outcome=outcomes.SQL,
+                                                 managers=services.managers_of(session, lead_id))
+                view = outcome_blocks.qualify_modal(lead, services.settings.LANGUAGE, to.name or to.id)
+        if to is None:
+            record_click(lambda: None, body, action, context)
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
     record_click = services.clicks.ack_listener(recorder)
+    hand_overs = any(team.next for team in services.teams)
     for action_id in services.clicks.work:
+        if action_id == ActionId.SQL and hand_overs:  # some team hands its SQLs on: decided per lead
+            app.action(action_id)(ack=ack_now, lazy=[sql_or_hand_over])
+            continue
         app.action(action_id)(record_click)
     app.action(ActionId.LOST)(ack=ack_now, lazy=[reason_modal(outcomes.LOST)])
     app.action(ActionId.DISQUALIFY)(ack=ack_now, lazy=[reason_modal(outcomes.DISQUALIFIED)])

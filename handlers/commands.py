@@ -46,11 +46,12 @@ def report_label(kind: str, text, now: datetime, tz) -> str:
     return label
 
 
-def share_of(value, now: datetime, tz) -> tuple[str, str, str]:
-    """The Share button's value, `kind:label:as_of`, as we wrote it: a week or month, its label, and the
-    (past, offset-aware) instant the report was computed at; else StaleControl. Nothing tampered reaches
-    the outbox, where it could never be rendered."""
-    kind, _, rest = (value or "").partition(":")
+def share_of(value, now: datetime, tz) -> tuple[str, str, str, str | None]:
+    """The Share button's value, `kind:label:as_of[|team]`, as we wrote it: a week or month, its label, the
+    (past, offset-aware) instant the report was computed at, and the team it is about; else StaleControl.
+    Nothing tampered reaches the outbox, where it could never be rendered."""
+    value, _, team = (value or "").partition("|")
+    kind, _, rest = value.partition(":")
     label, _, as_of = rest.partition(":")
     report_label(kind, label, now, tz)
     try:
@@ -62,7 +63,7 @@ def share_of(value, now: datetime, tz) -> tuple[str, str, str]:
         raise StaleControl() from None
     if not datetime(1900, 1, 1, tzinfo=UTC) <= at <= now:
         raise StaleControl()
-    return kind, label, as_of
+    return kind, label, as_of, team or None
 
 
 def kpi_answer(text: str, user: str, services, context=None) -> dict:
@@ -71,20 +72,29 @@ def kpi_answer(text: str, user: str, services, context=None) -> dict:
     settings = services.settings
     lang = settings.LANGUAGE
     words = (text or "").split()
-    if not settings.is_manager(user):
+    managed = services.teams.managed_by(user)  # None: every team (MANAGER_IDS); [...]: a team's manager
+    if managed == []:
         return {"text": t("kpi.refused", lang)}
     if not words or words[0].lower() == "help":
         return _usage(lang)
     sub, rest, now, tz = words[0].lower(), words[1:], services.now(), settings.tz
     if sub in ("week", "month"):
+        team = rest.pop() if rest and rest[-1] in services.teams.by_id else None  # `/kpi week [PERIOD] [TEAM]`
         if len(rest) > 1:
             return _usage(lang, t("kpi.unknown", lang, word=_echo(" ".join(rest[1:]))))
         try:
             period = parse_period(sub, rest[0] if rest else None, now, tz)
         except PeriodError as exc:
+            if services.teams.routing is not None and re.fullmatch(r"[a-z0-9-]+", rest[0]):  # a team's id, mistyped
+                return _usage(lang, t("kpi.unknown_team", lang, team=_echo(rest[0]),
+                                      teams=", ".join(services.teams.by_id)))
             return _usage(lang, t("kpi.bad_period", lang, text=_echo(str(exc)), kind=t(f"kpi.{sub}", lang),
                                   example="2026-W47" if sub == "week" else "2026-11"))
-        return report_answer(services, sub, period.label, now, share=True)
+        if managed is not None:  # a team's manager sees their team's report
+            team = team or managed[0]
+            if team not in managed:
+                return {"text": t("kpi.refused_team", lang, teams=", ".join(str(m) for m in managed))}
+        return report_answer(services, sub, period.label, now, share=True, team=team)
     if sub in ("rep", "source"):
         return breakdown_answer(services, sub, rest, now)
     if sub == "plan":
@@ -94,18 +104,19 @@ def kpi_answer(text: str, user: str, services, context=None) -> dict:
     return _usage(lang, t("kpi.unknown", lang, word=_echo(words[0])))
 
 
-def report_answer(services, kind: str, label: str, as_of, share: bool, only=kpi_blocks.SECTIONS) -> dict:
-    answer, _ = _report(services, kind, label, as_of, share, only)
+def report_answer(services, kind: str, label: str, as_of, share: bool, only=kpi_blocks.SECTIONS,
+                  team: str | None = None) -> dict:
+    answer, _ = _report(services, kind, label, as_of, share, only, team)
     return answer
 
 
-def _report(services, kind: str, label: str, as_of, share: bool, only) -> tuple[dict, dict]:
-    """The answer's text and blocks, and the report they show."""
+def _report(services, kind: str, label: str, as_of, share: bool, only, team: str | None = None) -> tuple[dict, dict]:
+    """The answer's text and blocks, and the report they show (`team`: one team's, docs/routing.md)."""
     settings = services.settings
     with services.db.begin() as session:
         report, previous = compute_with_previous(session, parse_period(kind, label, as_of, settings.tz), as_of,
-                                                 settings.clock)
-    value = f"{kind}:{label}:{as_of.isoformat()}" if share else None
+                                                 settings.clock, **services.teams.kpi_scope(team))
+    value = f"{kind}:{label}:{as_of.isoformat()}" + (f"|{team}" if team else "") if share else None
     text, blocks = kpi_blocks.blocks(report, previous, settings.LANGUAGE, value, only)
     return {"text": text, "blocks": blocks}, report
 
@@ -201,18 +212,24 @@ def register(app, services) -> None:
     def share(body, action, context):
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
-        if not services.settings.is_manager(user) or not channel:
+        managed = services.teams.managed_by(user)
+        if managed == [] or not channel:
             reply_privately(services, body, "kpi.refused", {})
             return
-        kind, label, as_of = share_of(action.get("value"), services.now(), services.settings.tz)
+        kind, label, as_of, team = share_of(action.get("value"), services.now(), services.settings.tz)
+        if team is not None and team not in services.teams.by_id:
+            raise StaleControl()  # a team since removed from the routing file, or a tampered value
+        if managed is not None and (team is None or team not in managed):
+            reply_privately(services, body, "kpi.refused", {})
+            return
 
         def attempt():
             with services.once(context) as session:
                 if session is None:
                     return
-                enqueue(session, kind=Kind.REPORT, dedupe_key=f"share:{channel}:{kind}:{label}:{as_of}",
+                enqueue(session, kind=Kind.REPORT, dedupe_key=f"share:{channel}:{kind}:{label}:{as_of}:{team or ''}",
                         now=services.now(), channel=channel,
-                        payload={"kind": kind, "label": label, "as_of": as_of, "user": user})
+                        payload={"kind": kind, "label": label, "as_of": as_of, "user": user, "team": team})
         services.patiently(attempt)  # acknowledged already: applied once the database is back, or told
         services.notify()
 

@@ -36,7 +36,7 @@ def handoff_answer(text: str, user: str, services, context=None) -> str:
     m = MENTION.match(rest[0])
     if m:
         target, rest = m.group(1), rest[1:]
-        if target != user and not settings.is_manager(user):
+        if target != user and not services.teams.manages(user, target):  # MANAGER_IDS, or a manager of their team
             return t("notice.managers_only", lang)
     if rest and rest[0].lower() == "off" and len(rest) == 1:
         with services.once(context) as session:

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import Database, is_transient
 from models.leads import Policy
 from models.requests import first_time
+from models.tables import Lead
+from models.teams import Teams
 from outbox.process import WAKE_CLICKS
 from settings import Settings
 
@@ -51,6 +54,23 @@ class Services:
 
     def __post_init__(self):
         self.policy = Policy.from_settings(self.settings)
+
+    @property
+    def teams(self) -> Teams:
+        return self.policy.teams
+
+    def managers_of(self, session: Session, lead_id: int) -> tuple[str, ...]:
+        """Who may act as a manager on this lead: its team's managers (and, once handed on, the receiving team's)
+        and MANAGER_IDS (models/teams.py). Without a routing file, MANAGER_IDS, without reading the lead."""
+        if self.teams.routing is None:
+            return tuple(self.settings.MANAGER_IDS)
+        row = session.execute(select(Lead.team, Lead.handed_to).where(Lead.id == lead_id)).first()
+        if row is None:
+            return tuple(self.settings.MANAGER_IDS)
+        managers = self.teams.get(row.team).managers
+        if row.handed_to is not None:  # the team it was handed to manages it too
+            managers = tuple(dict.fromkeys([*managers, *self.teams.get(row.handed_to).managers]))
+        return managers
 
     @contextlib.contextmanager
     def once(self, context: dict) -> Iterator[Session | None]:

@@ -1,4 +1,5 @@
-"""Modal submissions: Lost… and Not a fit… (callback_id lead_lost, lead_disqualify)."""
+"""Modal submissions: Lost… and Not a fit… (callback_id lead_lost, lead_disqualify), and SQL handed to the next
+team (lead_sql, docs/routing.md)."""
 from __future__ import annotations
 
 from blocks import outcome as outcome_blocks
@@ -8,6 +9,7 @@ from handlers.actions import StaleControl, parse_lead_id
 from handlers.errors import domain_params
 from handlers.home import refresh_after
 from models import outcomes
+from models.handover import qualify
 from models.leads import LeadError
 
 
@@ -40,7 +42,8 @@ def register(app, services) -> None:
                         ack()
                         return
                     outcomes.record(session, lead_id=lead_id, user=body["user"]["id"], outcome=outcome,
-                                    now=services.now(), managers=settings.MANAGER_IDS, reason=reason,
+                                    now=services.now(), managers=services.managers_of(session, lead_id),
+                                    reason=reason,
                                     note=note, reasons=reasons, marketing_channel=settings.MARKETING_CHANNEL)
             except LeadError as exc:  # shown in the modal: the person sees why nothing changed
                 key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key
@@ -54,3 +57,27 @@ def register(app, services) -> None:
 
     app.view(CallbackId.LOST)(on_submit(outcomes.LOST))
     app.view(CallbackId.DISQUALIFY)(on_submit(outcomes.DISQUALIFIED))
+
+    @app.view(CallbackId.QUALIFY)
+    def on_qualify_submit(ack, body, view, context):
+        """SQL with a note, handed to the next team (models/handover.py); a refusal shows in the form."""
+        lang = services.settings.LANGUAGE
+        note = outcome_blocks.state_value(view["state"]["values"], BlockId.NOTE, outcome_blocks.VALUE, "value")
+        note = (note.strip() or None) if isinstance(note, str) else None
+        if problem := too_long(note, outcome_blocks.NOTE_MAX, lang):
+            ack(response_action="errors", errors={BlockId.NOTE: problem})
+            return
+        try:
+            lead_id = parse_lead_id(view.get("private_metadata"))
+            with services.once(context) as session:
+                if session is not None:
+                    qualify(session, lead_id=lead_id, user=body["user"]["id"], note=note, now=services.now(),
+                            managers=services.managers_of(session, lead_id), teams=services.teams,
+                            clock=services.settings.clock)
+        except LeadError as exc:
+            key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key
+            ack(response_action="errors", errors={BlockId.NOTE: t(key, lang, **domain_params(exc.params, lang))})
+            return
+        ack()
+        services.notify()
+        refresh_after(services, body)

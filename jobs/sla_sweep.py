@@ -20,6 +20,7 @@ from models import events, sla
 from models.leads import audit
 from models.ownership import expire_offer, reminder
 from models.tables import Lead, SlaTimer
+from models.teams import Teams
 from ops import metrics
 
 log = logging.getLogger("handoff.sla")
@@ -40,12 +41,29 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class Targets:
+    """Who hears about a lead's deadlines: its team's channel and managers (models/teams.py)."""
+
     handoff_channel: str | None
     managers: tuple[str, ...]
+    teams: Teams | None = None
 
     @classmethod
     def from_settings(cls, settings) -> Targets:
-        return cls(settings.HANDOFF_CHANNEL, tuple(settings.MANAGER_IDS))
+        return cls(settings.HANDOFF_CHANNEL, tuple(settings.MANAGER_IDS), Teams.from_settings(settings))
+
+    def of(self, lead: Lead) -> tuple[str | None, tuple[str, ...]]:
+        """The channel (where its card is, else its team's) and the managers of a lead."""
+        if self.teams is None or lead.team is None:
+            return lead.card_channel or self.handoff_channel, self.managers
+        team = self.teams.get(lead.team)
+        return lead.card_channel or team.channel, team.managers
+
+    def handed(self, lead: Lead) -> tuple[str | None, tuple[str, ...]]:
+        """The channel (of the handed card, else the team's) and the managers of the team a lead was handed to."""
+        team = self.teams.get(lead.handed_to) if self.teams is not None else None
+        if team is None:
+            return lead.handed_card_channel or self.handoff_channel, self.managers
+        return lead.handed_card_channel or team.channel, team.managers
 
 
 def run(db, now: datetime, policy: sla.SlaPolicy, targets: Targets) -> SweepResult:
@@ -114,15 +132,25 @@ def queue(session, lead: Lead, step: sla.Step, timer: SlaTimer, repeat: bool, no
         was = lead.offered_to
         if action == sla.Action.OFFER_EXPIRE and not expire_offer(session, lead=lead, now=now):
             return
-        channel = lead.card_channel or targets.handoff_channel
+        channel, managers = targets.of(lead)
         if channel:
             reminder(session, lead=lead, action=action, step=step.name, now=now, channel=channel, thread=True, was=was,
-                     managers=list(targets.managers) if action == sla.Action.CLAIM_DUE else [])
+                     managers=list(managers) if action == sla.Action.CLAIM_DUE else [])
         return
-    if action in (sla.Action.CLAIM_ESCALATE, sla.Action.CONTACT_DUE):
-        for manager in targets.managers:
+    if action in (sla.Action.HANDED_REMIND, sla.Action.HANDED_DUE):
+        channel, managers = targets.handed(lead)
+        if channel:
+            reminder(session, lead=lead, action=action, step=step.name, now=now, channel=channel, thread=True,
+                     handed=True, managers=list(managers) if action == sla.Action.HANDED_DUE else [])
+        return
+    if action == sla.Action.HANDED_ESCALATE:
+        for manager in targets.handed(lead)[1]:
             reminder(session, lead=lead, action=action, step=step.name, now=now, channel=manager, user=manager)
         return
-    if action in (sla.Action.CONTACT_REMIND, sla.Action.OUTCOME_REMIND) and lead.claimed_by:
-        reminder(session, lead=lead, action=action, step=step.name, now=now, channel=lead.claimed_by,
-                 user=lead.claimed_by, repeat=again)
+    if action in (sla.Action.CLAIM_ESCALATE, sla.Action.CONTACT_DUE):
+        for manager in targets.of(lead)[1]:
+            reminder(session, lead=lead, action=action, step=step.name, now=now, channel=manager, user=manager)
+        return
+    if action in (sla.Action.CONTACT_REMIND, sla.Action.OUTCOME_REMIND) and lead.owner:
+        reminder(session, lead=lead, action=action, step=step.name, now=now, channel=lead.owner,
+                 user=lead.owner, repeat=again)

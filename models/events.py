@@ -36,6 +36,7 @@ class Type:
     QUALITY_RATED = "lead.quality_rated"
     CLAIM_BREACHED = "sla.claim_breached"
     CONTACT_BREACHED = "sla.contact_breached"
+    HANDED_OVER = "lead.handed_over"
 
 
 ALL_TYPES = tuple(v for k, v in vars(Type).items() if k.isupper())
@@ -74,7 +75,8 @@ def snapshot(lead: Lead) -> dict:
     return {
         "id": lead.id, "external_id": lead.external_id, "email": lead.email, "name": lead.name,
         "company": lead.company, "title": lead.title, "source": lead.source, "score": lead.score,
-        "status": status_of(lead), "owner": lead.claimed_by, "mql_at": _iso(lead.mql_at),
+        "status": status_of(lead), "owner": lead.owner, "team": lead.team, "qualified_by": lead.qualified_by,
+        "mql_at": _iso(lead.mql_at),
         "claim_due": _iso(lead.claim_due), "claimed_at": _iso(lead.claimed_at),
         "contacted_at": _iso(lead.contacted_at), "sql_at": _iso(lead.sql_at), "won_at": _iso(lead.won_at),
         "lost_at": _iso(lead.lost_at), "lost_reason": lead.lost_reason, "disqualified_at": _iso(lead.disqualified_at),

@@ -40,14 +40,25 @@ def _section(session: Session, cond, order, limit: int) -> Section:
     return Section(leads, int(total or 0))
 
 
-def load(session: Session, user: str, is_manager: bool, now: datetime, limit: int = LIMIT) -> HomeData:
-    mine_cond = and_(_open(), or_(Lead.claimed_by == user,
+def load(session: Session, user: str, is_manager: bool, now: datetime, limit: int = LIMIT,
+         teams: list[str] | None = None, routed: bool = False) -> HomeData:
+    """`teams`: the teams a manager sees the queues of (models/teams.py `managed_by`); None: every lead.
+    `routed` (a routing file): the SQLs handed to those teams and not taken yet are in their unclaimed queue."""
+    # the owner: the receiving team's claimant after a handover, else whoever claimed it (each side indexed)
+    mine_cond = and_(_open(), or_(and_(Lead.claimed_by == user, Lead.handed_claimed_by.is_(None)),
+                                  Lead.handed_claimed_by == user,
                                   and_(Lead.claimed_at.is_(None), Lead.offered_to == user)))
     data = HomeData(mine=_section(session, mine_cond, (Lead.contact_due, Lead.id), limit))
     if is_manager:
-        data.unclaimed = _section(session, and_(_open(), Lead.claimed_at.is_(None)), (Lead.claim_due, Lead.id),
-                                  TEAM_LIMIT)
-        data.overdue = _section(session, and_(_open(), Lead.claimed_at.is_not(None), Lead.contacted_at.is_(None),
+        ids = [t for t in teams if t is not None] if teams is not None else None
+        theirs = _open() if ids is None else and_(_open(), Lead.team.in_(ids))
+        waiting = and_(theirs, Lead.claimed_at.is_(None))
+        if routed:  # handed to one of their teams and not taken there yet
+            handed = and_(_open(), Lead.handed_to.is_not(None) if ids is None else Lead.handed_to.in_(ids),
+                          Lead.handed_claimed_at.is_(None))
+            waiting = or_(waiting, handed)
+        data.unclaimed = _section(session, waiting, (Lead.claim_due, Lead.id), TEAM_LIMIT)
+        data.overdue = _section(session, and_(theirs, Lead.claimed_at.is_not(None), Lead.contacted_at.is_(None),
                                               Lead.contact_due <= now), (Lead.contact_due, Lead.id), TEAM_LIMIT)
         data.quality = quality_by_source(session, now - timedelta(days=90))
     return data

@@ -42,6 +42,7 @@ PROPERTIES = (
     _text("handoff_feedback_note", "Handoff feedback note", "textarea"),
     _enum("handoff_mql_quality", "Handoff MQL quality", ("sales_ready", "not_ready")),
     _text("handoff_card_url", "Handoff Slack card"),
+    _text("handoff_team", "Handoff team"),
 )
 
 # HubSpot's lead status for each of our states. A won deal keeps OPEN_DEAL, the last lead status it passed
@@ -80,7 +81,7 @@ def properties(lead: Lead, held_stage: str | None) -> dict[str, str]:
     quality = {"good": "sales_ready", "bad": "not_ready"}.get(lead.quality or "", "")
     out = {
         "handoff_status": status if status in STATUSES else "",
-        "handoff_owner": lead.claimed_by or "",
+        "handoff_owner": lead.owner or "",
         "handoff_claimed_at": _utc(lead.claimed_at),
         "handoff_contacted_at": _utc(lead.contacted_at),
         "handoff_claim_sla_met": ("true" if lead.claim_due and lead.claimed_at <= lead.claim_due else "false")
@@ -90,6 +91,7 @@ def properties(lead: Lead, held_stage: str | None) -> dict[str, str]:
         "handoff_feedback_note": (lead.outcome_note or "")[:65000],
         "handoff_mql_quality": quality,
         "handoff_card_url": lead.card_url or "",
+        "handoff_team": lead.handed_to or lead.team or "",  # the team it belongs to now (docs/routing.md)
     }
     if status in LEAD_STATUS:
         out["hs_lead_status"] = LEAD_STATUS[status]

@@ -72,7 +72,7 @@ log = logging.getLogger("handoff.import")
 
 COLUMNS = ("external_id", "email", "name", "company", "title", "source", "score", "created_at", "mql_at",
            "claimed_at", "claimed_by", "contacted_at", "sql_at", "won_at", "lost_at", "lost_reason",
-           "disqualified_at", "disqualify_reason")
+           "disqualified_at", "disqualify_reason", "team")
 INSTANTS = ("mql_at", "claimed_at", "contacted_at", "sql_at", "won_at", "lost_at", "disqualified_at")
 AFTER_MQL = ("claimed_at", "contacted_at", "sql_at", "won_at", "lost_at", "disqualified_at")
 KNOWN = frozenset(COLUMNS)
@@ -82,7 +82,8 @@ ATTEMPTS = 4  # the last one holds the write lock from its start
 # The lead columns an import writes; the others keep their defaults (NULL) on a new lead.
 WRITTEN = ("external_id", "email", "email_norm", "name", "company", "title", "source", "score", "attributes",
            "created_at", "updated_at", "mql_at", "claim_due", "contact_due", "claimed_at", "claimed_by",
-           "contacted_at", "sql_at", "won_at", "lost_at", "lost_reason", "disqualified_at", "disqualify_reason")
+           "contacted_at", "sql_at", "won_at", "lost_at", "lost_reason", "disqualified_at", "disqualify_reason",
+           "team", "routed_by")
 MOVING = "moving:"  # an email_norm no real one equals (no @), held for an instant by a lead whose email moves
 
 
@@ -145,6 +146,10 @@ def parse_row(row: dict, tz: ZoneInfo) -> tuple[tuple[LeadIn, dict] | None, list
         if not SLACK_USER_RE.match(obj["claimed_by"].strip()):
             errors.append(FieldError("claimed_by", "field.slack_user"))
         history["claimed_by"] = obj["claimed_by"].strip()
+    if "team" in obj:
+        history["team"] = obj["team"].strip()
+        if "mql_at" not in obj:
+            errors.append(FieldError("team", "field.team_needs_mql"))
     for name in ("lost_reason", "disqualify_reason"):
         if name in obj:
             if len(obj[name].strip()) > REASON_LIMIT:
@@ -178,9 +183,11 @@ def _validated(path: Path, tz: ZoneInfo, policy: Policy, progress) -> list[_Row]
     problems = [(1, h, "field.unknown_column", {}) for h in header if h not in COLUMNS]
     bad_rows = 1 if problems else 0
     rows: list[_Row] = []
-    deadlines: dict[datetime, tuple[datetime, datetime]] = {}  # history often repeats instants
+    deadlines: dict[tuple, tuple[datetime, datetime]] = {}  # history often repeats instants
     for n, row in enumerate(reader, start=1):
         parsed, errors = parse_row(row, tz)
+        if not errors:
+            errors = _route(*parsed, policy)
         if errors:
             bad_rows += 1
             problems.extend((reader.line_num, e.field, e.key, e.params) for e in errors)
@@ -188,17 +195,39 @@ def _validated(path: Path, tz: ZoneInfo, policy: Policy, progress) -> list[_Row]
             item, history = parsed
             mql_at = history.get("mql_at")
             if mql_at is not None:
-                if mql_at not in deadlines:
+                team = policy.teams.get(history.get("team")) if policy.teams is not None else None
+                key = (mql_at, history.get("team"))
+                if key not in deadlines:
                     lead = SimpleNamespace(mql_at=mql_at)
-                    set_deadlines(lead, policy)
-                    deadlines[mql_at] = lead.claim_due, lead.contact_due
-                history["claim_due"], history["contact_due"] = deadlines[mql_at]
+                    set_deadlines(lead, policy, team)
+                    deadlines[key] = lead.claim_due, lead.contact_due
+                history["claim_due"], history["contact_due"] = deadlines[key]
             rows.append(_Row(reader.line_num, item, history))
         if progress and n % PROGRESS_EVERY == 0:
             progress(n)
     if problems:
         raise ImportFailed("cli.import.invalid", problems, bad_rows)
     return rows
+
+
+def _route(item: LeadIn, history: dict, policy: Policy) -> list[FieldError]:
+    """With a routing file, the team of a row that has mql_at: its `team` column, else the rules in force
+    (never the account owner: docs/routing.md); the errors of a `team` that names none."""
+    teams = policy.teams.by_id if policy.teams is not None and policy.teams.routing is not None else None
+    team = history.get("team")
+    if teams is None:
+        return [FieldError("team", "field.team_no_routing")] if team is not None else []
+    if team is not None:
+        if team not in teams:
+            return [FieldError("team", "field.team", {"teams": ", ".join(teams)})]
+        history["routed_by"] = "import"
+    elif history.get("mql_at") is not None:
+        lead = SimpleNamespace(email=item.email, source=item.source or "other", score=item.score,
+                               company=item.company, title=item.title, external_id=item.external_id,
+                               attributes=item.attributes or {})
+        route = policy.route(lead)
+        history["team"], history["routed_by"] = route.team.id, route.why
+    return []
 
 
 # Planning: which row is which lead, and what each lead ends up as ---------------------------------

@@ -7,7 +7,7 @@ other. The caller owns the transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,9 @@ from models.leads import (
     set_deadlines,
 )
 from models.outbox import Kind, enqueue_many
-from models.ownership import offer_next
+from models.ownership import account_owners, away, last_in_turn, next_in_turn, offer_next, offer_to
 from models.tables import Lead
+from models.teams import AccountOwner, Route, company_domain
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,10 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
     Raises IdentityConflict (with the item's index) for an item that names two different leads.
     """
     by_ext, by_email, inserted = resolve(session, items, now)
+    owners = account_owners_of(session, items, policy, now)
     results: list[tuple[Lead, bool]] = []
     crossed: list[Lead] = []
+    routes: dict[int, Route] = {}  # by id(lead): the team each MQL of this batch goes to
     for index, item in enumerate(items):
         try:
             lead = match(item, by_ext, by_email)
@@ -65,7 +68,9 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
         by_email[lead.email_norm] = lead
         if lead.mql_at is None and lead.score >= policy.threshold and lead not in crossed:
             lead.mql_at = now
-            set_deadlines(lead, policy)
+            route = routes[id(lead)] = policy.route(lead, owners)
+            lead.team, lead.routed_by = route.team.id, route.why or None
+            set_deadlines(lead, policy, route.team)
             crossed.append(lead)
     session.flush()
 
@@ -78,14 +83,53 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
               score=lead.score)
     cards = []
     for lead in crossed:
+        team = routes[id(lead)].team
+        routed = {"team": team.id, "routed_by": lead.routed_by} if team.id is not None else {}
         audit(session, lead_id=lead.id, actor=actor, action="mql", now=now, score=lead.score,
-              claim_due=lead.claim_due.isoformat())
-        if policy.sla is not None:
-            sla.open_timer(session, lead, sla.Ladder.CLAIM, policy.sla, now, fresh=True)
-            if policy.rotation:
-                offer_next(session, lead=lead, policy=policy, now=now)
-        if policy.handoff_channel:
-            cards.append({"dedupe_key": f"card:{lead.id}", "channel": policy.handoff_channel, "lead_id": lead.id})
+              claim_due=lead.claim_due.isoformat(), **routed)
+        if team.sla is not None:
+            sla.open_timer(session, lead, sla.Ladder.CLAIM, team.sla, now, fresh=True)
+            owner = routes[id(lead)].owner
+            if owner is not None and owner not in away(session, (owner,), now.astimezone(policy.clock.tz).date()):
+                offer_to(session, lead=lead, rep=owner, team=team, clock=policy.clock, now=now, why="account-owner")
+            elif team.rotation:
+                offer_next(session, lead=lead, team=team, clock=policy.clock, now=now)
+        if team.channel:
+            cards.append({"dedupe_key": f"card:{lead.id}", "channel": team.channel, "lead_id": lead.id})
     enqueue_many(session, Kind.CARD_POST, cards, now)
     events.emit_many(session, [events.Change(lead.id, events.Type.MQL) for lead in crossed], now)
     return [IngestResult(lead.id, lead.status, created) for lead, created in results]
+
+
+def account_owners_of(session: Session, items: list[LeadIn], policy: Policy, now: datetime) -> dict[str, AccountOwner]:
+    """With `account_owner_days` in the routing file: the owner of each company the batch's leads write from
+    (docs/routing.md, "The account owner"); one query for the batch, none without."""
+    days = policy.teams.account_owner_days if policy.teams is not None else 0
+    if days <= 0:
+        return {}
+    domains = {domain for item in items if (domain := company_domain(item.email))}
+    return account_owners(session, domains, now - timedelta(days=days))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Where an MQL would go now, and to whom first (`bot.py routing explain`)."""
+
+    route: Route
+    offered_first: str | None  # None: anyone in the team's channel may claim it
+    owner_away: bool  # its account owner is away, so the team's own assignment applies
+    is_mql: bool  # its score reaches MQL_SCORE_THRESHOLD
+
+
+def explain(session: Session, item: LeadIn, policy: Policy, now: datetime) -> Explanation:
+    """What `ingest` would decide for this lead as an MQL now, read only: nothing is stored or advanced."""
+    lead = Lead(**new_lead_values(item, now))
+    route = policy.route(lead, account_owners_of(session, [item], policy, now))
+    team, today = route.team, now.astimezone(policy.clock.tz).date()
+    owner_away = route.owner is not None and route.owner in away(session, (route.owner,), today)
+    first = None
+    if route.owner is not None and not owner_away:
+        first = route.owner
+    elif team.rotation:
+        first = next_in_turn(session, team, last_in_turn(session, team), policy.clock, now)
+    return Explanation(route, first, owner_away, item.score >= policy.threshold)

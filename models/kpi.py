@@ -113,11 +113,17 @@ def _n(cond):
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-def compute(session: Session, period: Period, as_of: datetime, clock: BusinessClock) -> dict:
-    """The report for `period` as of `as_of`: exactly the keys of docs/kpi.md, plus the period's."""
+def compute(session: Session, period: Period, as_of: datetime, clock: BusinessClock, team: str | None = None,
+            teams: tuple[str, ...] = (), receives: bool = False) -> dict:
+    """The report for `period` as of `as_of`: exactly the keys of docs/kpi.md, plus the period's.
+
+    With a routing file (docs/routing.md): `team` reports on the leads routed to that team only, and adds
+    `team`, and the `handed_in*` keys when the team receives SQLs from another (`receives`); without a team,
+    `teams` (every team id) adds `by_team`."""
     A = as_of.astimezone(UTC)
     start, end = period.start, period.end
-    cohort = and_(Lead.mql_at >= start, Lead.mql_at < end, Lead.mql_at <= A)
+    ours = (Lead.team == team) if team is not None else None
+    cohort = and_(Lead.mql_at >= start, Lead.mql_at < end, Lead.mql_at <= A, *([ours] if ours is not None else []))
     claimed = _by(Lead.claimed_at, A)
     in_sla = and_(claimed, Lead.claimed_at <= Lead.claim_due)
     contacted = _by(Lead.contacted_at, A)
@@ -143,7 +149,7 @@ def compute(session: Session, period: Period, as_of: datetime, clock: BusinessCl
     sqls, won = int(total["sqls"]), int(total["won"])
 
     leads = session.scalar(select(func.count()).select_from(Lead).where(
-        Lead.created_at >= start, Lead.created_at < end, Lead.created_at <= A))
+        Lead.created_at >= start, Lead.created_at < end, Lead.created_at <= A, *([ours] if ours is not None else [])))
 
     # Business minutes to claim, for the medians: prefix sums of business time, vectorised over the cohort.
     # Read as stored (no datetime object per value): the clock parses the whole column at once.
@@ -166,11 +172,12 @@ def compute(session: Session, period: Period, as_of: datetime, clock: BusinessCl
                                                   "mql_to_sql_rate": rate(int(v["sqls"]), int(v["mqls"]))}
                    for low, v in g.groupby("band")[["mqls", "sqls"]].sum().sort_index().iterrows()}
 
-    return {
+    report = {
         "period": period.label,
         "start": period.start.astimezone(clock.tz).isoformat(),
         "end": period.end.astimezone(clock.tz).isoformat(),
         "as_of": A.astimezone(clock.tz).isoformat(),
+        **({"team": team} if team is not None else {}),
         "leads": int(leads or 0),
         "mqls": mqls,
         "claimed": n_claimed,
@@ -184,26 +191,74 @@ def compute(session: Session, period: Period, as_of: datetime, clock: BusinessCl
         "mql_to_sql_rate": rate(sqls, mqls),
         "won": won,
         "sql_to_won_rate": rate(won, sqls),
-        "overdue_unclaimed": overdue_unclaimed(session, A),
-        "lost_reasons": _reasons(session, Lead.lost_at, Lead.lost_reason, start, end, A),
-        "disqualify_reasons": _reasons(session, Lead.disqualified_at, Lead.disqualify_reason, start, end, A),
+        "overdue_unclaimed": overdue_unclaimed(session, A, team),
+        "lost_reasons": _reasons(session, Lead.lost_at, Lead.lost_reason, start, end, A, ours),
+        "disqualify_reasons": _reasons(session, Lead.disqualified_at, Lead.disqualify_reason, start, end, A, ours),
         "by_source": dict(sorted(by_source.items())),
         "by_rep": dict(sorted(by_rep.items())),
         "score_bands": score_bands,
     }
+    if team is not None and receives:
+        report.update(handed_in(session, period, A, clock, team))
+    if team is None and teams:
+        report["by_team"] = by_team(session, period, A, teams)
+    return report
 
 
-def compute_with_previous(session: Session, period: Period, as_of: datetime, clock: BusinessClock) -> tuple[dict, dict]:
-    """The report and the one for the period before it (the "vs previous" column), as of the same instant."""
-    return compute(session, period, as_of, clock), compute(session, period.previous(clock.tz), as_of, clock)
+def by_team(session: Session, period: Period, A: datetime, teams: tuple[str, ...]) -> dict:
+    """{team: {mqls, claimed, claimed_in_sla, claim_sla_rate, sqls}} over the cohort, one grouped pass; every
+    team of the file appears, with zeros when it had no MQL."""
+    claimed = _by(Lead.claimed_at, A)
+    rows = session.execute(select(
+        Lead.team, func.count(), _n(claimed), _n(and_(claimed, Lead.claimed_at <= Lead.claim_due)),
+        _n(or_(claimed, Lead.claim_due <= A)), _n(_by(Lead.sql_at, A)))
+        .where(Lead.mql_at >= period.start, Lead.mql_at < period.end, Lead.mql_at <= A, Lead.team.is_not(None))
+        .group_by(Lead.team)).all()
+    found = {row[0]: tuple(int(v) for v in row[1:]) for row in rows}
+    out = {}
+    for team in sorted({*teams, *found}):
+        mqls, n_claimed, in_sla, den, sqls = found.get(team, (0, 0, 0, 0, 0))
+        out[team] = {"mqls": mqls, "claimed": n_claimed, "claimed_in_sla": in_sla,
+                     "claim_sla_rate": rate(in_sla, den), "sqls": sqls}
+    return out
+
+
+HANDED_IN_KEYS = ("handed_in", "handed_in_claimed", "handed_in_claimed_in_sla", "handed_in_claim_sla_rate",
+                  "median_handed_in_claim_minutes")
+
+
+def handed_in(session: Session, period: Period, A: datetime, clock: BusinessClock, team: str) -> dict:
+    """The second handoff, for a team that receives SQLs: the leads handed to it with `sql_at` in the period,
+    their claim by that team (`handed_claimed_at`) against its deadline (`handed_claim_due`), and the median
+    business minutes from `sql_at` to that claim: defined like the claim keys."""
+    cohort = and_(Lead.handed_to == team, Lead.sql_at >= period.start, Lead.sql_at < period.end, Lead.sql_at <= A)
+    claimed = _by(Lead.handed_claimed_at, A)
+    n, n_claimed, in_sla, den = (int(v) for v in session.execute(select(
+        func.count(), _n(claimed), _n(and_(claimed, Lead.handed_claimed_at <= Lead.handed_claim_due)),
+        _n(or_(claimed, Lead.handed_claim_due <= A))).where(cohort)).one())
+    raw = (lambda col: type_coerce(col, String)) if session.bind.dialect.name == "sqlite" else (lambda col: col)
+    pairs = session.execute(select(raw(Lead.sql_at), raw(Lead.handed_claimed_at)).where(cohort, claimed)).all()
+    minutes = np.maximum(0.0, clock.cumulative_many([p[1] for p in pairs]) - clock.cumulative_many([p[0] for p in pairs]))
+    return {"handed_in": n, "handed_in_claimed": n_claimed, "handed_in_claimed_in_sla": in_sla,
+            "handed_in_claim_sla_rate": rate(in_sla, den), "median_handed_in_claim_minutes": _median(minutes.tolist())}
+
+
+def compute_with_previous(session: Session, period: Period, as_of: datetime, clock: BusinessClock,
+                          **team) -> tuple[dict, dict]:
+    """The report and the one for the period before it (the "vs previous" column), as of the same instant;
+    `team`: compute's team, teams and receives."""
+    return (compute(session, period, as_of, clock, **team),
+            compute(session, period.previous(clock.tz), as_of, clock, **team))
 
 
 def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def _reasons(session: Session, at_col, reason_col, start: datetime, end: datetime, A: datetime) -> dict[str, int]:
-    rows = session.execute(select(reason_col, func.count()).where(at_col >= start, at_col < end, at_col <= A)
+def _reasons(session: Session, at_col, reason_col, start: datetime, end: datetime, A: datetime,
+             ours=None) -> dict[str, int]:
+    rows = session.execute(select(reason_col, func.count()).where(at_col >= start, at_col < end, at_col <= A,
+                                                                  *([ours] if ours is not None else []))
                            .group_by(reason_col))
     out: dict[str, int] = {}
     for reason, n in rows:
@@ -211,18 +266,21 @@ def _reasons(session: Session, at_col, reason_col, start: datetime, end: datetim
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def overdue_unclaimed(session: Session, A: datetime) -> int:
-    """Any cohort: handed off by A, not claimed by A, not lost or disqualified by A, claim_due ≤ A.
+def overdue_unclaimed(session: Session, A: datetime, team: str | None = None) -> int:
+    """Any cohort: handed off by A, not claimed by A, not lost or disqualified by A, claim_due ≤ A (of `team`'s
+    leads only, when given).
 
     Two index reads (never claimed: the partial index ix_leads_unclaimed_due; claimed only after A:
     ix_leads_claimed_at) instead of a scan of every MQL.
     """
     still_open = and_(Lead.mql_at <= A, Lead.claim_due <= A,
                       or_(Lead.lost_at.is_(None), Lead.lost_at > A),
-                      or_(Lead.disqualified_at.is_(None), Lead.disqualified_at > A))
+                      or_(Lead.disqualified_at.is_(None), Lead.disqualified_at > A),
+                      *([Lead.team == team] if team is not None else []))
     if session.bind.dialect.name == "sqlite":
         # SQLite's planner, without statistics, prefers the mql_at range; name the index it should read.
-        never = session.execute(NEVER_CLAIMED_SQLITE, {"a": A}).scalar()
+        query = NEVER_CLAIMED_SQLITE if team is None else NEVER_CLAIMED_SQLITE_TEAM
+        never = session.execute(query, {"a": A, **({"team": team} if team is not None else {})}).scalar()
     else:
         never = session.scalar(select(func.count()).select_from(Lead).where(
             Lead.claimed_at.is_(None), Lead.mql_at.is_not(None), still_open))
@@ -235,6 +293,8 @@ NEVER_CLAIMED_SQLITE = text(
     "WHERE claimed_at IS NULL AND mql_at IS NOT NULL AND claim_due <= :a AND mql_at <= :a "
     "AND (lost_at IS NULL OR lost_at > :a) AND (disqualified_at IS NULL OR disqualified_at > :a)"
 ).bindparams(bindparam("a", type_=UTCDateTime()))
+NEVER_CLAIMED_SQLITE_TEAM = text(str(NEVER_CLAIMED_SQLITE.text) + " AND team = :team").bindparams(
+    bindparam("a", type_=UTCDateTime()))
 
 
 def change(now: float | int | None, before: float | int | None) -> float | None:

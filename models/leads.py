@@ -20,6 +20,7 @@ from models import events, sla
 from models.clock import BusinessClock
 from models.outbox import Kind, enqueue
 from models.tables import AuditEvent, Lead
+from models.teams import AccountOwner, Route, Team, Teams, company_domain
 
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -199,6 +200,7 @@ class Policy:
     handoff_channel: str | None
     sla: sla.SlaPolicy | None = None  # None: no reminders (imports of history)
     rotation: tuple[str, ...] = ()    # round-robin reps; empty: every MQL goes to the channel
+    teams: Teams | None = None  # where each MQL goes (models/teams.py); None: the fields above are the one team
 
     @classmethod
     def from_settings(cls, settings, post_cards: bool = True) -> Policy:
@@ -207,16 +209,36 @@ class Policy:
                    claim_minutes=settings.SLA_CLAIM_MINUTES, contact_minutes=settings.SLA_CONTACT_MINUTES,
                    handoff_channel=settings.HANDOFF_CHANNEL if live else None,
                    sla=sla.SlaPolicy.from_settings(settings) if live else None,
-                   rotation=settings.SALES_REP_IDS if live and settings.ASSIGNMENT == "round-robin" else ())
+                   rotation=settings.SALES_REP_IDS if live and settings.ASSIGNMENT == "round-robin" else (),
+                   teams=Teams.from_settings(settings, live=live))
+
+    def route(self, lead: Lead, owners: dict[str, AccountOwner] | None = None) -> Route:
+        """The team an MQL goes to: its company's account owner's (`owners` by domain), else by the routing
+        file's rules (the one team without a file)."""
+        if self.teams is None:
+            return Route(Team(id=None, name=None, channel=self.handoff_channel, managers=(),
+                              rotation=self.rotation, reps=self.rotation, claim_minutes=self.claim_minutes,
+                              contact_minutes=self.contact_minutes, sla=self.sla))
+        owner = (owners or {}).get(company_domain(lead.email) or "")
+        return self.teams.route(routing_fields(lead), owner)
 
 
 def audit(session: Session, *, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:
     session.add(AuditEvent(lead_id=lead_id, at=now, actor=actor, action=action, detail=detail))
 
 
-def set_deadlines(lead: Lead, policy: Policy) -> None:
-    lead.claim_due = policy.clock.add_minutes(lead.mql_at, policy.claim_minutes)
-    lead.contact_due = policy.clock.add_minutes(lead.mql_at, policy.contact_minutes)
+def set_deadlines(lead: Lead, policy: Policy, team: Team | None = None) -> None:
+    """The claim and contact deadlines, in business minutes from the MQL: its team's SLA (the settings')."""
+    claim, contact = (team.claim_minutes, team.contact_minutes) if team else (policy.claim_minutes,
+                                                                               policy.contact_minutes)
+    lead.claim_due = policy.clock.add_minutes(lead.mql_at, claim)
+    lead.contact_due = policy.clock.add_minutes(lead.mql_at, contact)
+
+
+def routing_fields(lead: Lead) -> dict:
+    """What a routing rule may test of a lead (models/routing.py `field_value`)."""
+    return {"source": lead.source, "score": lead.score, "company": lead.company, "title": lead.title,
+            "email": lead.email, "external_id": lead.external_id, "attributes": lead.attributes or {}}
 
 
 def find_matches(session: Session, items: list[LeadIn], lock: bool = True) -> tuple[dict[str, Lead], dict[str, Lead]]:

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     CHART = "chart"              # the weekly digest's chart (an upload): payload label, as_of
     RETRO = "retro"              # the monthly retro agenda: payload label, as_of
     REMINDER = "reminder"        # an SLA nag, escalation or offer: payload action, step, user
+    HANDOVER_CARD = "handover_card"  # the card of an SQL handed to the next team (docs/routing.md)
 
 
 def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, channel: str | None = None,

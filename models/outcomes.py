@@ -51,6 +51,10 @@ class NothingToUndo(LeadError):
     key = "notice.nothing_to_undo"
 
 
+class HandedOn(LeadError):
+    key = "notice.handed_on"
+
+
 def outcome_of(lead: Lead) -> str | None:
     """The lead's latest outcome, if any."""
     for name, at in ((DISQUALIFIED, lead.disqualified_at), (LOST, lead.lost_at), (WON, lead.won_at),
@@ -81,8 +85,8 @@ def check_can_record(session: Session, lead: Lead | None, *, user: str, outcome:
     if lead.claimed_by is None:
         if outcome != DISQUALIFIED:
             raise NotClaimed()
-    elif lead.claimed_by != user and user not in managers:
-        raise NotAllowed(user=lead.claimed_by)
+    elif lead.owner != user and user not in managers:  # after a handover, the receiving team's claimant
+        raise NotAllowed(user=lead.owner)
     if outcome == SQL and lead.sql_at is not None:
         raise AlreadyRecorded(outcome=SQL)
     return lead
@@ -104,7 +108,7 @@ def record(session: Session, *, lead_id: int, user: str, outcome: str, now: date
             lead.contacted_at = now
             implied.append("contacted")
         if lead.sql_at is None:
-            lead.sql_at = now
+            lead.sql_at, lead.qualified_by = now, user
             if outcome == WON:
                 implied.append(SQL)
     if outcome == WON:
@@ -138,11 +142,13 @@ def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: 
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
     if lead is None:
         raise LeadNotFound()
-    if lead.claimed_by != user and user not in managers:
-        raise NotAllowed(user=lead.claimed_by or "-")
+    if lead.owner != user and user not in managers:
+        raise NotAllowed(user=lead.owner or "-")
     was = outcome_of(lead)
     if was is None:
         raise NothingToUndo()
+    if was == SQL and lead.handed_to is not None:  # another team has it now: its card, its SLA, maybe its owner
+        raise HandedOn(team=lead.handed_to)
     before = {"outcome": was, "lost_reason": lead.lost_reason, "disqualify_reason": lead.disqualify_reason,
               "at": {LOST: lead.lost_at, WON: lead.won_at, SQL: lead.sql_at,
                      DISQUALIFIED: lead.disqualified_at}[was].isoformat()}
@@ -153,7 +159,7 @@ def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: 
     elif was == WON:
         lead.won_at = None
     else:
-        lead.sql_at = None
+        lead.sql_at = lead.qualified_by = None
     lead.updated_at = now
     session.flush()
     if policy is not None and not lead.closed and lead.sql_at is None:

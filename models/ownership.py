@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models import events, sla
+from models.clock import BusinessClock
 from models.leads import (
     AlreadyYours,
     LeadClosed,
@@ -19,14 +20,12 @@ from models.leads import (
     LeadNotFound,
     NotAllowed,
     NotHandedOff,
-    Policy,
     audit,
     queue_card_update,
 )
 from models.outbox import Kind, enqueue
 from models.tables import AssignmentState, Lead, OutOfOffice, SlaTimer
-
-ROTATION = "round-robin"
+from models.teams import AccountOwner, Team
 
 
 class NotClaimed(LeadError):
@@ -65,8 +64,8 @@ def _locked(session: Session, lead_id: int) -> Lead:
 def _owner_or_manager(lead: Lead, user: str, managers: tuple[str, ...]) -> None:
     if lead.claimed_by is None:
         raise NotClaimed()
-    if lead.claimed_by != user and user not in managers:
-        raise NotAllowed(user=lead.claimed_by)
+    if lead.owner != user and user not in managers:
+        raise NotAllowed(user=lead.owner)
 
 
 def reminder(session: Session, *, lead: Lead, action: str, step: str, now: datetime, channel: str,
@@ -138,8 +137,10 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
     lead = _locked(session, lead_id)
     if lead.closed:
         raise LeadClosed()
-    if lead.claimed_by == new_owner:
+    if lead.owner == new_owner and (lead.handed_to is None or lead.handed_claimed_at is not None):
         raise AlreadyYours()
+    if lead.handed_to is not None:  # handed to another team: its owner moves, the first claim stays as it was
+        return _reassign_handed(session, lead=lead, manager=manager, new_owner=new_owner, now=now)
     before, was_claimed = lead.claimed_by, lead.claimed_at is not None
     if not was_claimed:
         lead.claimed_at = now
@@ -160,6 +161,61 @@ def reassign(session: Session, *, lead_id: int, manager: str, new_owner: str, no
     return lead
 
 
+def _reassign_handed(session: Session, *, lead: Lead, manager: str, new_owner: str, now: datetime) -> Lead:
+    """A handed SQL given to a rep of the receiving team: before anyone there claimed it, that is its claim."""
+    before, was_claimed = lead.owner, lead.handed_claimed_at is not None
+    if not was_claimed:
+        lead.handed_claimed_at = now
+    lead.handed_claimed_by, lead.updated_at = new_owner, now
+    sla.close_timers(session, lead.id, sla.Ladder.HANDED)
+    session.flush()
+    audit(session, lead_id=lead.id, actor=manager, action="reassigned", now=now, before=before, after=new_owner,
+          team=lead.handed_to)
+    queue_card_update(session, lead_id=lead.id, transition=f"reassigned:{now.timestamp():.0f}:{new_owner}", now=now)
+    reminder(session, lead=lead, action="assigned", step=f"{now.timestamp():.0f}", now=now, channel=new_owner,
+             user=new_owner, by=manager)
+    if not was_claimed:
+        events.emit(session, lead_id=lead.id, type=events.Type.CLAIMED, now=now, actor=manager,
+                    team=lead.handed_to, stage="handed")
+    events.emit(session, lead_id=lead.id, type=events.Type.REASSIGNED, now=now, actor=manager, previous_owner=before)
+    return lead
+
+
+# The account owner -----------------------------------------------------------------
+def domain_of(dialect: str):
+    """The SQL for a stored lead's email domain: the expression migration 0010 indexes, so that the query
+    finds a company's leads through that index."""
+    at = func.strpos(Lead.email_norm, "@") if dialect == "postgresql" else func.instr(Lead.email_norm, "@")
+    return func.substr(Lead.email_norm, at + 1)
+
+
+def account_owners(session: Session, domains: set[str], since: datetime) -> dict[str, AccountOwner]:
+    """For each company domain, whoever claimed the latest lead from it since `since` (one query)."""
+    if not domains:
+        return {}
+    domain = domain_of(session.get_bind().dialect.name)
+    rows = session.execute(select(domain, Lead.claimed_by, Lead.team)
+                           .where(domain.in_(sorted(domains)), Lead.claimed_at.is_not(None),
+                                  Lead.claimed_at >= since, Lead.claimed_by.is_not(None))
+                           .order_by(Lead.claimed_at.desc(), Lead.id.desc()))
+    owners: dict[str, AccountOwner] = {}
+    for found, user, team in rows:
+        owners.setdefault(found, AccountOwner(user, team))
+    return owners
+
+
+def offer_to(session: Session, *, lead: Lead, rep: str, team: Team, clock: BusinessClock, now: datetime,
+             why: str) -> None:
+    """Offer the MQL to one rep first (only they or a manager may claim it until the window ends), and tell
+    them by DM."""
+    lead.offered_to = rep
+    lead.offer_until = clock.add_minutes(lead.mql_at, team.sla.offer_minutes)
+    session.flush()
+    sla.open_timer(session, lead, sla.Ladder.OFFER, team.sla, now, fresh=True)
+    audit(session, lead_id=lead.id, actor=why, action="offered", now=now, to=rep, until=lead.offer_until.isoformat())
+    reminder(session, lead=lead, action="offered", step="1", now=now, channel=rep, user=rep)
+
+
 # Round-robin ----------------------------------------------------------------------
 def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
     rows = session.scalars(select(OutOfOffice.user_id).where(OutOfOffice.user_id.in_(users),
@@ -167,35 +223,40 @@ def away(session: Session, users: tuple[str, ...], today: date) -> set[str]:
     return set(rows)
 
 
-def offer_next(session: Session, *, lead: Lead, policy: Policy, now: datetime) -> str | None:
-    """Offer the MQL to the next rep in rotation who is not away; None when everyone is."""
-    reps = policy.rotation
-    if not reps or policy.sla is None:
+def next_in_turn(session: Session, team: Team, last: str | None, clock: BusinessClock, now: datetime) -> str | None:
+    """The rep after `last` in the team's rotation who is not away today; None when everyone is."""
+    reps = team.rotation
+    start = reps.index(last) + 1 if last in reps else 0
+    absent = away(session, reps, now.astimezone(clock.tz).date())
+    return next((r for r in (reps[(start + i) % len(reps)] for i in range(len(reps))) if r not in absent), None)
+
+
+def last_in_turn(session: Session, team: Team) -> str | None:
+    """Who the team's rotation offered an MQL to last (read only: `routing explain`)."""
+    return session.scalar(select(AssignmentState.last_user).where(AssignmentState.name == team.rotation_name))
+
+
+def offer_next(session: Session, *, lead: Lead, team: Team, clock: BusinessClock, now: datetime) -> str | None:
+    """Offer the MQL to the next rep in its team's rotation who is not away; None when everyone is. Each team
+    keeps its own place in its rotation (assignment_state, `Team.rotation_name`)."""
+    reps = team.rotation
+    if not reps or team.sla is None:
         return None
-    state = session.scalars(select(AssignmentState).where(AssignmentState.name == ROTATION)
-                            .with_for_update()).first()
+    name = team.rotation_name
+    state = session.scalars(select(AssignmentState).where(AssignmentState.name == name).with_for_update()).first()
     if state is None:
         from models.db import insert_ignore
 
-        insert_ignore(session, AssignmentState, {"name": ROTATION, "last_user": None})
-        state = session.scalars(select(AssignmentState).where(AssignmentState.name == ROTATION)
+        insert_ignore(session, AssignmentState, {"name": name, "last_user": None})
+        state = session.scalars(select(AssignmentState).where(AssignmentState.name == name)
                                 .with_for_update()).one()
-    start = reps.index(state.last_user) + 1 if state.last_user in reps else 0
-    absent = away(session, reps, now.astimezone(policy.clock.tz).date())
-    order = [reps[(start + i) % len(reps)] for i in range(len(reps))]
-    rep = next((r for r in order if r not in absent), None)
+    rep = next_in_turn(session, team, state.last_user, clock, now)
     if rep is None:
         audit(session, lead_id=lead.id, actor="round-robin", action="offer_skipped", now=now,
               reason="everyone is out of office")
         return None
     state.last_user = rep
-    lead.offered_to = rep
-    lead.offer_until = policy.clock.add_minutes(lead.mql_at, policy.sla.offer_minutes)
-    session.flush()
-    sla.open_timer(session, lead, sla.Ladder.OFFER, policy.sla, now, fresh=True)
-    audit(session, lead_id=lead.id, actor="round-robin", action="offered", now=now, to=rep,
-          until=lead.offer_until.isoformat())
-    reminder(session, lead=lead, action="offered", step="1", now=now, channel=rep, user=rep)
+    offer_to(session, lead=lead, rep=rep, team=team, clock=clock, now=now, why="round-robin")
     return rep
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from models.clock import BusinessClock
-from models.kpi import compute, compute_with_previous, parse_period
+from models.kpi import compute, compute_with_previous, handed_in, parse_period
 from models.planning import targets
 from models.tables import ActionItem, Lead
 
@@ -73,13 +73,19 @@ def chart_series(session: Session, label: str, as_of: datetime, clock: BusinessC
     return out
 
 
-def retro_data(session: Session, label: str, as_of: datetime, clock: BusinessClock) -> dict:
+def retro_data(session: Session, label: str, as_of: datetime, clock: BusinessClock, teams=None) -> dict:
+    """The month's report and the one before, targets and last month's action items; with a routing file
+    (`teams`, models/teams.py), every team's numbers and, for each team that receives SQLs, the second
+    handoff's (`handed_in*`) beside them."""
     period = parse_period("month", label, as_of, clock.tz)
-    report, previous = compute_with_previous(session, period, as_of, clock)
+    scope = teams.kpi_scope(None) if teams is not None else {}
+    report, previous = compute_with_previous(session, period, as_of, clock, **scope)
     items = list(session.scalars(select(ActionItem).where(ActionItem.retro_month == previous["period"])
                                  .order_by(ActionItem.id)))
+    receiving = [team.id for team in (teams or ()) if team.id is not None and teams.kpi_scope(team.id)["receives"]]
     return {"report": report, "previous": previous, "targets": targets(session, label),
-            "last_items": [(i.text, i.added_by) for i in items]}
+            "last_items": [(i.text, i.added_by) for i in items],
+            "handoffs": {team: handed_in(session, period, as_of, clock, team) for team in receiving}}
 
 
 def threshold_advice(report: dict, threshold: int, min_mqls: int = 10) -> dict | None:

@@ -30,6 +30,7 @@ class Ladder(StrEnum):
     CONTACT = "contact"
     OUTCOME = "outcome"
     OFFER = "offer"
+    HANDED = "handed"  # an SQL handed to the next team, until that team claims it (models/handover.py)
 
 
 class Action(StrEnum):
@@ -40,6 +41,9 @@ class Action(StrEnum):
     CONTACT_DUE = "contact_due"          # DM to each manager with a reassign control
     OUTCOME_REMIND = "outcome_remind"    # DM to the owner: record the outcome
     OFFER_EXPIRE = "offer_expire"        # round-robin window over: back to the channel
+    HANDED_REMIND = "handed_remind"      # thread reply on the handed card: time left for the next team to claim
+    HANDED_DUE = "handed_due"            # thread reply mentioning the next team's managers
+    HANDED_ESCALATE = "handed_escalate"  # DM to each of the next team's managers with a reassign control
 
 
 @dataclass(frozen=True)
@@ -82,15 +86,19 @@ class SlaPolicy:
 def steps(ladder: str, lead: Lead, policy: SlaPolicy) -> list[Step]:
     """Every step of one ladder for this lead, in time order."""
     clock = policy.clock
+    # Reminders fall at shares of the lead's own SLA, from the MQL to its stored deadline: its team's SLA
+    # (models/teams.py), or the settings' without a routing file.
     if ladder == Ladder.CLAIM:
-        out = [Step(str(p), clock.add_minutes(lead.mql_at, policy.claim_minutes * p / 100), Action.CLAIM_REMIND)
+        span = clock.minutes_between(lead.mql_at, lead.claim_due)
+        out = [Step(str(p), clock.add_minutes(lead.mql_at, span * p / 100), Action.CLAIM_REMIND)
                for p in policy.claim_reminders]
         out.append(Step("due", lead.claim_due, Action.CLAIM_DUE))
         out.append(Step("escalate", clock.add_minutes(lead.claim_due, policy.grace_minutes), Action.CLAIM_ESCALATE))
         return out
     if ladder == Ladder.CONTACT:
-        out = [Step(str(p), clock.add_minutes(lead.mql_at, policy.contact_minutes * p / 100),
-                    Action.CONTACT_REMIND) for p in policy.contact_reminders]
+        span = clock.minutes_between(lead.mql_at, lead.contact_due)
+        out = [Step(str(p), clock.add_minutes(lead.mql_at, span * p / 100), Action.CONTACT_REMIND)
+               for p in policy.contact_reminders]
         out.append(Step("due", lead.contact_due, Action.CONTACT_DUE))
         return out
     if ladder == Ladder.OUTCOME:
@@ -101,6 +109,16 @@ def steps(ladder: str, lead: Lead, policy: SlaPolicy) -> list[Step]:
                 for k in range(1, policy.outcome_repeats + 1)]
     if ladder == Ladder.OFFER:
         return [Step("expire", lead.offer_until, Action.OFFER_EXPIRE)] if lead.offer_until else []
+    if ladder == Ladder.HANDED:  # the claim ladder of the next team, from sql_at to its own deadline
+        if lead.sql_at is None or lead.handed_claim_due is None:
+            return []
+        span = clock.minutes_between(lead.sql_at, lead.handed_claim_due)
+        out = [Step(str(p), clock.add_minutes(lead.sql_at, span * p / 100), Action.HANDED_REMIND)
+               for p in policy.claim_reminders]
+        out.append(Step("due", lead.handed_claim_due, Action.HANDED_DUE))
+        out.append(Step("escalate", clock.add_minutes(lead.handed_claim_due, policy.grace_minutes),
+                        Action.HANDED_ESCALATE))
+        return out
     raise ValueError(f"unknown ladder {ladder!r}")
 
 
@@ -117,6 +135,8 @@ def applies(ladder: str, lead: Lead) -> bool:
         return lead.claimed_at is not None and lead.contacted_at is None
     if ladder == Ladder.OUTCOME:
         return lead.contacted_at is not None and lead.sql_at is None
+    if ladder == Ladder.HANDED:
+        return lead.handed_to is not None and lead.handed_claimed_at is None
     return False
 
 

@@ -17,8 +17,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -95,6 +97,21 @@ class Lead(Base):
     quality: Mapped[str | None] = mapped_column(String(8))
     quality_by: Mapped[str | None] = mapped_column(String(32))
     quality_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Routing (docs/routing.md): the team the MQL was routed to (None without a routing file) and why:
+    # "rule:N" or "account:U…" (the rep who owns the company's account)
+    team: Mapped[str | None] = mapped_column(String(40), index=True)
+    routed_by: Mapped[str | None] = mapped_column(String(60))
+    # The second handoff (docs/routing.md): who marked it SQL, and, in a team with `next`, the team it was handed
+    # to with the qualifier's note, that team's claim deadline (from sql_at), claim and card. The first claim
+    # (claimed_at, claimed_by) stays as it was; the owner is the second claimant once there is one (`owner`).
+    qualified_by: Mapped[str | None] = mapped_column(String(32))
+    handed_to: Mapped[str | None] = mapped_column(String(40), index=True)
+    handed_note: Mapped[str | None] = mapped_column(Text)
+    handed_claim_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handed_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handed_claimed_by: Mapped[str | None] = mapped_column(String(32), index=True)
+    handed_card_channel: Mapped[str | None] = mapped_column(String(32))
+    handed_card_ts: Mapped[str | None] = mapped_column(String(32))
     # Round-robin: the rep the lead is offered to first, and until when
     offered_to: Mapped[str | None] = mapped_column(String(32))
     offer_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -106,6 +123,16 @@ class Lead(Base):
     @property
     def status(self) -> str:
         return "mql" if self.mql_at is not None else "new"
+
+    @hybrid_property
+    def owner(self) -> str | None:
+        """Who owns the lead now: the receiving team's claimant after a handover, else the one who claimed it."""
+        return self.handed_claimed_by or self.claimed_by
+
+    @owner.inplace.expression
+    @classmethod
+    def _owner_expression(cls):
+        return func.coalesce(cls.handed_claimed_by, cls.claimed_by)
 
     @property
     def closed(self) -> bool:
@@ -217,7 +244,7 @@ class AssignmentState(Base):
 
     __tablename__ = "assignment_state"
 
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # "round-robin", or "round-robin:TEAM"
     last_user: Mapped[str | None] = mapped_column(String(32))
 
 

@@ -76,6 +76,7 @@ def run(settings, timeout: float = TIMEOUT, root: Path = scopes.ROOT) -> list[Ch
                        retry_handlers=[], logger=QUIET)
     parts: list[tuple[str, Callable[[], list[Check]]]] = [
         ("Slack", lambda: slack_token(settings, client, root)),
+        ("ROUTING_FILE", lambda: routing(settings)),
         ("channels", lambda: channels(settings, client)),
         ("people", lambda: people(settings, client)),
         ("database", lambda: database(settings, timeout)),
@@ -185,6 +186,8 @@ def channels(settings, client: WebClient) -> list[Check]:
                 results.append(bad("doctor.channel.unset", setting=name))
             continue
         held_by.setdefault(value, []).append(name)
+    for team in routed_teams(settings):
+        held_by.setdefault(team.channel, []).append(f"ROUTING_FILE {team.id}")
     return results + [channel(settings, client, value, ", ".join(names)) for value, names in held_by.items()]
 
 
@@ -231,8 +234,10 @@ def people(settings, client: WebClient) -> list[Check]:
     """Every id in MANAGER_IDS and SALES_REP_IDS is an active person: one line per setting when all are, else one
     per id that is not."""
     results = []
-    for setting in PEOPLE_SETTINGS:
-        ids = getattr(settings, setting)
+    lists = [(setting, getattr(settings, setting)) for setting in PEOPLE_SETTINGS]
+    for team in routed_teams(settings):
+        lists += [(f"ROUTING_FILE {team.id} managers", team.managers), (f"ROUTING_FILE {team.id} reps", team.reps)]
+    for setting, ids in lists:
         if not ids:
             results.append(good("doctor.users.none", setting=setting))
             continue
@@ -273,6 +278,33 @@ def _person(settings, client: WebClient, setting: str, user: str) -> tuple[Check
     if person.get("is_bot"):
         return bad("doctor.users.bot", setting=setting, user=user, name=name), name
     return None, name
+
+
+# The routing file ------------------------------------------------------------------------------------------
+def routing(settings) -> list[Check]:
+    """ROUTING_FILE reads without mistakes (docs/routing.md); its teams' channels and people are checked with
+    the others (`channels`, `people`)."""
+    from models.routing import RoutingError
+
+    if not settings.ROUTING_FILE:
+        return [good("doctor.routing.none")]
+    try:
+        found = settings.routing
+    except OSError as exc:
+        return [bad("doctor.routing.unreadable", path=settings.ROUTING_FILE, error=exc.strerror or _one_line(exc))]
+    except RoutingError as exc:
+        lines = sorted({line for line, _, _ in exc.problems})
+        return [bad("doctor.routing.mistakes", path=settings.ROUTING_FILE, n=len(exc.problems),
+                    lines=", ".join(map(str, lines)))]
+    return [good("doctor.routing.ok", path=settings.ROUTING_FILE, teams=len(found.teams), rules=len(found.rules))]
+
+
+def routed_teams(settings) -> list:
+    """The teams of ROUTING_FILE, or none when it is unset or has mistakes (`routing` says which)."""
+    try:
+        return list(settings.routing.teams.values()) if settings.ROUTING_FILE else []
+    except Exception:  # RoutingError, OSError: reported by `routing`
+        return []
 
 
 # The database ----------------------------------------------------------------------------------------------

@@ -220,6 +220,10 @@ def run_demo(base_settings) -> int:
         weekly_digest(rt.services)  # a second scheduler, or a re-run: still one digest
 
         rt.services.sender.drain(10)
+        rt.shutdown(10)  # its sender must not take the second act's messages
+        server.close()
+        two_teams(settings, slack, clock, say, printed, lang)
+
         time.sleep(0.3)
         for n, f in enumerate(slack.files, 1):
             path = OUT / f"chart-{n}.png"
@@ -232,6 +236,84 @@ def run_demo(base_settings) -> int:
                        updates=len(slack.calls_to("chat.update")),
                        ephemerals=len(slack.calls_to("chat.postEphemeral")),
                        modals=len(slack.calls_to("views.open")), homes=len(slack.calls_to("views.publish"))))
-        stop.set()
-        server.close()
     return 0
+
+
+INSIDE, FIELD = "C0ISALES", "C0FSALES"
+INSIDE_MGR, FIELD_MGR, MIKA, TAKU = "U0MGRIS", "U0MGRFS", "U0MIKA", "U0TAKU"
+ROUTING = f"""\
+teams:
+  inside-sales:
+    name: インサイドセールス / Inside sales
+    channel: {INSIDE}
+    managers: [{INSIDE_MGR}]
+    reps: [{MIKA}]
+    sla_claim_minutes: 60
+    next: field-sales
+  field-sales:
+    name: フィールドセールス / Field sales
+    channel: {FIELD}
+    managers: [{FIELD_MGR}]
+    reps: [{TAKU}]
+    sla_claim_minutes: 480
+rules:
+  - when: {{score: ">=95", attributes.employees: ">=1000"}}
+    team: field-sales
+  - team: inside-sales
+"""
+
+
+def two_teams(settings, slack, clock, say, printed, lang) -> None:
+    """The second act: the same day with a routing file (docs/routing.md). An MQL goes to inside sales, who
+    qualify it by phone and hand it to field sales with a note; field sales take it within their own SLA."""
+    from datetime import datetime
+
+    from jobs.scheduler import sla_sweep
+    from settings import load_settings
+
+    path = OUT / "routing.yml"
+    path.write_text(ROUTING, encoding="utf-8")
+    routed = load_settings(**{**settings.model_dump(), "_env_file": None, "ROUTING_FILE": str(path),
+                              "EVENT_WEBHOOK_URLS": (), "EVENT_WEBHOOK_SECRET": None, "HUBSPOT_TOKEN": None})
+    clock.set(datetime(2026, 12, 8, 10, 0, tzinfo=settings.tz))
+    rt = build_runtime(routed, now=clock)
+    server = rt.start_http(host="127.0.0.1", port=0)
+    stop = threading.Event()
+    rt.start_background(stop, scheduler=False)
+    base = f"http://127.0.0.1:{server.effective_port}"
+
+    def slack_post(body: str):
+        answer = _post(base + "/slack/events", body.encode(), slack_requests.signed_headers(SECRET, body))
+        rt.settle()
+        rt.services.sender.drain(10)
+        return answer
+
+    say("demo.step.routing", path=path)
+    lead = {"external_id": "hs-1005", "email": "kimura@kansai-denki.example", "name": "木村 健", "score": 80,
+            "company": "関西電機株式会社", "title": "営業企画部 課長", "source": "webinar"}
+    _, body = _post(base + "/hooks/leads", json.dumps(lead).encode(),
+                    {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"})
+    lead_id = json.loads(body)["id"]
+    say("demo.step.inside_claim", user=MIKA)
+    slack_post(slack_requests.block_action(ActionId.CLAIM, str(lead_id), MIKA, INSIDE))
+    clock.set(datetime(2026, 12, 8, 14, 0, tzinfo=settings.tz))
+    say("demo.step.qualify", user=MIKA)
+    slack_post(slack_requests.block_action(ActionId.CONTACTED, str(lead_id), MIKA, INSIDE))
+    slack_post(slack_requests.block_action(ActionId.SQL, str(lead_id), MIKA, INSIDE))
+    note = slack_requests.text_value(BlockId.NOTE, "value", "予算確保済み、来週大阪でデモ希望 / budget approved, "
+                                                            "wants a demo in Osaka next week")
+    slack_post(slack_requests.view_submission(CallbackId.QUALIFY, str(lead_id), MIKA, note))
+    clock.set(datetime(2026, 12, 9, 9, 30, tzinfo=settings.tz))  # half of field sales' 480 minutes have passed
+    say("demo.step.handed_nag", at=local_time(clock(), settings.tz, lang))
+    sla_sweep(rt.services)
+    rt.services.sender.drain(10)
+    clock.set(datetime(2026, 12, 9, 9, 45, tzinfo=settings.tz))
+    say("demo.step.field_claim", user=TAKU)
+    slack_post(slack_requests.block_action(ActionId.CLAIM, f"{lead_id}:handed", TAKU, FIELD))
+    say("demo.step.team_kpi", user=FIELD_MGR)
+    _, answer = slack_post(slack_requests.slash_command("/kpi", "week", FIELD_MGR, FIELD))
+    with printed:
+        print("→ " + t("demo.private_answer", lang) + "\n" + "\n".join(
+            "   │ " + line for line in render_blocks(json.loads(answer).get("blocks"))), flush=True)
+    rt.shutdown(10)
+    server.close()

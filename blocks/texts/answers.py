@@ -19,6 +19,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "notice.closed_by": {"en": "<@{user}> already closed this lead ({outcome}); nothing changed.",
                          "ja": "<@{user}> さんがすでにこのリードをクローズしています({outcome})。変更はありません。"},
     "notice.bad_reason": {"en": "Pick one of the listed reasons.", "ja": "一覧から理由を選んでください。"},
+    "notice.not_handed": {"en": "This lead was not handed to another team.",
+                          "ja": "このリードは他のチームに引き継がれていません。"},
+    "notice.already_handed": {"en": "This lead was handed over already.", "ja": "このリードはすでに引き継がれています。"},
+    "notice.handed_on": {"en": "This SQL was handed to {team}: it is theirs now, so it cannot be taken back here. "
+                                "Ask a manager of {team}.",
+                         "ja": "この SQL は {team} に引き継がれ、先方の担当になっているため、ここでは取り消せません。"
+                               "{team} のマネージャーに相談してください。"},
     "notice.nothing_to_undo": {"en": "There is no outcome to take back.", "ja": "取り消せる結果はありません。"},
     "notice.recorded": {"en": "Recorded: {outcome}.", "ja": "記録しました: {outcome}"},
     "notice.undone": {"en": "Taken back: {outcome}. The lead is open again.",

@@ -52,6 +52,25 @@ TEXTS: dict[str, dict[str, str]] = {
                         "ja": "15. 11月の月次レトロ: 12月の最初の営業日に投稿されます"},
     "demo.step.digest": {"en": "16. Monday 7 December 09:00: the weekly digest for last week, with its chart (run twice: posted once)",
                          "ja": "16. 12月7日(月)9:00: 前週の週次ダイジェストとグラフ(二度実行しても投稿は一度)"},
+    "demo.step.routing": {
+        "en": "17. Tuesday 8 December, with a routing file ({path}): inside sales qualify MQLs within the hour, field "
+              "sales take the qualified ones within a day. An MQL arrives from a webinar",
+        "ja": "17. 12月8日(火)、ルーティングファイル({path})あり: インサイドセールスは MQL を 1 時間以内に、フィールド"
+              "セールスは商談化したリードを 1 日以内に引き受けます。ウェビナーから MQL が届きます"},
+    "demo.step.inside_claim": {"en": "18. @{user} (inside sales) claims it", "ja": "18. @{user} さん(インサイドセールス)が担当します"},
+    "demo.step.qualify": {
+        "en": "19. 14:00: @{user} calls, logs the contact and marks it SQL: a form asks for a note, and the lead is handed "
+              "to field sales with a card of its own",
+        "ja": "19. 14:00: @{user} さんが電話してコンタクトを記録し、商談化にします。メモを書くフォームが開き、リードは専用の"
+              "カードでフィールドセールスへ引き継がれます"},
+    "demo.step.handed_nag": {"en": "20. {at}: field sales has not taken it yet: the SLA sweep nudges them",
+                             "ja": "20. {at}: フィールドセールスがまだ引き受けていないので、SLA スイープが促します"},
+    "demo.step.field_claim": {"en": "21. @{user} (field sales) takes it with the same Claim button: the owner moves",
+                              "ja": "21. @{user} さん(フィールドセールス)が同じ「担当する」ボタンで引き受け、担当者が移ります"},
+    "demo.step.team_kpi": {"en": "22. @{user}, field sales' manager, types /kpi week: their team's report, the second "
+                                 "handoff included",
+                           "ja": "22. フィールドセールスのマネージャー @{user} さんが /kpi week と入力: 2 段目の引き継ぎを含む"
+                                 "チームのレポートです"},
     "demo.chart_saved": {"en": "Chart “{title}” written to {path}", "ja": "グラフ「{title}」を {path} に保存しました"},
     "render.dm": {"en": "DM to @{user}", "ja": "@{user} への DM"},
     "render.thread": {"en": "{where}, in the thread of {ts}", "ja": "{where}、{ts} のスレッド内"},

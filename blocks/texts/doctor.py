@@ -111,6 +111,18 @@ TEXTS: dict[str, dict[str, str]] = {
               "再インストールしてください"},
 
     # People
+    "doctor.routing.none": {"en": "ROUTING_FILE: not set: one team, the one the settings above describe",
+                            "ja": "ROUTING_FILE: 未設定のため、上の設定どおりの 1 チームです"},
+    "doctor.routing.ok": {"en": "ROUTING_FILE {path}: {teams} teams, {rules} rules, no mistakes",
+                          "ja": "ROUTING_FILE {path}: チーム {teams}、ルール {rules}、誤りはありません"},
+    "doctor.routing.unreadable": {"en": "ROUTING_FILE {path} cannot be read ({error}): fix the path or the file's "
+                                        "permissions",
+                                  "ja": "ROUTING_FILE {path} を読めません({error})。パスかファイルの権限を直してください"},
+    "doctor.routing.mistakes": {
+        "en": "ROUTING_FILE {path} has {n} mistake(s) (line(s) {lines}): `python bot.py routing check` names each; "
+              "nothing starts until they are fixed",
+        "ja": "ROUTING_FILE {path} に誤りが {n} 件あります({lines} 行目)。`python bot.py routing check` で確認して"
+              "ください。直すまで起動しません"},
     "doctor.users.none": {"en": "{setting}: nobody is set", "ja": "{setting}: 誰も設定されていません"},
     "doctor.users.ok": {"en": "{setting}: every id is an active person ({n}: {names})",
                         "ja": "{setting}: すべて有効なユーザーです({n} 人: {names})"},

@@ -22,6 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "home.status.outcome": {"en": "<@{user}> · contacted {since}; record the outcome",
                             "ja": "<@{user}> さん · {since} にコンタクト済み。結果を記録してください"},
     "home.status.sql": {"en": "<@{user}> · SQL since {since}", "ja": "<@{user}> さん · {since} から商談化"},
+    "home.routing": {"en": "Teams and routing rules", "ja": "チームとルーティングルール"},
+    "home.routing.rules": {"en": "Rules (the first that matches wins)", "ja": "ルール(最初に当たったものを使います)"},
     "home.quality": {"en": "MQL quality by source (last 90 days)", "ja": "流入元別のMQL品質(過去90日)"},
     "home.quality.line": {"en": "• *{source}*: {good} sales-ready, {bad} not, of {rated} rated ({mqls} MQLs)",
                           "ja": "• *{source}*: 適 {good} 件・不適 {bad} 件(評価 {rated} 件 / MQL {mqls} 件)"},

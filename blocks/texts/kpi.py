@@ -71,4 +71,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "kpi.target.list": {"en": "*Targets for {month}*", "ja": "*{month} の目標*"},
     "kpi.target.line": {"en": "• {metric}: {value}", "ja": "• {metric}: {value}"},
     "kpi.month": {"en": "month", "ja": "月"},
+    "kpi.title.team": {"en": " · team {team}", "ja": " · チーム {team}"},
+    "kpi.line.handed_in": {
+        "en": ":arrow_forward: Handed in: {n} SQLs · taken within SLA {rate} ({in_sla} of {of}), median {median} "
+              "business min{d}",
+        "ja": ":arrow_forward: 引き継がれた SQL: {n} 件 · SLA 内の引き受け {rate}({of} 件中 {in_sla} 件)、中央値 {median} "
+              "営業分{d}"},
+    "kpi.section.team": {"en": "*By team*", "ja": "*チーム別*"},
+    "kpi.row.team": {"en": "• {team}: {mqls} MQLs · claimed within SLA {rate} ({in_sla} of {claimed}) · {sqls} SQLs",
+                     "ja": "• {team}: MQL {mqls} 件 · SLA 内の担当 {rate}({claimed} 件中 {in_sla} 件)· SQL {sqls} 件"},
+    "kpi.unknown_team": {"en": "{team} is not a team of the routing file (teams: {teams}).",
+                         "ja": "{team} はルーティングファイルのチームではありません(チーム: {teams})。"},
+    "kpi.refused_team": {"en": "Sorry, /kpi shows you the teams you manage: {teams}.",
+                         "ja": "申し訳ありません。/kpi で見られるのはあなたが管理するチームだけです: {teams}"},
 }

@@ -46,4 +46,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "feedback.note": {"en": "Note", "ja": "メモ"},
     "feedback.link": {"en": "<{url}|Open the card>", "ja": "<{url}|カードを開く>"},
+    "qualify.title": {"en": "Qualified: hand over", "ja": "商談化して引き継ぐ"},
+    "qualify.submit": {"en": "Hand over", "ja": "引き継ぐ"},
+    "qualify.intro": {
+        "en": "*{company}* ({name}) is marked SQL and handed to *{team}*: a card in their channel, their SLA to take it.",
+        "ja": "*{company}*({name})を商談化として *{team}* へ引き継ぎます。先方のチャンネルにカードが届き、先方の SLA "
+              "で引き受けられます。"},
+    "qualify.note": {"en": "Note for them (what you learned on the call)", "ja": "引き継ぎメモ(ヒアリングした内容など)"},
 }

@@ -15,6 +15,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": ":rotating_light: The claim deadline ({deadline}) has passed and nobody has claimed this lead. {managers}",
         "ja": ":rotating_light: 担当期限({deadline})を過ぎましたが、まだ誰も担当していません。{managers}",
     },
+    "remind.handed": {
+        "en": ":hourglass_flowing_sand: {left} left to take this qualified lead (deadline {deadline}).",
+        "ja": ":hourglass_flowing_sand: この商談化リードの引き受け期限まで残り{left}です(期限 {deadline})。",
+    },
+    "remind.handed_due": {
+        "en": ":rotating_light: The deadline to take this qualified lead ({deadline}) has passed and nobody has "
+              "taken it. {managers}",
+        "ja": ":rotating_light: この商談化リードの引き受け期限({deadline})を過ぎましたが、まだ誰も引き受けていません。"
+              "{managers}",
+    },
+    "remind.handed_escalate": {
+        "en": ":rotating_light: *{company}* ({name}), qualified by <@{qualifier}>, has waited {waited} of business "
+              "time since it was handed to your team and nobody has taken it. Pick a rep to give it to:",
+        "ja": ":rotating_light: *{company}*({name}、<@{qualifier}> さんが商談化)はチームへの引き継ぎから営業時間で"
+              "{waited}経過しましたが、引き受け手がいません。担当者を選んでください:",
+    },
     "remind.claim_escalate": {
         "en": ":rotating_light: *{company}* ({name}, score {score}) has waited {waited} of business time since handoff and nobody has claimed it. Pick a rep to give it to:",
         "ja": ":rotating_light: *{company}*({name}、スコア {score})は引き渡しから営業時間で{waited}経過しましたが、担当者がいません。担当者を選んでください:",

@@ -38,4 +38,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "retro.item_added": {"en": "Added to the action items; the next retro lists it.",
                          "ja": "アクションアイテムに追加しました。次回の振り返りで一覧になります。"},
     "retro.item_required": {"en": "Write the action item.", "ja": "アクションアイテムを入力してください。"},
+    "retro.handed_in": {
+        "en": "• {team}, second handoff: {n} SQLs handed in · taken within SLA {rate} ({in_sla} of {of}) · median "
+              "{median} business min",
+        "ja": "• {team}(2 段目の引き継ぎ): 引き継がれた SQL {n} 件 · SLA 内の引き受け {rate}({of} 件中 {in_sla} 件)· "
+              "中央値 {median} 営業分"},
 }

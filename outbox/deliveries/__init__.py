@@ -5,7 +5,19 @@ below; the sender, the queue and the tests of the queue need no change. docs/ope
 """
 from __future__ import annotations
 
-from outbox.deliveries import card_post, card_update, chart, digest, feedback, home, notice, reminder, report, retro
+from outbox.deliveries import (
+    card_post,
+    card_update,
+    chart,
+    digest,
+    feedback,
+    handover_card,
+    home,
+    notice,
+    reminder,
+    report,
+    retro,
+)
 from outbox.deliveries.base import Delivery
 
 REGISTRY: dict[str, Delivery] = {d.kind: d for d in (
@@ -19,4 +31,5 @@ REGISTRY: dict[str, Delivery] = {d.kind: d for d in (
     digest.DELIVERY,
     chart.DELIVERY,
     retro.DELIVERY,
+    handover_card.DELIVERY,
 )}

@@ -85,6 +85,12 @@ class Context:
     def clock(self) -> BusinessClock:
         return self.settings.clock
 
+    def team_name(self, team_id: str | None) -> str | None:
+        """A team's name in the routing file (docs/routing.md); None for no team or one since removed."""
+        routing = self.settings.routing if team_id is not None else None
+        team = routing.teams.get(team_id) if routing is not None else None
+        return team.name if team is not None else None
+
     def permalink(self, channel: str, ts: str) -> str | None:
         """A message's permalink, built the way Slack builds them (no call per message)."""
         base = self.workspace_url()

@@ -15,7 +15,7 @@ from outbox.deliveries.base import Context, Delivery, Message, NoPayload, Outcom
 def deliver(ctx: Context, msg: Message[NoPayload]) -> Outcome:
     if msg.lead is None:
         return Outcome("failed", error=f"lead {msg.lead_id} is gone")
-    text, blocks = card_blocks.card(msg.lead, ctx.lang, ctx.clock)
+    text, blocks = card_blocks.card(msg.lead, ctx.lang, ctx.clock, ctx.team_name(msg.lead.team))
     resp = ctx.post(msg.channel, text, blocks)
     return Outcome("sent", ts=resp["ts"], channel=resp["channel"], permalink=ctx.permalink(resp["channel"], resp["ts"]))
 

@@ -14,8 +14,13 @@ def deliver(ctx: Context, msg: Message[NoPayload]) -> Outcome:
         if msg.card_wait is not None:
             return Outcome("defer", delay=msg.card_wait, error="waiting for the card to be posted")
         return Outcome("sent", error="skipped: the lead has no card")
-    text, blocks = card_blocks.card(lead, ctx.lang, ctx.clock)
+    text, blocks = card_blocks.card(lead, ctx.lang, ctx.clock, ctx.team_name(lead.team),
+                                    ctx.team_name(lead.handed_to))
     resp = ctx.client.chat_update(channel=lead.card_channel, ts=lead.card_ts, text=text, blocks=blocks)
+    if lead.handed_card_ts:  # handed to the next team: its card shows the same lead (docs/routing.md)
+        text, blocks = card_blocks.handover_card(lead, ctx.lang, ctx.clock, ctx.team_name(lead.team),
+                                                 ctx.team_name(lead.handed_to))
+        ctx.client.chat_update(channel=lead.handed_card_channel, ts=lead.handed_card_ts, text=text, blocks=blocks)
     return Outcome("sent", ts=resp.get("ts"))
 
 

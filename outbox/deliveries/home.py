@@ -4,6 +4,7 @@ from __future__ import annotations
 from blocks import home as home_blocks
 from models import home as home_data
 from models.outbox import Kind
+from models.teams import Teams
 from outbox.deliveries.base import Context, Delivery, Message, Outcome, Payload
 
 
@@ -13,9 +14,12 @@ class Home(Payload):
 
 def deliver(ctx: Context, msg: Message[Home]) -> Outcome:
     user = msg.payload.user
+    teams = Teams.from_settings(ctx.settings)
+    managed = teams.managed_by(user)  # every team (None), some, or none ([])
     with ctx.db.begin() as s:
-        data = home_data.load(s, user, ctx.settings.is_manager(user), ctx.now())
-    ctx.client.views_publish(user_id=user, view=home_blocks.view(data, ctx.now(), ctx.lang, ctx.clock))
+        data = home_data.load(s, user, managed != [], ctx.now(), teams=managed, routed=teams.routing is not None)
+    routing = teams.routing if managed != [] else None  # managers see the teams and rules
+    ctx.client.views_publish(user_id=user, view=home_blocks.view(data, ctx.now(), ctx.lang, ctx.clock, routing))
     return Outcome("sent")
 
 

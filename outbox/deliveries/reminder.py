@@ -24,7 +24,9 @@ def deliver(ctx: Context, msg: Message[Reminder]) -> Outcome:
     if lead is None or not reminder_blocks.still_relevant(p.action, lead, fields):
         return Outcome("sent", error="skipped: no longer relevant")
     channel, thread_ts = msg.channel, None
-    if p.thread:
+    if p.thread and fields.get("handed"):  # in the thread of the card the next team got (unthreaded before it)
+        channel, thread_ts = lead.handed_card_channel or channel, lead.handed_card_ts
+    elif p.thread:
         if not lead.card_ts and msg.card_wait is not None:
             return Outcome("defer", delay=msg.card_wait, error="waiting for the card to be posted")
         channel, thread_ts = lead.card_channel or channel, lead.card_ts
@@ -34,4 +36,4 @@ def deliver(ctx: Context, msg: Message[Reminder]) -> Outcome:
 
 
 DELIVERY = Delivery(kind=Kind.REMINDER, payload=Reminder, deliver=deliver, lane="channel",
-                    waits_for_card=lambda p: p.thread)
+                    waits_for_card=lambda p: p.thread and not (p.model_extra or {}).get("handed"))

@@ -77,9 +77,9 @@ def test_every_change_reaches_every_endpoint_signed_and_in_order(make_app, recei
     assert data["lead"]["status"] == "lost" and data["lead"]["lost_reason"] == "budget"
     assert data["lead"]["lost_at"] == "2026-12-01T07:00:00Z" and data["lead"]["email"] == "ev@example.com"
     assert set(data["lead"]) == {"id", "external_id", "email", "name", "company", "title", "source", "score",
-                                 "status", "owner", "mql_at", "claim_due", "claimed_at", "contacted_at", "sql_at",
-                                 "won_at", "lost_at", "lost_reason", "disqualified_at", "disqualify_reason",
-                                 "card_url"}
+                                 "status", "owner", "team", "qualified_by", "mql_at", "claim_due", "claimed_at",
+                                 "contacted_at", "sql_at", "won_at", "lost_at", "lost_reason", "disqualified_at",
+                                 "disqualify_reason", "card_url"}
     headers = lost.headers
     assert headers["content-type"] == "application/json" and headers["webhook-id"] == lost.id
     assert headers["webhook-signature"].startswith("v1,") and headers["webhook-timestamp"].isdigit()

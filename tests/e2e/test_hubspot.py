@@ -199,10 +199,10 @@ def test_hubspot_setup_from_the_command_line(hubspot, slack, db, capsys, monkeyp
         monkeypatch.setenv(k, v)
     assert main(["hubspot-setup"]) == 0
     out = capsys.readouterr().out
-    assert "created handoff\n" in out and "created handoff_status" in out and out.count("created") == 11
+    assert "created handoff\n" in out and "created handoff_status" in out and out.count("created") == 12
     assert hubspot.property("handoff_claim_sla_met")["type"] == "bool"
     assert main(["hubspot-setup"]) == 0
-    assert capsys.readouterr().out.count("exists already") == 11
+    assert capsys.readouterr().out.count("exists already") == 12
     monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-wrong")
     assert main(["hubspot-setup"]) == 2
     assert "refused HUBSPOT_TOKEN (HTTP 401)" in capsys.readouterr().err

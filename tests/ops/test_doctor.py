@@ -24,7 +24,7 @@ REPS = ("UREP1", "UREP2")
 ENV_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DATABASE_URL",
              "HANDOFF_CHANNEL", "DIGEST_CHANNEL", "MARKETING_CHANNEL", "MANAGER_IDS", "SALES_REP_IDS",
              "LEAD_WEBHOOK_TOKEN", "LANGUAGE", "HUBSPOT_TOKEN", "HUBSPOT_API_URL", "EVENT_WEBHOOK_URLS",
-             "EVENT_WEBHOOK_SECRET")
+             "EVENT_WEBHOOK_SECRET", "ROUTING_FILE")
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_a_healthy_installation_is_all_ticks_and_exits_0(env, capsys):
     assert line_with(lines, "MARKETING_CHANNEL #marketing")
     assert line_with(lines, "MANAGER_IDS: every id is an active person (1: @mika)")
     assert line_with(lines, "SALES_REP_IDS: every id is an active person (2: @aiko, @ken)")
-    assert line_with(lines, "is at the latest migration (0009)")
+    assert line_with(lines, "is at the latest migration (0010)")
     assert line_with(lines, "LEAD_WEBHOOK_TOKEN is set (40 characters)")
     assert not any("HubSpot" in line or "event endpoint" in line for line in lines)  # neither is set
 
@@ -193,11 +193,11 @@ def test_a_database_behind_the_latest_migration(env, tmp_path, capsys):
     env(DATABASE_URL=url)
     code, lines, _ = run_doctor(capsys)
     assert code == 1
-    assert failed(lines) == [f"✗ database {url} is at migration 0007, the latest is 0009: run `python bot.py migrate`"]
+    assert failed(lines) == [f"✗ database {url} is at migration 0007, the latest is 0010: run `python bot.py migrate`"]
     assert main(["migrate"]) == 0
     capsys.readouterr()
     code, lines, _ = run_doctor(capsys)
-    assert code == 0 and line_with(lines, "latest migration (0009)")
+    assert code == 0 and line_with(lines, "latest migration (0010)")
 
 
 def test_a_database_that_is_missing_or_down(env, tmp_path, capsys):
@@ -353,3 +353,37 @@ def test_checks_run_at_once_within_short_timeouts(env, slack):
     assert time.monotonic() - started < 6
     assert checks[0].ok  # auth.test answers at once
     assert sum("cannot reach Slack" in c.text("en") for c in checks) == 4  # two channels, two lists of people
+
+
+def test_a_routing_files_teams_are_checked_like_the_settings(env, slack, capsys, tmp_path):
+    path = tmp_path / "routing.yml"
+    path.write_text("teams:\n  inside-sales:\n    channel: C0ISALES\n    managers: [U0MGR1]\n    reps: [UREP1]\n"
+                    "  field-sales:\n    channel: C0FSALES\n    reps: [UREP2, UGONE1]\nrules:\n  - team: inside-sales\n",
+                    encoding="utf-8")
+    env(ROUTING_FILE=str(path))
+    slack.add_channel("C0ISALES", name="inside-sales")
+    slack.add_channel("C0FSALES", name="field-sales")
+    slack.archive_channel("C0FSALES")
+    slack.add_user("U0MGR1", name="sato")
+    code, lines, _ = run_doctor(capsys)
+    assert code == 1
+    assert line_with(lines, "ROUTING_FILE " + str(path)) == f"✓ ROUTING_FILE {path}: 2 teams, 1 rules, no mistakes"
+    assert line_with(lines, "inside-sales (C0ISALES)").startswith("✓ ROUTING_FILE inside-sales #inside-sales")
+    assert line_with(lines, "ROUTING_FILE inside-sales managers") == \
+        "✓ ROUTING_FILE inside-sales managers: every id is an active person (1: @sato)"
+    assert failed(lines) == [
+        ("✗ ROUTING_FILE field-sales #field-sales (C0FSALES) is archived: unarchive it, or set ROUTING_FILE "
+         "field-sales to a channel in use"),
+        ("✗ ROUTING_FILE field-sales reps: UGONE1 is not a user of this workspace: check the id (their profile → ⋮ "
+         "→ Copy member ID)"),
+    ]
+
+
+def test_a_routing_file_with_mistakes_is_one_line_pointing_to_routing_check(env, capsys, tmp_path):
+    path = tmp_path / "routing.yml"
+    path.write_text("teams:\n  A: {channel: X}\nrules:\n  - team: b\n", encoding="utf-8")
+    env(ROUTING_FILE=str(path))
+    code, lines, err = run_doctor(capsys)
+    assert code == 1 and "Traceback" not in err
+    assert failed(lines) == [(f"✗ ROUTING_FILE {path} has 3 mistake(s) (line(s) 2, 4): `python bot.py routing "
+                             "check` names each; nothing starts until they are fixed")]
