@@ -55,11 +55,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from standin.base import LocalServer
+from standin.base import LocalServer, QuietServer
 
 TOLERANCE_SECONDS = 5 * 60  # what standardwebhooks' verify allows either way (hard-coded in the library)
 BAD_REQUEST, BAD_SIGNATURE, NOT_ALLOWED = 400, 401, 405
@@ -109,8 +109,7 @@ class _Rejected(Exception):
         self.status, self.reason = status, reason
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietServer):
     allow_reuse_address = True  # SO_REUSEADDR: close_port/reopen_port rebind the same port at once
     request_queue_size = 128  # the default backlog of 5 drops a burst of new connections from a pooled sender
 
