@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from models.tables import Base
+from models.tables import Base, declared
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,7 +21,7 @@ def _url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True)
+                      render_as_batch=True, include_object=declared)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -30,13 +30,14 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=True)
+                          render_as_batch=True, include_object=declared)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(_url())
     with engine.begin() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
+                          include_object=declared)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
