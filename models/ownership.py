@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from models import events, sla
@@ -185,8 +185,11 @@ def _reassign_handed(session: Session, *, lead: Lead, manager: str, new_owner: s
 def domain_of(dialect: str):
     """The SQL for a stored lead's email domain: the expression migration 0010 indexes, so that the query
     finds a company's leads through that index."""
-    at = func.strpos(Lead.email_norm, "@") if dialect == "postgresql" else func.instr(Lead.email_norm, "@")
-    return func.substr(Lead.email_norm, at + 1)
+    # Literals, not bound parameters: a database matches an indexed expression only when it is written the same
+    # way, and `instr(email_norm, ?) + ?` is not `instr(email_norm, '@') + 1`.
+    sign, one = literal_column("'@'"), literal_column("1")
+    at = func.strpos(Lead.email_norm, sign) if dialect == "postgresql" else func.instr(Lead.email_norm, sign)
+    return func.substr(Lead.email_norm, at + one)
 
 
 def account_owners(session: Session, domains: set[str], since: datetime) -> dict[str, AccountOwner]:
