@@ -21,6 +21,25 @@ def too_long(text: str | None, limit: int, lang: str) -> str | None:
 
 
 def register(app, services) -> None:
+    def apply_form(ack, body, view, context, field: str, work) -> None:
+        """`work(session, lead_id)` once per request for the lead the form was opened for; a refusal is shown in
+        the form next to `field` (the person sees why nothing changed), else the form closes."""
+        lang = services.settings.LANGUAGE
+        try:
+            lead_id = parse_lead_id(view.get("private_metadata"))
+            with services.once(context) as session:
+                if session is None:
+                    ack()
+                    return
+                work(session, lead_id)
+        except LeadError as exc:
+            key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key
+            ack(response_action="errors", errors={field: t(key, lang, **domain_params(exc.params, lang))})
+            return
+        ack()
+        services.notify()
+        refresh_after(services, body)
+
     def on_submit(outcome: str):
         def submit(ack, body, view, context):
             settings = services.settings
@@ -35,23 +54,10 @@ def register(app, services) -> None:
             if errors:
                 ack(response_action="errors", errors=errors)
                 return
-            try:
-                lead_id = parse_lead_id(view.get("private_metadata"))  # the modal was opened for this lead
-                with services.once(context) as session:
-                    if session is None:
-                        ack()
-                        return
-                    outcomes.record(session, lead_id=lead_id, user=body["user"]["id"], outcome=outcome,
-                                    now=services.now(), managers=services.managers_of(session, lead_id),
-                                    reason=reason,
-                                    note=note, reasons=reasons, marketing_channel=settings.MARKETING_CHANNEL)
-            except LeadError as exc:  # shown in the modal: the person sees why nothing changed
-                key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key
-                ack(response_action="errors", errors={BlockId.REASON: t(key, lang, **domain_params(exc.params, lang))})
-                return
-            ack()
-            services.notify()
-            refresh_after(services, body)
+            apply_form(ack, body, view, context, BlockId.REASON, lambda session, lead_id: outcomes.record(
+                session, lead_id=lead_id, user=body["user"]["id"], outcome=outcome, now=services.now(),
+                managers=services.managers_of(session, lead_id), reason=reason, note=note, reasons=reasons,
+                marketing_channel=settings.MARKETING_CHANNEL))
         submit.__name__ = f"on_{outcome}_submit"
         return submit
 
@@ -67,17 +73,6 @@ def register(app, services) -> None:
         if problem := too_long(note, outcome_blocks.NOTE_MAX, lang):
             ack(response_action="errors", errors={BlockId.NOTE: problem})
             return
-        try:
-            lead_id = parse_lead_id(view.get("private_metadata"))
-            with services.once(context) as session:
-                if session is not None:
-                    qualify(session, lead_id=lead_id, user=body["user"]["id"], note=note, now=services.now(),
-                            managers=services.managers_of(session, lead_id), teams=services.teams,
-                            clock=services.settings.clock)
-        except LeadError as exc:
-            key = "notice.stale_form" if isinstance(exc, StaleControl) else exc.key
-            ack(response_action="errors", errors={BlockId.NOTE: t(key, lang, **domain_params(exc.params, lang))})
-            return
-        ack()
-        services.notify()
-        refresh_after(services, body)
+        apply_form(ack, body, view, context, BlockId.NOTE, lambda session, lead_id: qualify(
+            session, lead_id=lead_id, user=body["user"]["id"], note=note, now=services.now(),
+            managers=services.managers_of(session, lead_id), teams=services.teams, clock=services.settings.clock))
