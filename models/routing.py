@@ -10,6 +10,7 @@ a typo in a channel id is found at start rather than when a card silently goes n
 """
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,21 +74,28 @@ class Condition:
     number: float | None = None
 
     def __post_init__(self):
-        # What `holds` compares with, ready once: the texts case-folded, the numbers as floats.
-        numbers = [float(v) for v in self.values if isinstance(v, int | float) and not isinstance(v, bool)]
-        texts = [text_of(v).casefold() for v in self.values if not (isinstance(v, int | float)
-                                                                    and not isinstance(v, bool))]
-        object.__setattr__(self, "_texts", frozenset(texts))
-        object.__setattr__(self, "_numbers", frozenset(numbers))
+        # What `holds` compares with, ready once: the texts case-folded, the numbers as floats, and the test
+        # itself as one function of the lead (a rule file's conditions run rules × leads times per batch).
+        numbers = frozenset(float(v) for v in self.values if isinstance(v, int | float) and not isinstance(v, bool))
+        texts = frozenset(text_of(v).casefold() for v in self.values if not (isinstance(v, int | float)
+                                                                             and not isinstance(v, bool)))
+        name = self.field
+        if self.op is not None:
+            compare, bound = COMPARE[self.op], self.number
+
+            def test(seen: Seen) -> bool:
+                number = seen.number(name)
+                return number is not None and compare(number, bound)
+        elif not numbers:
+            def test(seen: Seen) -> bool:
+                return seen.text(name) in texts
+        else:
+            def test(seen: Seen) -> bool:
+                return seen.text(name) in texts or seen.number(name) in numbers
+        object.__setattr__(self, "test", test)
 
     def holds(self, lead: dict | Seen) -> bool:
-        seen = lead if isinstance(lead, Seen) else Seen(lead)
-        if self.op is not None:
-            number = seen.number(self.field)
-            return number is not None and COMPARE[self.op](number, self.number)
-        if self._texts and seen.text(self.field) in self._texts:
-            return True
-        return bool(self._numbers) and seen.number(self.field) in self._numbers
+        return self.test(lead if type(lead) is Seen else Seen(lead))
 
 
 class Seen:
@@ -117,9 +125,12 @@ class Rule:
     team: str
     when: tuple[Condition, ...] = ()
 
+    def __post_init__(self):
+        object.__setattr__(self, "tests", tuple(c.test for c in self.when))
+
     def matches(self, lead: dict | Seen) -> bool:
-        seen = lead if isinstance(lead, Seen) else Seen(lead)
-        return all(c.holds(seen) for c in self.when)
+        seen = lead if type(lead) is Seen else Seen(lead)
+        return all(test(seen) for test in self.tests)
 
 
 @dataclass(frozen=True)
@@ -133,14 +144,20 @@ class Routing:
     def route(self, lead: dict) -> Rule:
         """The first rule that matches the lead (the last rule matches every lead: `load` makes sure)."""
         seen = Seen(lead)
-        return next(rule for rule in self.rules if rule.matches(seen))
+        for rule in self.rules:  # loops, not generators: this runs rules × leads times per batch
+            for test in rule.tests:
+                if not test(seen):
+                    break
+            else:
+                return rule
+        raise AssertionError("the last rule matches every lead")
 
     def teams_of(self, user: str) -> list[Team]:
         """The teams whose managers or reps name `user`."""
         return [t for t in self.teams.values() if user in t.managers or user in t.reps]
 
 
-COMPARE = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 
 # Lead fields ------------------------------------------------------------------------------------------
