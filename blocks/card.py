@@ -1,7 +1,7 @@
 """The handoff card: one message per MQL, updated in place as the lead moves."""
 from __future__ import annotations
 
-from blocks.format import button, clip, duration, escape, local_time, plain, reason_label
+from blocks.format import button, clip, duration, escape, local_time, plain, reason_label, who
 from blocks.ids import ActionId, BlockId
 from blocks.texts import t
 from models.clock import BusinessClock
@@ -81,33 +81,42 @@ def card(lead: Lead, lang: str, clock: BusinessClock, team_name: str | None = No
     if lead.disqualified_at is not None:
         fallback = t("card.disqualified.fallback", lang, company=escape(company))
     else:
-        fallback = t("card.claimed.fallback", lang, company=escape(company), user=lead.claimed_by)
+        fallback = t("card.claimed.fallback", lang, company=escape(company), who=who(lead.claimed_by, lang))
     return fallback, blocks
 
 
 
 
 def status_lines(lead: Lead, lang: str, clock: BusinessClock) -> list[dict]:
-    """Where a claimed lead stands: owner and time to claim, contact, SQL, the outcome, its quality."""
+    """Where a claimed lead stands: owner and time to claim, contact, SQL, the outcome, its quality; a stage
+    recorded in the CRM says so (docs/crm-status.md)."""
     tz = clock.tz
+    crm = set((lead.crm_marked or "").split(","))
+
+    def marked(line: str, stage: str) -> str:
+        return line + t("card.in_crm", lang) if stage in crm else line
+
     lines = []
     if lead.disqualified_at is not None:
-        lines.append(t("card.disqualified", lang, user=lead.claimed_by,
-                       reason=reason_label(lead.disqualify_reason, lang)))
+        lines.append(marked(t("card.disqualified", lang, who=who(lead.claimed_by, lang),
+                              reason=reason_label(lead.disqualify_reason, lang)), "disqualified"))
     else:
         minutes = clock.minutes_between(lead.mql_at, lead.claimed_at)
         sla = t("sla.within" if lead.claimed_at <= lead.claim_due else "sla.missed", lang)
-        lines.append(t("card.claimed", lang, user=lead.claimed_by, duration=duration(minutes, lang), sla=sla))
+        lines.append(marked(t("card.claimed", lang, who=who(lead.claimed_by, lang), duration=duration(minutes, lang),
+                              sla=sla), "claimed"))
         if lead.contacted_at is not None:
-            lines.append(t("card.contacted", lang, when=local_time(lead.contacted_at, tz, lang),
-                           sla=t("sla.within" if lead.contacted_at <= lead.contact_due else "sla.missed", lang)))
+            lines.append(marked(t("card.contacted", lang, when=local_time(lead.contacted_at, tz, lang),
+                                  sla=t("sla.within" if lead.contacted_at <= lead.contact_due else "sla.missed",
+                                        lang)), "contacted"))
         if lead.sql_at is not None and lead.won_at is None:
-            lines.append(t("card.sql", lang, when=local_time(lead.sql_at, tz, lang)))
+            lines.append(marked(t("card.sql", lang, when=local_time(lead.sql_at, tz, lang)), "sql"))
         if lead.won_at is not None:
-            lines.append(t("card.won", lang, when=local_time(lead.won_at, tz, lang), user=lead.owner))
+            lines.append(marked(t("card.won", lang, when=local_time(lead.won_at, tz, lang),
+                                  who=who(lead.owner, lang)), "won"))
         if lead.lost_at is not None:
-            lines.append(t("card.lost", lang, when=local_time(lead.lost_at, tz, lang), user=lead.owner,
-                           reason=reason_label(lead.lost_reason, lang)))
+            lines.append(marked(t("card.lost", lang, when=local_time(lead.lost_at, tz, lang), who=who(lead.owner, lang),
+                                  reason=reason_label(lead.lost_reason, lang)), "lost"))
     if lead.quality:
         lines.append(t("card.quality", lang, rating=t(f"quality.{lead.quality}", lang)))
     return [{"type": "mrkdwn", "text": line} for line in lines[:10]]
@@ -158,12 +167,13 @@ def handover_card(lead: Lead, lang: str, clock: BusinessClock, from_team: str | 
         lines.append(t("card.handover.claimed", lang, user=lead.handed_claimed_by, duration=duration(minutes, lang),
                        sla=sla))
     if lead.won_at is not None:
-        lines.append(t("card.won", lang, when=local_time(lead.won_at, tz, lang), user=lead.owner))
+        lines.append(t("card.won", lang, when=local_time(lead.won_at, tz, lang), who=who(lead.owner, lang)))
     if lead.lost_at is not None:
-        lines.append(t("card.lost", lang, when=local_time(lead.lost_at, tz, lang), user=lead.owner,
+        lines.append(t("card.lost", lang, when=local_time(lead.lost_at, tz, lang), who=who(lead.owner, lang),
                        reason=reason_label(lead.lost_reason, lang)))
     if lead.disqualified_at is not None:
-        lines.append(t("card.disqualified", lang, user=lead.owner, reason=reason_label(lead.disqualify_reason, lang)))
+        lines.append(t("card.disqualified", lang, who=who(lead.owner, lang),
+                       reason=reason_label(lead.disqualify_reason, lang)))
     if lines:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line} for line in lines[:10]]})
     blocks.append({"type": "actions", "block_id": BlockId.OWNER_ACTIONS, "elements": owner_controls(lead, lang)})

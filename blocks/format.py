@@ -64,3 +64,8 @@ def render_params(params: dict, tz: ZoneInfo, lang: str) -> dict:
             value = local_time(datetime.fromisoformat(value["instant"]), tz, lang)
         out[name] = value
     return out
+
+
+def who(user: str | None, lang: str) -> str:
+    """A person as a line names them: the Slack user, or, for a stage the CRM recorded without one, the CRM."""
+    return t("card.who", lang, user=user) if user else t("card.who.nobody", lang)

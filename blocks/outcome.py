@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from blocks.format import clip, escape, local_time, plain, reason_label
+from blocks.format import clip, escape, local_time, plain, reason_label, who
 from blocks.ids import BlockId, CallbackId
 from blocks.texts import t
 from models.tables import Lead
@@ -78,7 +78,7 @@ def read_submission(values: dict, reasons: tuple[str, ...]) -> tuple[str | None,
 
 
 def feedback(lead: Lead, *, outcome: str, user: str | None, note: str | None, was: str | None, when: datetime,
-             tz: tzinfo, lang: str, permalink: str | None) -> tuple[str, list[dict]]:
+             tz: tzinfo, lang: str, permalink: str | None, crm: bool = False) -> tuple[str, list[dict]]:
     """The post to MARKETING_CHANNEL: what happened to the MQL and why, from the lead as it is now.
     `outcome` is lost, disqualified or undone (then `was` is the outcome taken back)."""
     user = user or lead.claimed_by
@@ -90,7 +90,8 @@ def feedback(lead: Lead, *, outcome: str, user: str | None, note: str | None, wa
         return head, [{"type": "section", "text": {"type": "mrkdwn", "text": clip(head, 2900)}}]
     code = lead.lost_reason if outcome == "lost" else lead.disqualify_reason
     head = t(f"feedback.{outcome}", lang, company=company, name=name, reason=reason_label(code, lang))
-    detail = t("feedback.detail", lang, source=escape(lead.source), score=lead.score, user=user,
+    detail = t("feedback.detail", lang, source=escape(lead.source), score=lead.score, who=who(user, lang),
+               crm=t("card.in_crm", lang) if crm else "",
                when=local_time(when, tz, lang))
     blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(head, 2900)}},

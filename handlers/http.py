@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 import handlers
 from blocks.texts import t
-from handlers import webhook
+from handlers import status_hook, webhook
 from models import clicks, crm_sync, events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
@@ -107,6 +107,7 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
             return handlers.middleware.dispatch(slack, request, services.settings.SLACK_SIGNING_SECRET)
 
     webhook.register(flask_app, services)
+    status_hook.register(flask_app, services)
 
     @flask_app.errorhandler(Exception)
     def unexpected(exc):

@@ -18,18 +18,18 @@ MAX_BATCH = 500
 LEAD_KEYS = {"email", "score", "external_id", "name", "company", "title", "source", "created_at", "attributes"}
 
 
-def _json(status: int, obj) -> Response:
+def json_answer(status: int, obj) -> Response:
     return Response(json.dumps(obj, ensure_ascii=False), status=status, mimetype="application/json")
 
 
-def _reject_constant(name):
+def reject_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
 def parse_body(raw: bytes, tz, score_property: str = "hubspotscore") -> tuple[list | None, bool, int, dict | None]:
     """(leads, is_batch, 0, None), or (None, _, status, problem) for a body that must be refused."""
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=reject_constant)
     except (ValueError, RecursionError):
         return None, False, 400, {"error": "api.not_json"}
     if isinstance(data, dict) and "leads" in data:
@@ -62,42 +62,57 @@ def parse_body(raw: bytes, tz, score_property: str = "hubspotscore") -> tuple[li
     return items, isinstance(data, dict) and "leads" in data, 0, None
 
 
+def authorized_body(settings) -> bytes | Response:
+    """The request's body, read once its bearer token (LEAD_WEBHOOK_TOKEN) is right and its size is allowed;
+    else the answer to give (503 unset, 401, 413). Shared by /hooks/leads and /hooks/status."""
+    lang = settings.LANGUAGE
+    expected = settings.LEAD_WEBHOOK_TOKEN
+    if not expected:
+        return json_answer(503, {"error": t("api.not_configured", lang)})
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        return json_answer(401, {"error": t("api.unauthorized", lang)})
+    if (request.content_length or 0) > MAX_BODY:
+        return json_answer(413, {"error": t("api.too_large", lang)})
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return json_answer(413, {"error": t("api.too_large", lang)})
+    return raw
+
+
+def refusal(status: int, problem: dict, lang: str) -> Response:
+    """A 4xx: every field error with its message, or one error."""
+    if "errors" in problem:
+        return json_answer(status, {"errors": [
+            {"field": e.field, "message": t(e.key, lang, **e.params)} for e in problem["errors"]]})
+    return json_answer(status, {"error": t(problem["error"], lang)})
+
+
 def register(flask_app, services) -> None:
     settings = services.settings
 
     @flask_app.post("/hooks/leads")
     def hooks_leads():
         lang = settings.LANGUAGE
-        expected = settings.LEAD_WEBHOOK_TOKEN
-        if not expected:
-            return _json(503, {"error": t("api.not_configured", lang)})
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
-            return _json(401, {"error": t("api.unauthorized", lang)})
-        if (request.content_length or 0) > MAX_BODY:
-            return _json(413, {"error": t("api.too_large", lang)})
-        raw = request.stream.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            return _json(413, {"error": t("api.too_large", lang)})
+        raw = authorized_body(settings)
+        if isinstance(raw, Response):
+            return raw
 
         items, is_batch, status, problem = parse_body(raw, settings.tz, settings.HUBSPOT_SCORE_PROPERTY)
         if problem is not None:
-            if "errors" in problem:
-                return _json(status, {"errors": [
-                    {"field": e.field, "message": t(e.key, lang, **e.params)} for e in problem["errors"]]})
-            return _json(status, {"error": t(problem["error"], lang)})
+            return refusal(status, problem, lang)
 
         try:  # a concurrent insert of the same new lead: the run again finds it (docs/identity.md)
             results = services.db.transact(lambda session: ingest(session, items, services.now(), services.policy))
         except IdentityConflict as conflict:
             error = conflict.error(f"leads[{conflict.index}]." if is_batch else "")
-            return _json(422, {"errors": [{"field": error.field, "message": t(error.key, lang, **error.params)}]})
+            return json_answer(422, {"errors": [{"field": error.field, "message": t(error.key, lang, **error.params)}]})
         services.notify()
 
         answers = [{"id": r.id, "status": r.status, "created": r.created} for r in results]
         any_created = any(r.created for r in results)
         if not is_batch:
-            return _json(201 if any_created else 200, answers[0])
-        return _json(201 if any_created else 200, {"leads": answers,
+            return json_answer(201 if any_created else 200, answers[0])
+        return json_answer(201 if any_created else 200, {"leads": answers,
                                                    "created": sum(a["created"] for a in answers),
                                                    "updated": sum(not a["created"] for a in answers)})

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 
 from models import events, outcomes, sla
 from models.clock import BusinessClock
-from models.leads import AlreadyClaimed, AlreadyYours, LeadClosed, LeadError, LeadNotFound, audit, queue_card_update
+from models.leads import (
+    Actor,
+    AlreadyClaimed,
+    AlreadyYours,
+    LeadClosed,
+    LeadError,
+    LeadNotFound,
+    audit,
+    queue_card_update,
+)
 from models.outbox import Kind, enqueue
 from models.tables import Lead
 from models.teams import Team, Teams
@@ -51,12 +60,20 @@ def qualify(session: Session, *, lead_id: int, user: str, note: str | None, now:
     to = hands_over(teams, lead)
     if to is None:
         return lead, None
+    hand_over(session, lead=lead, to=to, actor=Actor(user), note=note, now=now, clock=clock)
+    return lead, to
+
+
+def hand_over(session: Session, *, lead: Lead, to: Team, actor: Actor, note: str | None, now: datetime,
+              clock: BusinessClock) -> None:
+    """Hand a locked lead just marked SQL to the team `to`: its claim deadline from `sql_at`, its card, its SLA.
+    Whoever marked it SQL: a click (`qualify`) or the CRM (models/crm_status.py)."""
     handed = session.execute(
         update(Lead).where(Lead.id == lead.id, Lead.handed_to.is_(None))
         .values(handed_to=to.id, handed_note=note, handed_claim_due=clock.add_minutes(lead.sql_at, to.claim_minutes),
                 updated_at=now)
         .execution_options(synchronize_session="fetch"))
-    if handed.rowcount != 1:  # the lead is locked by `record`: only a stale state could get here
+    if handed.rowcount != 1:  # the lead is locked by the caller: only a stale state could get here
         raise AlreadyHanded()
     session.refresh(lead)
     if to.sla is not None:
@@ -64,11 +81,10 @@ def qualify(session: Session, *, lead_id: int, user: str, note: str | None, now:
     if to.channel:
         enqueue(session, kind=Kind.HANDOVER_CARD, dedupe_key=f"handover:{lead.id}", now=now, channel=to.channel,
                 lead_id=lead.id)
-    audit(session, lead_id=lead.id, actor=user, action="handed_over", now=now, from_team=lead.team, to_team=to.id,
-          note=note, claim_due=lead.handed_claim_due.isoformat())
-    events.emit(session, lead_id=lead.id, type=events.Type.HANDED_OVER, now=now, actor=user, note=note,
-                from_team=lead.team, to_team=to.id)
-    return lead, to
+    audit(session, lead_id=lead.id, actor=actor.name, action="handed_over", now=now, from_team=lead.team,
+          to_team=to.id, note=note, claim_due=lead.handed_claim_due.isoformat(), **actor.audit_extra())
+    events.emit(session, lead_id=lead.id, type=events.Type.HANDED_OVER, now=now, actor=actor.event_actor, note=note,
+                from_team=lead.team, to_team=to.id, **actor.event_extra())
 
 
 def claim_handed(session: Session, *, lead_id: int, user: str, now: datetime) -> int:

@@ -126,6 +126,51 @@ def field_name(lead_field: str, score_property: str = "hubspotscore") -> str:
     return score_property if lead_field == "score" else WORKFLOW_FIELDS.get(lead_field, lead_field)
 
 
+def workflow_properties(data: dict) -> tuple[dict, object, str]:
+    """A workflow body's properties as plain values, the contact's record id, and the prefix errors get."""
+    if "vid" in data and isinstance(data.get("properties"), dict):
+        props = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in data["properties"].items()}
+        return props, props.get("hs_object_id") or data.get("vid"), "properties."
+    return data, data.get("hs_object_id"), ""
+
+
+# Status in (docs/crm-status.md): HubSpot's lead status and lifecycle stage, as Handoff's statuses.
+STATUS_FROM_LEAD_STATUS = {"CONNECTED": "contacted", "OPEN_DEAL": "sql", "UNQUALIFIED": "disqualified",
+                           "BAD_TIMING": "lost"}
+STATUS_FROM_STAGE = {"salesqualifiedlead": "sql", "opportunity": "sql", "customer": "won"}
+REASON_FROM_LEAD_STATUS = {"BAD_TIMING": "timing"}
+STATUS_PROPERTIES = ("hs_lead_status", "lifecyclestage")
+LATER = {"contacted": 1, "sql": 2, "won": 3, "lost": 4, "disqualified": 4}  # closing a lead is its last stage
+
+
+def status_from_workflow(data: dict) -> dict:
+    """The status update a workflow body carries: who (record id, email), the mapped status (None when no
+    property maps; the later stage when both do), its reason, and the mapped properties as sent (for the
+    no-echo rule)."""
+    props, record_id, _ = workflow_properties(data)
+    found, echo, reason = [], {}, None
+    for name in STATUS_PROPERTIES:
+        value = props.get(name)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        key = value.strip()
+        status = STATUS_FROM_LEAD_STATUS.get(key.upper()) if name == "hs_lead_status" else \
+            STATUS_FROM_STAGE.get(key.lower())
+        if status is not None:
+            found.append((LATER[status], status, REASON_FROM_LEAD_STATUS.get(key.upper())
+                          if name == "hs_lead_status" else None))
+            echo[name] = value
+    if found:
+        _, status, reason = max(found, key=lambda f: f[0])
+    else:
+        status = None
+    record = str(record_id) if isinstance(record_id, int | str) and not isinstance(record_id, bool) and \
+        str(record_id).strip() else None
+    email = props.get("email") if isinstance(props.get("email"), str) and props.get("email").strip() else None
+    return {"status": status, "record_id": record, "external_id": record, "email": email and email.strip(),
+            "reason": reason, "echo": echo}
+
+
 def lead_from_workflow(data: dict, score_property: str = "hubspotscore") -> tuple[dict, str]:
     """The lead object a workflow body describes, in the webhook's own terms, and the prefix its errors get.
 
@@ -133,11 +178,7 @@ def lead_from_workflow(data: dict, score_property: str = "hubspotscore") -> tupl
     number, rounded and held within 0–100, as HubSpot's scoring tools may go beyond (an unreadable one is left
     as it is, for the lead's own validation to refuse, naming the property); `createdate` may be epoch
     milliseconds or ISO 8601; the source is lower-cased."""
-    if "vid" in data and isinstance(data.get("properties"), dict):
-        props = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in data["properties"].items()}
-        record_id, prefix = props.get("hs_object_id") or data.get("vid"), "properties."
-    else:
-        props, record_id, prefix = data, data.get("hs_object_id"), ""
+    props, record_id, prefix = workflow_properties(data)
     name = " ".join(p.strip() for p in (props.get("firstname"), props.get("lastname"))
                     if isinstance(p, str) and p.strip()) or None
     source = props.get("hs_analytics_source")

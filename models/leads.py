@@ -36,6 +36,33 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: a person clicking in Slack, or the CRM (docs/crm-status.md).
+
+    A change from the CRM is recorded in the audit as `crm` (with its `by` as sent), its events carry no
+    actor and `source: crm`; `user` is then the Slack user its `by` named, if any."""
+
+    user: str | None
+    crm: bool = False
+    by: str | None = None  # the CRM's `by` as sent: a Slack user id or the CRM user's email
+
+    @property
+    def name(self) -> str:
+        """As the audit records it."""
+        return "crm" if self.crm else (self.user or "-")
+
+    @property
+    def event_actor(self) -> str | None:
+        return None if self.crm else self.user
+
+    def event_extra(self) -> dict:
+        return {"source": "crm"} if self.crm else {}
+
+    def audit_extra(self) -> dict:
+        return {"by": self.by, "user": self.user} if self.crm else {}
+
+
 # Errors ---------------------------------------------------------------------
 class LeadError(Exception):
     """A request that is no longer (or never was) possible; `key` names the user's message."""
@@ -376,12 +403,8 @@ def claim(session: Session, *, lead_id: int, user: str, now: datetime, sla_polic
         .values(claimed_at=now, claimed_by=user, updated_at=now)
         .returning(Lead.claim_due)).first()
     if won is not None:
-        audit(session, lead_id=lead_id, actor=user, action="claimed", now=now, within_sla=now <= won.claim_due)
-        queue_card_update(session, lead_id=lead_id, transition="claimed", now=now)
-        events.emit(session, lead_id=lead_id, type=events.Type.CLAIMED, now=now, actor=user)
-        if sla_policy is not None:
-            sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
-            sla.open_timer(session, session.get(Lead, lead_id), sla.Ladder.CONTACT, sla_policy, now)
+        claimed(session, lead_id=lead_id, actor=Actor(user), at=now, now=now, claim_due=won.claim_due,
+                sla_policy=sla_policy)
         return lead_id
     lead = session.get(Lead, lead_id)
     if lead is None:
@@ -395,6 +418,28 @@ def claim(session: Session, *, lead_id: int, user: str, now: datetime, sla_polic
     if not lead.closed and lead.offered_to and lead.offer_until and lead.offer_until > now:
         raise OfferedToOther(user=lead.offered_to, until=lead.offer_until)
     raise LeadClosed()
+
+
+def claim_from_crm(session: Session, *, lead: Lead, actor: Actor, at: datetime, now: datetime,
+                   sla_policy: sla.SlaPolicy | None) -> None:
+    """The claim a status from the CRM implies on an unclaimed lead (docs/crm-status.md): the lead is locked by
+    the caller; claimed at `at` by the Slack user the CRM's `by` named, or by nobody."""
+    lead.claimed_at, lead.claimed_by, lead.updated_at = at, actor.user, now
+    session.flush()
+    claimed(session, lead_id=lead.id, actor=actor, at=at, now=now, claim_due=lead.claim_due, sla_policy=sla_policy)
+
+
+def claimed(session: Session, *, lead_id: int, actor: Actor, at: datetime, now: datetime, claim_due: datetime,
+            sla_policy: sla.SlaPolicy | None) -> None:
+    """What follows a claim, whoever made it: the audit, the card, the event, the contact clock."""
+    audit(session, lead_id=lead_id, actor=actor.name, action="claimed", now=now, within_sla=at <= claim_due,
+          **actor.audit_extra())
+    queue_card_update(session, lead_id=lead_id, transition="claimed", now=now)
+    events.emit(session, lead_id=lead_id, type=events.Type.CLAIMED, now=now, actor=actor.event_actor,
+                **actor.event_extra())
+    if sla_policy is not None:
+        sla.close_timers(session, lead_id, sla.Ladder.CLAIM, sla.Ladder.OFFER)
+        sla.open_timer(session, session.get(Lead, lead_id), sla.Ladder.CONTACT, sla_policy, now)
 
 
 def queue_card_update(session: Session, *, lead_id: int, transition: str, now: datetime) -> None:

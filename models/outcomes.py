@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from models import events, sla
-from models.leads import LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, audit, queue_card_update
+from models.leads import Actor, LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, audit, queue_card_update
 from models.outbox import Kind, enqueue
 from models.ownership import NotClaimed, reminder
 from models.tables import AuditEvent, Lead
@@ -103,37 +103,49 @@ def record(session: Session, *, lead_id: int, user: str, outcome: str, now: date
     if lead.claimed_at is None:  # not a fit from an unclaimed card: that is the response
         lead.claimed_at, lead.claimed_by = now, user
         implied.append("claimed")
+    apply_outcome(session, lead=lead, actor=Actor(user), outcome=outcome, at=now, now=now, reason=reason, note=note,
+                  marketing_channel=marketing_channel, implied=implied)
+    return lead
+
+
+def apply_outcome(session: Session, *, lead: Lead, actor: Actor, outcome: str, at: datetime, now: datetime,
+                  reason: str | None = None, note: str | None = None, marketing_channel: str | None = None,
+                  implied: list[str] | None = None, imply_contact: bool = True) -> None:
+    """Record `outcome` (at `at`) on a locked lead that may take it, whoever records it: a click in Slack or a
+    status from the CRM (models/crm_status.py, which does not imply the contact: `imply_contact`)."""
+    implied = list(implied or ())
     if outcome in (SQL, WON):
-        if lead.contacted_at is None:
-            lead.contacted_at = now
+        if lead.contacted_at is None and imply_contact:
+            lead.contacted_at = at
             implied.append("contacted")
         if lead.sql_at is None:
-            lead.sql_at, lead.qualified_by = now, user
+            lead.sql_at, lead.qualified_by = at, actor.user
             if outcome == WON:
                 implied.append(SQL)
     if outcome == WON:
-        lead.won_at = now
+        lead.won_at = at
     elif outcome == LOST:
-        lead.lost_at, lead.lost_reason, lead.outcome_note = now, reason, note
+        lead.lost_at, lead.lost_reason, lead.outcome_note = at, reason, note
     elif outcome == DISQUALIFIED:
-        lead.disqualified_at, lead.disqualify_reason, lead.outcome_note = now, reason, note
+        lead.disqualified_at, lead.disqualify_reason, lead.outcome_note = at, reason, note
     lead.updated_at = now
     session.flush()
 
     sla.close_timers(session, lead.id)  # an SQL is what the outcome reminder waits for, too
-    audit(session, lead_id=lead.id, actor=user, action=outcome, now=now, reason=reason, note=note, implied=implied)
+    audit(session, lead_id=lead.id, actor=actor.name, action=outcome, now=now, reason=reason, note=note,
+          implied=implied, **actor.audit_extra())
     queue_card_update(session, lead_id=lead.id, transition=f"{outcome}:{now.timestamp():.0f}", now=now)
     if outcome in (LOST, DISQUALIFIED) and marketing_channel:
         enqueue(session, kind=Kind.FEEDBACK, dedupe_key=f"feedback:{lead.id}:{outcome}:{now.timestamp():.0f}",
                 now=now, channel=marketing_channel, lead_id=lead.id,
-                payload={"outcome": outcome, "note": note, "user": user})
+                payload={"outcome": outcome, "note": note, "user": actor.user, "crm": actor.crm})
     if lead.quality is None and lead.claimed_by:
         reminder(session, lead=lead, action="quality", step="1", now=now, channel=lead.claimed_by, user=lead.claimed_by)
+    extra = actor.event_extra()
     for step in implied:  # what the outcome implies happened first, each its own event, in lifecycle order
-        events.emit(session, lead_id=lead.id, type=f"lead.{step}", now=now, actor=user)
-    events.emit(session, lead_id=lead.id, type=events.OUTCOME_TYPES[outcome], now=now, actor=user, reason=reason,
-                note=note)
-    return lead
+        events.emit(session, lead_id=lead.id, type=f"lead.{step}", now=now, actor=actor.event_actor, **extra)
+    events.emit(session, lead_id=lead.id, type=events.OUTCOME_TYPES[outcome], now=now, actor=actor.event_actor,
+                reason=reason, note=note, **extra)
 
 
 def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: tuple[str, ...],
@@ -160,6 +172,8 @@ def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: 
         lead.won_at = None
     else:
         lead.sql_at = lead.qualified_by = None
+    if lead.crm_marked:  # the stage taken back is no longer the CRM's (docs/crm-status.md)
+        lead.crm_marked = ",".join(s for s in lead.crm_marked.split(",") if s != was) or None
     lead.updated_at = now
     session.flush()
     if policy is not None and not lead.closed and lead.sql_at is None:

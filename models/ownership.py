@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from models import events, sla
 from models.clock import BusinessClock
 from models.leads import (
+    Actor,
     AlreadyYours,
     LeadClosed,
     LeadError,
@@ -89,15 +90,23 @@ def log_contact(session: Session, *, lead_id: int, user: str, now: datetime, man
     _owner_or_manager(lead, user, managers)
     if lead.contacted_at is not None:
         raise AlreadyContacted(at=lead.contacted_at)
-    lead.contacted_at, lead.updated_at = now, now
-    sla.close_timers(session, lead_id, sla.Ladder.CONTACT)
+    contacted(session, lead=lead, actor=Actor(user), at=now, now=now, policy=policy)
+    return lead
+
+
+def contacted(session: Session, *, lead: Lead, actor: Actor, at: datetime, now: datetime,
+              policy: sla.SlaPolicy | None) -> None:
+    """Stamp the first contact (at `at`) on a locked lead: the contact clock stops, the outcome clock starts."""
+    lead.contacted_at, lead.updated_at = at, now
+    sla.close_timers(session, lead.id, sla.Ladder.CONTACT)
     if policy is not None:
         session.flush()
         sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
-    audit(session, lead_id=lead_id, actor=user, action="contacted", now=now, within_sla=now <= lead.contact_due)
-    queue_card_update(session, lead_id=lead_id, transition="contacted", now=now)
-    events.emit(session, lead_id=lead_id, type=events.Type.CONTACTED, now=now, actor=user)
-    return lead
+    audit(session, lead_id=lead.id, actor=actor.name, action="contacted", now=now, within_sla=at <= lead.contact_due,
+          **actor.audit_extra())
+    queue_card_update(session, lead_id=lead.id, transition="contacted", now=now)
+    events.emit(session, lead_id=lead.id, type=events.Type.CONTACTED, now=now, actor=actor.event_actor,
+                **actor.event_extra())
 
 
 # Snooze ---------------------------------------------------------------------------

@@ -112,6 +112,8 @@ class Lead(Base):
     handed_claimed_by: Mapped[str | None] = mapped_column(String(32), index=True)
     handed_card_channel: Mapped[str | None] = mapped_column(String(32))
     handed_card_ts: Mapped[str | None] = mapped_column(String(32))
+    # The stages recorded from the CRM, not in Slack (docs/crm-status.md): "claimed,sql"; the card says so
+    crm_marked: Mapped[str | None] = mapped_column(String(80))
     # Round-robin: the rep the lead is offered to first, and until when
     offered_to: Mapped[str | None] = mapped_column(String(32))
     offer_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -254,10 +254,12 @@ class SlackStandIn(LocalServer):
             (self._without_bot.discard if member else self._without_bot.add)(channel)
             (self._archived.add if archived else self._archived.discard)(channel)
 
-    def add_user(self, user: str, name: str | None = None, deleted: bool = False, is_bot: bool = False) -> None:
-        """A person (or a bot) of the workspace, as users.info describes them."""
+    def add_user(self, user: str, name: str | None = None, deleted: bool = False, is_bot: bool = False,
+                 email: str | None = None) -> None:
+        """A person (or a bot) of the workspace, as users.info describes them (`email`: their profile's, which
+        users.lookupByEmail finds)."""
         with self._lock:
-            self._users[user] = {"name": name or user.lower(), "deleted": deleted, "is_bot": is_bot}
+            self._users[user] = {"name": name or user.lower(), "deleted": deleted, "is_bot": is_bot, "email": email}
 
     def deactivate_user(self, user: str) -> None:
         """An admin deactivated the account: users.info says `deleted: true`."""
@@ -599,6 +601,21 @@ class SlackStandIn(LocalServer):
                 "id": user, "team_id": "T0DEMO", "name": name, "real_name": name,
                 "deleted": known.get("deleted", False), "is_bot": known.get("is_bot", False), "is_app_user": False,
                 "tz": "Asia/Tokyo", "profile": {"real_name": name, "display_name": name}}}
+
+    def _m_users_lookupByEmail(self, p):
+        """Slack finds a member by their profile's email, whatever its case; none: `users_not_found`."""
+        email = p.get("email")
+        if not isinstance(email, str) or not email:
+            return _refused("invalid_arguments")
+        with self._lock:
+            for user, known in self._users.items():
+                if (known.get("email") or "").lower() == email.lower():
+                    name = known["name"]
+                    return {"ok": True, "user": {
+                        "id": user, "team_id": "T0DEMO", "name": name, "real_name": name,
+                        "deleted": known.get("deleted", False), "is_bot": known.get("is_bot", False),
+                        "profile": {"real_name": name, "display_name": name, "email": known["email"]}}}
+        return _refused("users_not_found")
 
     def _record(self, call: Call, rejected: bool) -> None:
         with self._cond:

@@ -164,6 +164,11 @@ class Client:
         return self.request("/hooks/leads", json.dumps(payload),
                             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
+    def post_status(self, payload, token: str = HOOK_TOKEN):
+        """POST /hooks/status (docs/crm-status.md): a status update, a batch, or a HubSpot workflow body."""
+        return self.request("/hooks/status", json.dumps(payload),
+                            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
     def slack_post(self, body: str, timestamp: int | None = None, headers: dict | None = None):
         h = slack_requests.signed_headers(SECRET, body, timestamp)
         h.update(headers or {})

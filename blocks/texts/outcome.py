@@ -33,8 +33,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": ":leftwards_arrow_with_hook: 対象外: {company}({name})— {reason}",
     },
     "feedback.detail": {
-        "en": "Source *{source}* · score *{score}* · marked by <@{user}> on {when}",
-        "ja": "流入元 *{source}* · スコア *{score}* · <@{user}> さんが {when} に判断",
+        "en": "Source *{source}* · score *{score}* · marked by {who} on {when}{crm}",
+        "ja": "流入元 *{source}* · スコア *{score}* · {who}が {when} に判断{crm}",
     },
     "feedback.lost": {
         "en": ":x: Lost: {company} ({name}) — {reason}",

@@ -1,4 +1,4 @@
-"""What POST /hooks/leads answers: every refusal names the field (docs/http.md)."""
+"""What POST /hooks/leads and POST /hooks/status answer: every refusal names the field (docs/http.md)."""
 from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -46,4 +46,16 @@ TEXTS: dict[str, dict[str, str]] = {
                                    "ja": "このメールアドレスを持つリード（ID {id}）の external_id と異なります"},
     "field.control_chars": {"en": "must not contain control characters or invalid Unicode",
                             "ja": "制御文字や不正な Unicode を含めないでください"},
+    # POST /hooks/status (docs/crm-status.md)
+    "api.status_shape": {"en": "expected a status update object or {{\"updates\": [...]}}",
+                         "ja": "ステータス更新のオブジェクトか {{\"updates\": [...]}} を送ってください"},
+    "api.updates_empty": {"en": "the batch has no updates", "ja": "バッチに更新がありません"},
+    "api.updates_too_big": {"en": "a batch holds at most {max} updates", "ja": "バッチは最大 {max} 件までです"},
+    "field.status": {"en": "must be one of {statuses}", "ja": "{statuses} のいずれかにしてください"},
+    "field.status_who": {"en": "external_id or email is required: the lead the update is about",
+                         "ja": "external_id か email が必要です(どのリードの更新か)"},
+    "field.status_who_hubspot": {"en": "is required (or email): the contact the update is about",
+                                 "ja": "必須です(または email)。どのコンタクトの更新か"},
+    "field.status_by": {"en": "must be a Slack user id such as U012AB3CD or an email address",
+                        "ja": "U012AB3CD のような Slack ユーザーIDかメールアドレスにしてください"},
 }

@@ -12,6 +12,7 @@ class Feedback(Payload):
     user: str | None = None  # who recorded it
     note: str | None = None
     was: str | None = None  # for undone: the outcome taken back
+    crm: bool = False  # recorded in the CRM (docs/crm-status.md)
 
 
 def deliver(ctx: Context, msg: Message[Feedback]) -> Outcome:
@@ -26,7 +27,7 @@ def deliver(ctx: Context, msg: Message[Feedback]) -> Outcome:
         permalink = ctx.client.chat_getPermalink(channel=lead.card_channel, message_ts=lead.card_ts).get("permalink")
     text, blocks = outcome_blocks.feedback(lead, outcome=outcome, user=p.user, note=p.note, was=p.was,
                                            when=msg.created_at, tz=ctx.clock.tz, lang=ctx.lang,
-                                           permalink=permalink)
+                                           permalink=permalink, crm=p.crm)
     resp = ctx.post(msg.channel, text, blocks)
     return Outcome("sent", ts=resp["ts"])
 

@@ -84,7 +84,7 @@ def test_a_healthy_installation_is_all_ticks_and_exits_0(env, capsys):
     assert all(line.startswith("✓ ") for line in lines)
     assert line_with(lines, "Slack token works: @handoff in Handoff Demo")
     scopes_line = line_with(lines, "scopes:")
-    assert "all 7 the app uses" in scopes_line and "channels:join" in scopes_line and "users:read" in scopes_line
+    assert "all 8 the app uses" in scopes_line and "channels:join" in scopes_line and "users:read" in scopes_line
     assert "HANDOFF_CHANNEL, DIGEST_CHANNEL #sales-handoff (C0HANDOFF): Handoff is a member" in "\n".join(lines)
     assert line_with(lines, "MARKETING_CHANNEL #marketing")
     assert line_with(lines, "MANAGER_IDS: every id is an active person (1: @mika)")
@@ -305,7 +305,7 @@ def test_in_japanese(env, slack, capsys):
     env(LANGUAGE="ja")
     code, lines, _ = run_doctor(capsys)
     assert code == 1
-    assert "スコープ: アプリが使う 7 個すべてがトークンにあります" in line_with(lines, "スコープ")
+    assert "スコープ: アプリが使う 8 個すべてがトークンにあります" in line_with(lines, "スコープ")
     assert failed(lines) == [("✗ MARKETING_CHANNEL #marketing(C0MARKETING)はアーカイブされています。アーカイブを"
                              "解除するか、MARKETING_CHANNEL を使用中のチャンネルにしてください")]
 
