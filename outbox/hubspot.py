@@ -393,7 +393,10 @@ class HubSpotWriter:
             echoed = results[record_id].get("properties") or {}
             stage = echoed.get("lifecyclestage") or props.get("lifecyclestage") or stages.get(record_id,
                                                                                                  t.remote_stage)
-            done.append((t.lead.id, t.want, props, stage))
+            # What this contact was last told, property by property: a property left out of this write (the
+            # lifecycle stage once it is as far as it goes) keeps its earlier value (the no-echo rule of
+            # docs/crm-status.md compares a HubSpot body with these).
+            done.append((t.lead.id, t.want, {**(t.sent or {}), **props}, stage))
         now = self.now()
         with self.db.begin() as s:
             crm_sync.not_found_many(s, self.destination_id, unknown, "HubSpot has no contact with this id", now)

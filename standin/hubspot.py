@@ -297,6 +297,25 @@ class HubSpotStandIn(LocalServer):
             }
             return contact_id
 
+    def edit_contact(self, contact_id: str, **properties) -> None:
+        """Someone edits the contact in HubSpot (a rep changing its lead status): the values are checked like
+        add_contact's, stored and added to the property's history."""
+        values = {k: _as_string(v) for k, v in properties.items()}
+        with self._lock:
+            contact = self._contacts[str(contact_id)]
+            for name, value in values.items():
+                definition = self._properties.get(name)
+                if definition is None:
+                    raise ValueError(f'Property "{name}" does not exist')
+                problem = self._value_problem(definition, value) if value else None
+                if problem:
+                    raise ValueError(problem[1])
+            at = _now_iso()
+            for name, value in values.items():
+                contact["properties"][name] = value
+                contact["history"].setdefault(name, []).append((value, at))
+            contact["properties"]["lastmodifieddate"] = contact["updatedAt"] = at
+
     # Misbehaving ------------------------------------------------------------
     def fail_next(self, times: int, status: int = 500, path: str | None = None,
                   retry_after: float | None = None) -> None:

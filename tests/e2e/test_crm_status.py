@@ -226,3 +226,63 @@ def test_a_click_after_the_crm_sees_the_crm_s_state(make_app, slack, db):
     assert wait_until(lambda: any("already" in c.params.get("text", "").lower()
                                   for c in slack.calls_to("chat.postEphemeral")))
     assert lead(db, lead_id).sql_at is not None
+
+
+# No echo: the write-back to HubSpot and HubSpot's workflow webhook back, run against the HubSpot stand-in --------
+def workflow_fires(app, hubspot, contact) -> dict:
+    """What a HubSpot workflow "when lead status or lifecycle stage changes → send a webhook" posts: the contact's
+    chosen properties, flat, as HubSpot holds them now."""
+    props = hubspot.contact(contact)
+    body = {"hs_object_id": contact, "email": props.get("email"),
+            **{k: props[k] for k in ("hs_lead_status", "lifecyclestage") if props.get(k)}}
+    status, answer = app.post_status(body)
+    assert status == 200, answer
+    return answer["results"][0]
+
+
+def written(db, lead_id) -> bool:
+    from models.tables import CrmSync
+
+    with db.begin() as s:
+        row = s.scalars(select(CrmSync).where(CrmSync.lead_id == lead_id)).first()
+        return row is not None and row.next_attempt_at is None and row.written == row.want
+
+
+def test_write_back_and_status_in_never_loop(make_app, hubspot, slack, db):
+    contact = hubspot.add_contact("aya@acme.co.jp", lifecyclestage="lead")
+    clock = FakeClock(MQL_AT)
+    app = make_app(now=clock, HUBSPOT_TOKEN=hubspot.token, HUBSPOT_API_URL=hubspot.url)
+    _, body = app.post_leads({"email": "aya@acme.co.jp", "score": 88, "name": "Aya"})
+    lead_id = body["id"]
+    app.drain()
+    assert wait_until(lambda: written(db, lead_id))
+    clock.set(jst(2026, 11, 30, 10, 30))
+    app.click(ActionId.CLAIM, lead_id, REP)
+    assert wait_until(lambda: hubspot.contact(contact).get("hs_lead_status") == "IN_PROGRESS")
+    app.click(ActionId.SQL, lead_id, REP)  # Handoff writes OPEN_DEAL and salesqualifiedlead
+    assert wait_until(lambda: hubspot.contact(contact).get("lifecyclestage") == "salesqualifiedlead")
+    assert wait_until(lambda: written(db, lead_id))
+    writes = len(hubspot.calls_to("/contacts/batch/update"))
+    for _ in range(3):  # the workflow fires on what Handoff wrote: ignored, so nothing is written again
+        assert workflow_fires(app, hubspot, contact) == {"id": lead_id, "applied": False, "why": "echo"}
+    app.drain()
+    assert wait_until(lambda: written(db, lead_id))
+    assert len(hubspot.calls_to("/contacts/batch/update")) == writes
+
+    # An undo: Handoff holds "contacted" again and writes CONNECTED, never the stage backwards; HubSpot keeps
+    # salesqualifiedlead, which Handoff wrote earlier: the workflow's body is still only an echo.
+    app.click(ActionId.UNDO, lead_id, REP)
+    assert wait_until(lambda: hubspot.contact(contact).get("hs_lead_status") == "CONNECTED")
+    assert hubspot.contact(contact)["lifecyclestage"] == "salesqualifiedlead"
+    assert wait_until(lambda: written(db, lead_id))
+    assert workflow_fires(app, hubspot, contact)["why"] == "echo"
+    assert lead(db, lead_id).sql_at is None
+
+    # A rep changes the lead status in HubSpot itself: that is news, applied once, written back, then an echo.
+    hubspot.edit_contact(contact, hs_lead_status="UNQUALIFIED")
+    result = workflow_fires(app, hubspot, contact)
+    assert result == {"id": lead_id, "applied": True, "why": None}
+    assert lead(db, lead_id).disqualified_at is not None
+    app.drain()
+    assert wait_until(lambda: written(db, lead_id) and hubspot.contact(contact).get("handoff_status") == "disqualified")
+    assert workflow_fires(app, hubspot, contact)["why"] in ("echo", "not newer")
