@@ -286,3 +286,24 @@ def test_write_back_and_status_in_never_loop(make_app, hubspot, slack, db):
     app.drain()
     assert wait_until(lambda: written(db, lead_id) and hubspot.contact(contact).get("handoff_status") == "disqualified")
     assert workflow_fires(app, hubspot, contact)["why"] in ("echo", "not newer")
+
+
+def test_kpis_count_what_the_crm_recorded(make_app, slack, db):
+    from models.kpi import compute, parse_period
+
+    app, clock, lead_id = setup(make_app)
+    app.post_leads({"email": "b@globex.example", "external_id": "crm-2", "score": 90})
+    app.post_leads({"email": "c@initech.example", "external_id": "crm-3", "score": 90})
+    clock.set(jst(2026, 11, 30, 15, 0))
+    _, body = app.post_status({"updates": [
+        {"external_id": "crm-1", "status": "contacted", "at": "2026-11-30T10:30:00+09:00", "by": REP},
+        {"external_id": "crm-2", "status": "sql", "at": "2026-11-30T14:30:00+09:00"},
+        {"external_id": "crm-3", "status": "won", "at": "2026-11-30T11:00:00+09:00", "by": REP2}]})
+    assert all(r["applied"] for r in body["results"])
+    settings = app.runtime.services.settings
+    week = parse_period("week", "2026-W49", jst(2026, 12, 1, 9, 0), settings.tz)
+    with db.begin() as s:
+        report = compute(s, week, jst(2026, 12, 1, 9, 0), settings.clock)
+    assert (report["mqls"], report["claimed"], report["contacted"], report["sqls"], report["won"]) == (3, 3, 1, 2, 1)
+    assert report["claimed_in_sla"] == 2  # claimed at 10:30 and 11:00 (within the 60 minutes); 14:30 is not
+    assert report["by_rep"][REP]["claimed"] == 1 and report["by_rep"][REP2]["claimed"] == 1
