@@ -426,15 +426,18 @@ def claim_from_crm(session: Session, *, lead: Lead, actor: Actor, at: datetime, 
     the caller; claimed at `at` by the Slack user the CRM's `by` named, or by nobody."""
     lead.claimed_at, lead.claimed_by, lead.updated_at = at, actor.user, now
     session.flush()
-    claimed(session, lead_id=lead.id, actor=actor, at=at, now=now, claim_due=lead.claim_due, sla_policy=sla_policy)
+    # The card changes once, with the status that implied the claim (its caller queues that update).
+    claimed(session, lead_id=lead.id, actor=actor, at=at, now=now, claim_due=lead.claim_due, sla_policy=sla_policy,
+            card=False)
 
 
 def claimed(session: Session, *, lead_id: int, actor: Actor, at: datetime, now: datetime, claim_due: datetime,
-            sla_policy: sla.SlaPolicy | None) -> None:
+            sla_policy: sla.SlaPolicy | None, card: bool = True) -> None:
     """What follows a claim, whoever made it: the audit, the card, the event, the contact clock."""
     audit(session, lead_id=lead_id, actor=actor.name, action="claimed", now=now, within_sla=at <= claim_due,
           **actor.audit_extra())
-    queue_card_update(session, lead_id=lead_id, transition="claimed", now=now)
+    if card:
+        queue_card_update(session, lead_id=lead_id, transition="claimed", now=now)
     events.emit(session, lead_id=lead_id, type=events.Type.CLAIMED, now=now, actor=actor.event_actor,
                 **actor.event_extra())
     if sla_policy is not None:

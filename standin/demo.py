@@ -169,6 +169,26 @@ def run_demo(base_settings) -> int:
         slack_post(slack_requests.block_action(ActionId.CONTACTED, str(ids[1]), KEN, "D0KEN"))
         sweep_at(1, 10, 0)
 
+        # A rep who lives in the CRM: Globex's lead, never claimed in Slack, is moved to "open deal" in HubSpot; the
+        # workflow "lead status changed → send a webhook" tells Handoff (docs/crm-status.md).
+        say("demo.step.crm_status", company=LEADS[3]["company"])
+        clock.set(datetime(2026, 12, 1, 10, 20, tzinfo=settings.tz))
+        contact = crm.contact_by_email(LEADS[3]["email"])
+        crm.edit_contact(contact["hs_object_id"], hs_lead_status="OPEN_DEAL")
+        changed = {"hs_object_id": contact["hs_object_id"], "email": LEADS[3]["email"], "hs_lead_status": "OPEN_DEAL"}
+        status, answer = _post(base + "/hooks/status", json.dumps(changed).encode(),
+                               {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"})
+        with printed:
+            print(t("demo.step.answer", lang, email=LEADS[3]["email"], status=status, body=answer), flush=True)
+        rt.services.hubspot.drain(clock(), 10)  # Handoff writes the SQL back: the workflow fires again, an echo
+        again = {**changed, "lifecyclestage": crm.contact_by_email(LEADS[3]["email"]).get("lifecyclestage")}
+        status, answer = _post(base + "/hooks/status", json.dumps(again).encode(),
+                               {"Authorization": f"Bearer {HOOK}", "Content-Type": "application/json"})
+        say("demo.step.crm_echo")
+        with printed:
+            print(t("demo.step.answer", lang, email=LEADS[3]["email"], status=status, body=answer), flush=True)
+        sweep_at(1, 12, 0)
+
         say("demo.step.outcomes", user=AIKO)
         clock.set(datetime(2026, 12, 1, 11, 0, tzinfo=settings.tz))
         slack_post(slack_requests.block_action(ActionId.SQL, str(ids[0]), AIKO, HANDOFF))

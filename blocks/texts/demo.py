@@ -39,6 +39,16 @@ TEXTS: dict[str, dict[str, str]] = {
                          "ja": "9. <@{user}> さんがコンタクトのリマインドを営業時間で1時間スヌーズします(夜を越えて翌朝に一度だけ戻ります)"},
     "demo.step.contacted": {"en": "10. <@{user}> logs first contact: the contact ladder stops, the deadline passes quietly",
                             "ja": "10. <@{user}> さんが初回コンタクトを記録します。コンタクトのリマインドは止まり、期限が来ても何も送られません"},
+    "demo.step.crm_status": {
+        "en": "10b. A rep who works in HubSpot moves {company}'s lead to \"Open deal\" there; HubSpot's workflow tells "
+              "Handoff (POST /hooks/status): the card says SQL, marked in the CRM, and its claim reminders stop",
+        "ja": "10b. HubSpot で仕事をする担当者が {company} のリードを「商談中」にします。HubSpot のワークフローが Handoff に"
+              "伝え(POST /hooks/status)、カードは「CRM で記録」の商談化になり、担当のリマインドは止まります"},
+    "demo.step.crm_echo": {
+        "en": "10c. Handoff writes the SQL back to HubSpot, whose workflow fires again: only an echo, ignored, so the "
+              "two never loop; the sweep at noon sends nothing about it",
+        "ja": "10c. Handoff が商談化を HubSpot に書き戻すと、ワークフローがもう一度動きます。自分の書いた内容の"
+              "反響なので無視され、ループしません。正午の巡回でもこのリードには何も送られません"},
     "demo.step.outcomes": {"en": "11. <@{user}> records SQL, then Won, on 佐藤工業; asked whether the MQL was sales-ready, says yes",
                            "ja": "11. <@{user}> さんが佐藤工業を商談化、続いて受注として記録し、MQL の品質を「適していた」と評価します"},
     "demo.step.lost": {"en": "12. <@{user}> marks ACME as lost (reason and note in the modal): marketing hears why",

@@ -67,6 +67,7 @@ def test_an_sql_from_the_crm_is_the_buttons_transition_with_the_crm_as_actor(mak
                            .where(AuditEvent.lead_id == lead_id, AuditEvent.actor == "crm")).all()
     assert [a for a, _, _ in actors] == ["claimed", "sql"] and actors[1][2]["by"] == REP
     app.drain()
+    assert len(slack.calls_to("chat.update")) == 1  # one card update for the claim and the SQL it came with
     card = last_card(slack)
     assert "SQL since" in card and "marked in the CRM" in card and f"<@{REP}>" in card
 
