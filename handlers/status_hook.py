@@ -63,9 +63,11 @@ def parse_body(raw: bytes, tz) -> tuple[list[crm_status.StatusUpdate] | None, in
 class SlackDirectory:
     """The Slack user of a CRM user's email (`users.lookupByEmail`), remembered for an hour (a miss for ten
     minutes). When Slack cannot answer, the email stays unresolved for this request: the lead is claimed by
-    nobody and the audit keeps the email (docs/crm-status.md)."""
+    nobody and the audit keeps the email (docs/crm-status.md). A request spends at most BUDGET seconds asking
+    (each call at most CALL_TIMEOUT): a slow Slack never holds a CRM's request for long."""
 
     HIT_SECONDS, MISS_SECONDS, MAX_ENTRIES = 3600.0, 600.0, 10_000
+    BUDGET, CALL_TIMEOUT = 5.0, 3
 
     def __init__(self, settings):
         self.settings = settings
@@ -75,13 +77,16 @@ class SlackDirectory:
 
     def users(self, emails: set[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
+        until = time.monotonic() + self.BUDGET
         for email in sorted(emails):
             with self._lock:
                 known = self._known.get(email)
             if known is not None and known[1] > time.monotonic():
                 out[email] = known[0]
-                continue
-            out[email] = self._lookup(email)
+            elif time.monotonic() < until:
+                out[email] = self._lookup(email)
+            else:
+                out[email] = None  # out of time for this request: unresolved, as when Slack does not answer
         return out
 
     def _lookup(self, email: str) -> str | None:
@@ -89,6 +94,7 @@ class SlackDirectory:
             return None
         if self._client is None:
             self._client = make_client(self.settings)
+            self._client.timeout = self.CALL_TIMEOUT
         try:
             user = self._client.users_lookupByEmail(email=email).get("user") or {}
             found = None if user.get("deleted") or user.get("is_bot") else user.get("id")

@@ -292,7 +292,7 @@ def test_write_back_and_status_in_never_loop(make_app, hubspot, slack, db):
 def test_kpis_count_what_the_crm_recorded(make_app, slack, db):
     from models.kpi import compute, parse_period
 
-    app, clock, lead_id = setup(make_app)
+    app, clock, _ = setup(make_app)
     app.post_leads({"email": "b@globex.example", "external_id": "crm-2", "score": 90})
     app.post_leads({"email": "c@initech.example", "external_id": "crm-3", "score": 90})
     clock.set(jst(2026, 11, 30, 15, 0))
@@ -308,3 +308,34 @@ def test_kpis_count_what_the_crm_recorded(make_app, slack, db):
     assert (report["mqls"], report["claimed"], report["contacted"], report["sqls"], report["won"]) == (3, 3, 1, 2, 1)
     assert report["claimed_in_sla"] == 2  # claimed at 10:30 and 11:00 (within the 60 minutes); 14:30 is not
     assert report["by_rep"][REP]["claimed"] == 1 and report["by_rep"][REP2]["claimed"] == 1
+
+
+def test_slack_failing_the_email_lookup_still_applies_the_update(make_app, slack, db):
+    slack.add_user(REP2, "ken", email="ken@acme-sales.example")
+    app, _clock, lead_id = setup(make_app)
+    slack.fail_next(1, 500, method="users.lookupByEmail")
+    _, body = app.post_status({"external_id": "crm-1", "status": "contacted", "by": "ken@acme-sales.example"})
+    assert body["results"][0]["applied"] is True
+    row = lead(db, lead_id)
+    assert row.contacted_at is not None and row.claimed_by is None  # unresolved: nobody in Slack, not lost
+    with db.begin() as s:
+        detail = s.scalar(select(AuditEvent.detail).where(AuditEvent.lead_id == lead_id, AuditEvent.action == "claimed"))
+    assert detail["by"] == "ken@acme-sales.example"
+    app.post_leads({"email": "b@globex.example", "external_id": "crm-2", "score": 90})
+    _, body = app.post_status({"external_id": "crm-2", "status": "contacted", "by": "ken@acme-sales.example"})
+    assert lead(db, body["results"][0]["id"]).claimed_by == REP2  # Slack answers again: found (a failure is not kept)
+
+
+def test_a_slow_slack_holds_a_batch_for_the_lookup_budget_at_most(make_app, slack, db, monkeypatch):
+    from handlers.status_hook import SlackDirectory
+
+    monkeypatch.setattr(SlackDirectory, "BUDGET", 0.3)
+    app, _clock, _ = setup(make_app)
+    slack.slow_down("users.lookupByEmail", 0.2)
+    updates = []
+    for i in range(6):
+        app.post_leads({"email": f"p{i}@globex.example", "external_id": f"g-{i}", "score": 90})
+        updates.append({"external_id": f"g-{i}", "status": "contacted", "by": f"rep{i}@globex.example"})
+    _, body = app.post_status({"updates": updates})
+    assert all(r["applied"] for r in body["results"])
+    assert len(slack.calls_to("users.lookupByEmail")) <= 3  # 0.3 s of 0.2 s calls: two, then no more asked
