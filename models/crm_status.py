@@ -9,7 +9,7 @@ models/handover.py `hand_over`), with three differences the contract sets:
   `source: crm`, the card says the stage was marked in the CRM;
 - it only moves a lead forward (mql < claimed < contacted < sql < won; lost and not a fit close it): anything
   else, a repeat included, changes nothing and is answered "not newer".
-An SQL or a later stage on an unclaimed lead implies its claim, at the same instant, by the Slack user `by`
+Any status on an unclaimed lead implies its claim, at the same instant, by the Slack user `by`
 named (or by nobody), which is emitted first. The CRM's SQL does not stamp the first contact (the button's
 does): the contact clock stops all the same.
 """
@@ -43,7 +43,7 @@ CONTACTED = "contacted"
 STATUSES = (CONTACTED, SQL, WON, LOST, DISQUALIFIED)
 # How far along the lifecycle each state is; lost and not a fit close a lead at any stage.
 RANK = {"new": 0, "mql": 1, "claimed": 2, CONTACTED: 3, SQL: 4, WON: 5}
-MAX_REASON, MAX_NOTE, MAX_BY = 500, 3000, 320
+MAX_REASON, MAX_NOTE, MAX_BY = 500, 1000, 320  # a note as long as the Lost… and Not a fit… forms take
 OTHER = "other"
 
 # Why an update changed nothing (the `why` of its result; docs/crm-status.md).
@@ -143,10 +143,11 @@ def parse_update(obj, tz: ZoneInfo, prefix: str = "") -> tuple[StatusUpdate | No
 def from_hubspot(data: dict) -> tuple[StatusUpdate | None, list[FieldError]]:
     """The update a HubSpot workflow body carries (docs/hubspot.md, docs/crm-status.md)."""
     found = hubspot.status_from_workflow(data)
+    prefix = hubspot.workflow_properties(data)[2]  # "properties." in the every-property shape
     if found["record_id"] is None and found["email"] is None:
-        return None, [FieldError("hs_object_id", "field.status_who_hubspot")]
+        return None, [FieldError(prefix + "hs_object_id", "field.status_who_hubspot")]
     if found["email"] is not None and not EMAIL_RE.match(found["email"]):
-        return None, [FieldError("email", "field.email")]
+        return None, [FieldError(prefix + "email", "field.email")]
     return StatusUpdate(**found), []
 
 
@@ -197,7 +198,8 @@ def is_echo(session: Session, lead: Lead, update: StatusUpdate, destination: int
         return False
     sent = session.scalar(select(CrmSync.sent).where(CrmSync.destination_id == destination,
                                                      CrmSync.lead_id == lead.id)) or {}
-    return all(sent.get(name) == value for name, value in update.echo.items())
+    return all(str(sent.get(name) or "").strip().casefold() == value.strip().casefold()
+               for name, value in update.echo.items())
 
 
 def newer(lead: Lead, status: str) -> bool:
@@ -211,10 +213,8 @@ def newer(lead: Lead, status: str) -> bool:
 
 
 def instant(lead: Lead, at: datetime | None, now: datetime) -> datetime:
-    """The update's instant: `at` (now when absent), no later than now and no earlier than the lead's latest
-    stage (its MQL at the earliest), so a lead's stamps always follow its lifecycle."""
-    latest = max(t for t in (lead.mql_at, lead.claimed_at, lead.contacted_at, lead.sql_at) if t is not None)
-    return min(max(at or now, latest), now)
+    """The update's instant: `at` (now when absent), no later than now and no earlier than the lead's MQL."""
+    return min(max(at or now, lead.mql_at), now)
 
 
 def reason_of(update: StatusUpdate, codes: tuple[str, ...]) -> tuple[str | None, str | None]:
@@ -224,7 +224,7 @@ def reason_of(update: StatusUpdate, codes: tuple[str, ...]) -> tuple[str | None,
         return (OTHER if OTHER in codes else None), note
     if reason.lower() in codes:
         return reason.lower(), note
-    return (OTHER if OTHER in codes else None), "\n".join(x for x in (reason, note) if x)
+    return (OTHER if OTHER in codes else None), "\n".join(x for x in (reason, note) if x)[:MAX_NOTE]
 
 
 def apply(session: Session, updates: list[StatusUpdate], now: datetime, ctx: Context) -> list[Result]:

@@ -164,8 +164,9 @@ def test_a_loss_from_the_crm_reaches_marketing_with_its_reason(make_app, slack, 
     assert second.disqualify_reason == "spam" and second.outcome_note is None
 
 
-def test_at_is_kept_between_the_lead_s_last_stage_and_now(make_app, slack, db):
+def test_at_is_kept_between_the_mql_and_now(make_app, slack, db):
     app, clock, lead_id = setup(make_app)
+    second = app.post_leads({"email": "b@globex.example", "external_id": "crm-2", "score": 90})[1]["id"]
     now = jst(2026, 11, 30, 11, 0)
     clock.set(now)
     app.post_status({"external_id": "crm-1", "status": "contacted", "at": "2026-11-29T09:00:00+09:00", "by": REP})
@@ -173,6 +174,11 @@ def test_at_is_kept_between_the_lead_s_last_stage_and_now(make_app, slack, db):
     assert row.contacted_at == MQL_AT and row.claimed_at == MQL_AT  # before the MQL: the MQL's instant
     app.post_status({"external_id": "crm-1", "status": "sql", "at": "2027-01-01T00:00:00Z"})
     assert lead(db, lead_id).sql_at == now  # after now: now
+    # between the MQL and now, `at` is kept as sent, even before a stage recorded in Slack
+    app.click(ActionId.CLAIM, second, REP)
+    assert wait_until(lambda: lead(db, second).claimed_at == now)
+    app.post_status({"external_id": "crm-2", "status": "contacted", "at": "2026-11-30T10:45:00+09:00"})
+    assert lead(db, second).contacted_at == jst(2026, 11, 30, 10, 45)
 
 
 def test_by_an_email_is_the_slack_user_with_that_email(make_app, slack, db):
