@@ -4,7 +4,7 @@
 transaction with `apply`. An update makes the same transition a button makes, through the same domain code
 (models/leads.py `claimed`, models/ownership.py `contacted`, models/outcomes.py `apply_outcome`,
 models/handover.py `hand_over`), with three differences the contract sets:
-- its instant is the CRM's `at`, kept between the lead's last stage and now;
+- its instant is the CRM's `at`, kept between the lead's MQL and now;
 - the actor is the CRM: the audit says `crm` (and the `by` that was sent), events carry no actor and
   `source: crm`, the card says the stage was marked in the CRM;
 - it only moves a lead forward (mql < claimed < contacted < sql < won; lost and not a fit close it): anything
