@@ -1,5 +1,5 @@
 """`make bench`: claim latency, webhook ingest, a paced MQL burst, events out and HubSpot write-back (and
-the sweep, KPI and import benchmarks); writes BENCHMARKS.md.
+the sweep, KPI, routing, CRM status and import benchmarks); writes BENCHMARKS.md.
 
 Runs `bot.py serve` as a real process against the local Slack stand-in, on
 SQLite and, when BENCH_POSTGRES_URL is set, on PostgreSQL too.
@@ -32,6 +32,10 @@ from bench.common import (
     pct,
     run_clients,
 )
+from bench.crm_status import BATCH as CRM_BATCH
+from bench.crm_status import UPDATES as CRM_UPDATES
+from bench.crm_status import measure as measure_crm_status
+from bench.crm_status import section as crm_status_section
 from bench.events import STEADY_RATE
 from bench.events import measure as measure_events
 from bench.events import section as events_section
@@ -337,6 +341,14 @@ def main() -> int:
         print(f"  {rr}", flush=True)
         routing_results.append((label, rr))
 
+    crm_results = []
+    with SlackStandIn() as slack:
+        for label, fresh in targets:
+            print(f"[{label}] status updates from the CRM: {CRM_UPDATES:,} in batches of {CRM_BATCH} …", flush=True)
+            cs = measure_crm_status(fresh("crm-status.db"), slack.url)
+            print(f"  {cs}", flush=True)
+            crm_results.append((label, cs))
+
     import_results = []
     with SlackStandIn() as slack:
         for label, fresh in targets:
@@ -425,6 +437,7 @@ def main() -> int:
               "| database | report | leads in table | MQLs in period | ms | peak MB | naive ms | naive peak MB | "
               "naive / ours |", "|---|---|---|---|---|---|---|---|---|", *kpi_rows, "",
               *routing_section(routing_results),
+              *crm_status_section(crm_results),
               *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
               *events_section(events_results), *hubspot_section(hubspot_results)]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import crm_sync, hubspot
+from models.deferred import deferring
 from models.events import status_of
 from models.handover import hand_over, hands_over
 from models.leads import (
@@ -233,22 +234,27 @@ def apply(session: Session, updates: list[StatusUpdate], now: datetime, ctx: Con
                                                           Destination.active.is_(True)))
     found = _find(session, updates, hubspot)
     results = []
-    for update in updates:
-        lead = lead_of(update, found)
-        if lead is None:
-            results.append(Result(None, False, UNKNOWN))
-        elif update.status is None:
-            results.append(Result(lead.id, False, NO_STATUS))
-        elif lead.mql_at is None:
-            results.append(Result(lead.id, False, NOT_HANDED_OFF))
-        elif is_echo(session, lead, update, hubspot):
-            results.append(Result(lead.id, False, ECHO))
-        elif not newer(lead, update.status):
-            results.append(Result(lead.id, False, NOT_NEWER))
-        else:
-            _apply_one(session, lead, update, now, ctx)
-            results.append(Result(lead.id, True))
+    with deferring(session):  # each transition's outbox rows, events and timers, written together at the end
+        for update in updates:
+            results.append(_result(session, update, found, hubspot, now, ctx))
     return results
+
+
+def _result(session: Session, update: StatusUpdate, found: dict[tuple, Lead], hubspot: int | None, now: datetime,
+            ctx: Context) -> Result:
+    lead = lead_of(update, found)
+    if lead is None:
+        return Result(None, False, UNKNOWN)
+    if update.status is None:
+        return Result(lead.id, False, NO_STATUS)
+    if lead.mql_at is None:
+        return Result(lead.id, False, NOT_HANDED_OFF)
+    if is_echo(session, lead, update, hubspot):
+        return Result(lead.id, False, ECHO)
+    if not newer(lead, update.status):
+        return Result(lead.id, False, NOT_NEWER)
+    _apply_one(session, lead, update, now, ctx)
+    return Result(lead.id, True)
 
 
 def _apply_one(session: Session, lead: Lead, update: StatusUpdate, now: datetime, ctx: Context) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import crm_sync
+from models import crm_sync, deferred
 from models.db import insert_ignore
 from models.tables import Destination, Event, EventDelivery, Lead, UTCDateTime
 
@@ -110,6 +110,14 @@ def emit_many(session: Session, changes: list[Change], now: datetime) -> list[st
     per change. Events are stored in the order given; returns their ids in that order."""
     if not changes:
         return []
+    batch = deferred.of(session)
+    if batch is not None:
+        # A deferring batch (models/deferred.py) has its leads locked and loaded: each body is the lead as it is
+        # in memory now, right after this change; the rows are written with the batch's others at its end.
+        leads = {c.lead_id: session.get(Lead, c.lead_id) for c in changes}
+        rows = [_row(c, leads[c.lead_id], now) for c in changes]
+        batch.part("events", list, _write_deferred).extend(rows)
+        return [r["event_id"] for r in rows]
     session.flush()  # the changes themselves, so the leads read below are the leads after them
     # Locked, so that two transactions changing one lead write their events in the order they commit (a claim
     # and the sweep's breach at the same moment), each with the lead as that change left it.
@@ -117,25 +125,45 @@ def emit_many(session: Session, changes: list[Change], now: datetime) -> list[st
     leads = {lead.id: lead for lead in session.scalars(
         select(Lead).where(Lead.id.in_(ids)).order_by(Lead.id).with_for_update()
         .execution_options(populate_existing=True))}
-    rows = []
-    for c in changes:
-        body = {"type": c.type, "timestamp": _iso(now),
-                "data": {"lead": snapshot(leads[c.lead_id]), "actor": c.actor, "reason": c.reason, "note": c.note,
-                         **(c.extra or {})}}
-        rows.append({"event_id": f"evt_{uuid.uuid4().hex}", "type": c.type, "lead_id": c.lead_id,
-                     "occurred_at": now, "body": body})
-    stored = session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows).scalars().all()
+    rows = [_row(c, leads[c.lead_id], now) for c in changes]
+    _store(session, rows, now)
+    return [r["event_id"] for r in rows]
+
+
+def _row(c: Change, lead: Lead, now: datetime) -> dict:
+    """The stored event of one change: its id and body, the lead as it is now."""
+    body = {"type": c.type, "timestamp": _iso(now),
+            "data": {"lead": snapshot(lead), "actor": c.actor, "reason": c.reason, "note": c.note, **(c.extra or {})}}
+    return {"event_id": f"evt_{uuid.uuid4().hex}", "type": c.type, "lead_id": c.lead_id, "occurred_at": now,
+            "body": body}
+
+
+def _write_deferred(session: Session, rows: list[dict]) -> None:
+    if rows:
+        _store(session, rows, rows[-1]["occurred_at"])
+
+
+def _store(session: Session, rows: list[dict], now: datetime) -> None:
+    """Insert the events, in order, with a delivery per active endpoint and a due write-back per CRM."""
     active = session.execute(select(Destination.id, Destination.kind).where(Destination.active.is_(True))).all()
     endpoints = [d for d, kind in active if kind == WEBHOOK]
+    if len(rows) == 1 or not endpoints:  # no ids needed, or one: one statement either way
+        stored = [session.execute(insert(Event).returning(Event.id), rows[0]).scalar_one()] if endpoints else []
+        if not endpoints:
+            session.execute(insert(Event), rows)
+    else:  # many rows in one executemany, then their ids in one read (a RETURNING in order is a row at a time)
+        session.execute(insert(Event), rows)
+        ids = dict(session.execute(select(Event.event_id, Event.id).where(
+            Event.event_id.in_([r["event_id"] for r in rows]))).all())
+        stored = [ids[r["event_id"]] for r in rows]
     if endpoints:
         session.execute(insert(EventDelivery), [
-            {"event_row": row, "destination_id": d, "lead_id": c.lead_id, "status": "pending", "attempts": 0,
+            {"event_row": row, "destination_id": d, "lead_id": r["lead_id"], "status": "pending", "attempts": 0,
              "created_at": now, "next_attempt_at": now}
-            for row, c in zip(stored, changes, strict=True) for d in endpoints])
+            for row, r in zip(stored, rows, strict=True) for d in endpoints])
     crms = [d for d, kind in active if kind in crm_sync.CRM_KINDS]
     if crms:
-        crm_sync.bump_many(session, [c.lead_id for c in changes], crms, now)
-    return [r["event_id"] for r in rows]
+        crm_sync.bump_many(session, [r["lead_id"] for r in rows], crms, now)
 
 
 def _fan_out(session: Session, event: select, now: datetime, destination_ids: list[int] | None = None) -> int:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import events, sla
+from models import deferred, events, sla
 from models.clock import BusinessClock
+from models.deferred import flush_now
 from models.outbox import Kind, enqueue
 from models.tables import AuditEvent, Lead
 from models.teams import AccountOwner, Route, Team, Teams, company_domain
@@ -251,7 +252,17 @@ class Policy:
 
 
 def audit(session: Session, *, lead_id: int | None, actor: str, action: str, now: datetime, **detail) -> None:
+    batch = deferred.of(session)
+    if batch is not None:  # written with the batch's other rows, in this order (models/deferred.py)
+        batch.part("audit", list, _write_audit).append(
+            {"lead_id": lead_id, "at": now, "actor": actor, "action": action, "detail": detail})
+        return
     session.add(AuditEvent(lead_id=lead_id, at=now, actor=actor, action=action, detail=detail))
+
+
+def _write_audit(session: Session, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert(AuditEvent.__table__), rows)
 
 
 def set_deadlines(lead: Lead, policy: Policy, team: Team | None = None) -> None:
@@ -425,7 +436,7 @@ def claim_from_crm(session: Session, *, lead: Lead, actor: Actor, at: datetime, 
     """The claim a status from the CRM implies on an unclaimed lead (docs/crm-status.md): the lead is locked by
     the caller; claimed at `at` by the Slack user the CRM's `by` named, or by nobody."""
     lead.claimed_at, lead.claimed_by, lead.updated_at = at, actor.user, now
-    session.flush()
+    flush_now(session)
     # The card changes once, with the status that implied the claim (its caller queues that update).
     claimed(session, lead_id=lead.id, actor=actor, at=at, now=now, claim_due=lead.claim_due, sla_policy=sla_policy,
             card=False)

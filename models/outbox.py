@@ -14,6 +14,7 @@ from enum import StrEnum
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from models import deferred
 from models.db import insert_ignore, insert_ignore_many
 from models.tables import OutboxMessage
 
@@ -34,11 +35,21 @@ class Kind(StrEnum):
 
 def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, channel: str | None = None,
             lead_id: int | None = None, payload: dict | None = None) -> bool:
-    """Queue one message unless one with the same key exists. True when queued."""
+    """Queue one message unless one with the same key exists. True when queued (inside a deferring batch: when
+    the batch has not queued that key yet; the key may still exist in the table, and then it is skipped)."""
+    row = dict(dedupe_key=dedupe_key, kind=str(kind), lead_id=lead_id, channel=channel, payload=payload or {},
+               status="pending", attempts=0, created_at=now, next_attempt_at=now)
+    batch = deferred.of(session)
+    if batch is not None:
+        rows = batch.part("outbox", dict, _write_deferred)
+        return rows.setdefault(dedupe_key, row) is row
     session.flush()  # the lead it refers to must exist before this row
-    return insert_ignore(session, OutboxMessage, dict(
-        dedupe_key=dedupe_key, kind=str(kind), lead_id=lead_id, channel=channel, payload=payload or {},
-        status="pending", attempts=0, created_at=now, next_attempt_at=now))
+    return insert_ignore(session, OutboxMessage, row)
+
+
+def _write_deferred(session: Session, rows: dict[str, dict]) -> None:
+    if rows:
+        insert_ignore_many(session, OutboxMessage, list(rows.values()))
 
 
 def enqueue_many(session: Session, kind: Kind, rows: list[dict], now: datetime) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from models import events, sla
+from models.deferred import flush_now
 from models.leads import Actor, LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, audit, queue_card_update
 from models.outbox import Kind, enqueue
 from models.ownership import NotClaimed, reminder
@@ -129,7 +130,7 @@ def apply_outcome(session: Session, *, lead: Lead, actor: Actor, outcome: str, a
     elif outcome == DISQUALIFIED:
         lead.disqualified_at, lead.disqualify_reason, lead.outcome_note = at, reason, note
     lead.updated_at = now
-    session.flush()
+    flush_now(session)
 
     sla.close_timers(session, lead.id)  # an SQL is what the outcome reminder waits for, too
     audit(session, lead_id=lead.id, actor=actor.name, action=outcome, now=now, reason=reason, note=note,

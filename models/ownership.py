@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from models import events, sla
 from models.clock import BusinessClock
+from models.deferred import flush_now
 from models.leads import (
     Actor,
     AlreadyYours,
@@ -100,7 +101,7 @@ def contacted(session: Session, *, lead: Lead, actor: Actor, at: datetime, now: 
     lead.contacted_at, lead.updated_at = at, now
     sla.close_timers(session, lead.id, sla.Ladder.CONTACT)
     if policy is not None:
-        session.flush()
+        flush_now(session)
         sla.open_timer(session, lead, sla.Ladder.OUTCOME, policy, now)
     audit(session, lead_id=lead.id, actor=actor.name, action="contacted", now=now, within_sla=at <= lead.contact_due,
           **actor.audit_extra())

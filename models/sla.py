@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from models import deferred
 from models.clock import BusinessClock
 from models.tables import Lead, SlaTimer
 
@@ -212,6 +213,15 @@ def open_timer(session: Session, lead: Lead, ladder: str, policy: SlaPolicy, now
     """
     ladder_steps = steps(ladder, lead, policy)
     first = start_step(ladder_steps, now)
+    batch = deferred.of(session)
+    if batch is not None:  # a deferring batch: the ladder's row is replaced when the batch is written
+        pending = _pending(batch, lead.id)
+        pending.closing.add(str(ladder))
+        pending.opening.pop(str(ladder), None)
+        if first < len(ladder_steps):
+            pending.opening[str(ladder)] = {"lead_id": lead.id, "kind": str(ladder), "step": first, "snoozes": 0,
+                                            "due_at": gate(policy.clock, ladder_steps[first].at)}
+        return None
     timer = None if fresh else session.scalars(
         select(SlaTimer).where(SlaTimer.lead_id == lead.id, SlaTimer.kind == str(ladder)).with_for_update()).first()
     if first >= len(ladder_steps):
@@ -229,10 +239,53 @@ def open_timer(session: Session, lead: Lead, ladder: str, policy: SlaPolicy, now
 
 def close_timers(session: Session, lead_id: int, *ladders: str) -> None:
     """Stop ladders at once: nothing more is reminded about what was just done."""
+    batch = deferred.of(session)
+    if batch is not None:
+        pending = _pending(batch, lead_id)
+        if ladders:
+            pending.closing.update(str(x) for x in ladders)
+            for x in ladders:
+                pending.opening.pop(str(x), None)
+        else:
+            pending.closing_all = True
+            pending.opening.clear()
+        return
     stmt = delete(SlaTimer).where(SlaTimer.lead_id == lead_id)
     if ladders:
         stmt = stmt.where(SlaTimer.kind.in_([str(x) for x in ladders]))
     session.execute(stmt.execution_options(synchronize_session=False))
+
+
+@dataclass
+class _Pending:
+    """A lead's timer changes in a deferring batch: the rows to delete, then the ladders to open."""
+
+    closing: set[str]
+    opening: dict[str, dict]
+    closing_all: bool = False
+
+
+def _pending(batch: deferred.Deferred, lead_id: int) -> _Pending:
+    return batch.part("timers", dict, _write_pending).setdefault(lead_id, _Pending(set(), {}))
+
+
+def _write_pending(session: Session, pending: dict[int, _Pending]) -> None:
+    """A batch's timer changes in a few statements: every lead's deletions, then every opened ladder."""
+    every = sorted(lead for lead, p in pending.items() if p.closing_all)
+    if every:
+        session.execute(delete(SlaTimer).where(SlaTimer.lead_id.in_(every))
+                        .execution_options(synchronize_session=False))
+    by_kind: dict[str, list[int]] = {}
+    for lead, p in pending.items():
+        if not p.closing_all:
+            for kind in p.closing:
+                by_kind.setdefault(kind, []).append(lead)
+    for kind, leads in sorted(by_kind.items()):
+        session.execute(delete(SlaTimer).where(SlaTimer.kind == kind, SlaTimer.lead_id.in_(sorted(leads)))
+                        .execution_options(synchronize_session=False))
+    rows = [row for p in pending.values() for row in p.opening.values()]
+    if rows:
+        session.execute(insert(SlaTimer), rows)
 
 
 def select_due(session: Session, now: datetime, limit: int = 500,
