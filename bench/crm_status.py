@@ -158,9 +158,10 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             f"{n:,} over the whole send, from the first request sent to the last answer; *p50* and *p99* are of the "
             f"{requests} requests' times (of so few, p99 is the slowest). Every answer was 200 and every update "
             "applied (read back from the database: a lead's `crm_marked` ends with its update's status); *card "
-            "updates queued* are the outbox's `card_update` rows of those leads (the implied claim's and the "
-            "status's), committed with the updates and sent by the delivery process meanwhile (bench/crm_status.py). Aim: ≥ 1,000 updates/s on SQLite, "
-            "the figure leads reach today, with their card updates queued.\n",
+            "updates queued* are the outbox's `card_update` rows of those leads (one a lead: a status and the claim "
+            "it implies change the card once), committed with the updates and sent by the delivery process "
+            "meanwhile (bench/crm_status.py). Aim: ≥ 1,000 updates/s on SQLite, the figure leads reach today, with "
+            "their card updates queued.\n",
             "| database | updates | batch | clients | updates/s | p50 ms | p99 ms | card updates queued | ≥ 1,000/s |",
             "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
