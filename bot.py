@@ -1,4 +1,5 @@
-"""Handoff's only entry point: serve | clock | deliver | run-job | import-leads | kpi | outbox | events | hubspot-setup | migrate | doctor | demo."""
+"""Handoff's only entry point: serve | clock | deliver | run-job | import-leads | kpi | outbox | events | hubspot-setup |
+salesforce-setup | salesforce status | migrate | doctor | demo | routing."""
 from __future__ import annotations
 
 import argparse
@@ -206,6 +207,17 @@ def cmd_run_job(settings: Settings, args) -> int:
                 state = crm_sync.status(session, rt.services.hubspot.destination_id, rt.services.now())
             print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"],
                     refused=state["refused"]))
+    if rt.services.salesforce is not None:
+        left = rt.services.salesforce.drain(until, timeout=args.timeout)
+        if left:
+            late.append(t("cli.salesforce.timeout", lang, pending=left, seconds=args.timeout))
+        else:
+            from models import crm_tasks
+
+            with rt.db.begin() as session:
+                state = crm_tasks.status(session, rt.services.salesforce.destination_id, rt.services.now())
+            print(t("cli.salesforce.done", lang, pending=state["pending"], tasks=state["tasks_pending"],
+                    not_found=state["not_found"], refused=state["refused"]))
     if late:
         raise CommandError("; ".join(late))
     return 0
@@ -466,6 +478,83 @@ def cmd_hubspot_setup(settings: Settings, args) -> int:
     return 0
 
 
+def salesforce_connection(settings: Settings):
+    from outbox import salesforce
+
+    if not settings.SALESFORCE_LOGIN_URL:
+        raise CommandError(t("cli.salesforce.not_set", settings.LANGUAGE))
+    return salesforce.Connection(settings.SALESFORCE_LOGIN_URL, settings.SALESFORCE_CLIENT_ID,
+                                 settings.SALESFORCE_CLIENT_SECRET, settings.SALESFORCE_API_BUDGET)
+
+
+def salesforce_trouble(settings: Settings, exc: Exception) -> CommandError:
+    """One line for a login Salesforce refused or an org that cannot be reached."""
+    from outbox import salesforce
+
+    lang, url = settings.LANGUAGE, settings.SALESFORCE_LOGIN_URL
+    if isinstance(exc, salesforce.Refused):
+        return CommandError(t("cli.salesforce.login_refused", lang, url=url, detail=str(exc)[:300]))
+    return CommandError(t("cli.salesforce.unreachable", lang, url=url, error=" ".join(str(exc).split())[:300]))
+
+
+def cmd_salesforce_setup(settings: Settings, args) -> int:
+    """Create the custom fields and the permission set Handoff needs in Salesforce (docs/salesforce.md),
+    idempotently."""
+    from outbox import salesforce
+
+    lang = settings.LANGUAGE
+    connection = salesforce_connection(settings)
+    try:
+        done = salesforce.setup(connection)
+    except salesforce.SetupError as exc:
+        raise CommandError(t("cli.salesforce.refused", lang, name=exc.name, detail=exc.detail[:300])) from None
+    except (salesforce.Refused, salesforce.Paused) as exc:
+        raise salesforce_trouble(settings, exc) from None
+    for name, created in done:
+        print(t("cli.salesforce.created" if created else "cli.salesforce.exists", lang, name=name))
+    return 0
+
+
+def cmd_salesforce(settings: Settings, args) -> int:
+    """`salesforce status`: where the write-back stands (docs/salesforce.md)."""
+    from blocks.format import duration
+    from handlers.services import utcnow
+    from models import crm_sync, crm_tasks
+    from outbox import salesforce
+
+    lang = settings.LANGUAGE
+    if args.words != ["status"]:
+        raise CommandError(t("cli.salesforce.usage", lang))
+    connection = salesforce_connection(settings)
+    db = open_database(settings)
+    now = utcnow()
+    with db.begin() as session:
+        destination = crm_sync.configure(session, crm_sync.SALESFORCE, settings.SALESFORCE_LOGIN_URL, now,
+                                         reconcile=False)
+        state = crm_tasks.status(session, destination, now)
+    print(t("cli.salesforce.records", lang, found=state["found"], not_found=state["not_found"],
+            refused=state["refused"]))
+    if state["pending"] or state["tasks_pending"]:
+        print(t("cli.salesforce.pending", lang, pending=state["pending"], tasks=state["tasks_pending"],
+                oldest=duration((state["oldest_pending_seconds"] or 0) / 60, lang)))
+    else:
+        print(t("cli.salesforce.none_pending", lang))
+    print(t("cli.salesforce.tasks", lang, written=state["tasks_written"], refused=state["tasks_refused"]))
+    for kind, key in (("not_found", "last_not_found"), ("refused", "last_refused"), ("retry", "last_retry"),
+                      ("task_refused", "last_task_refused")):
+        if state.get(key):
+            print(t("cli.salesforce.last", lang, kind=t(f"cli.salesforce.kind.{kind}", lang), error=state[key]))
+    try:
+        limits = connection.restful("limits")
+        api = limits["DailyApiRequests"]
+        used = api["Max"] - api["Remaining"]
+        print(t("cli.salesforce.api", lang, used=used, max=api["Max"], share=used / max(api["Max"], 1),
+                budget=settings.SALESFORCE_API_BUDGET))
+    except (salesforce.Refused, salesforce.Paused, KeyError, TypeError) as exc:
+        print(t("cli.salesforce.api_unknown", lang, error=" ".join(str(exc).split())[:300]))
+    return 0
+
+
 def cmd_migrate(settings: Settings, args) -> int:
     from sqlalchemy.engine import make_url
 
@@ -605,6 +694,10 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("words", nargs=argparse.REMAINDER, metavar="list|replay …",
                     help="list: deliveries newest first; replay: queue again the events since an instant")
     sub.add_parser("hubspot-setup", help="create the HubSpot contact properties Handoff writes (idempotent)")
+    sub.add_parser("salesforce-setup", help="create the Salesforce fields and permission set Handoff writes with "
+                                            "(idempotent)")
+    sf = sub.add_parser("salesforce", help="where the Salesforce write-back stands", usage="bot.py salesforce status")
+    sf.add_argument("words", nargs=argparse.REMAINDER, metavar="status")
     sub.add_parser("migrate", help="apply database migrations")
     dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot and the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
@@ -618,6 +711,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "web": cmd_web,
             "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
+            "salesforce-setup": cmd_salesforce_setup, "salesforce": cmd_salesforce,
             "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor, "routing": cmd_routing}
 
 
@@ -626,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command in ("kpi", "outbox", "events", "doctor", "routing"):  # the output is the report: no migration chatter
+    if command in ("kpi", "outbox", "events", "doctor", "routing", "salesforce"):  # the output is the report: no migration chatter
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()

@@ -191,6 +191,16 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
+def salesforce_writer(settings: Settings, db, destination_id: int, now: Callable[[], datetime]):
+    """The Salesforce lane of these settings (docs/salesforce.md)."""
+    from outbox.salesforce import Connection, Owners, SalesforceWriter, slack_emails
+
+    connection = Connection(settings.SALESFORCE_LOGIN_URL, settings.SALESFORCE_CLIENT_ID,
+                            settings.SALESFORCE_CLIENT_SECRET, settings.SALESFORCE_API_BUDGET)
+    return SalesforceWriter(db, destination_id, connection, settings.SALESFORCE_MATCH, settings.SALESFORCE_STATUS_MAP,
+                            Owners(slack_emails(settings)), settings.LANGUAGE, settings.tz, now=now)
+
+
 def build_runtime(settings: Settings, db: Database | None = None, now: Callable[[], datetime] | None = None,
                   verify_token: bool = True, reconcile: bool = True, web: bool = True) -> Runtime:
     """`reconcile`: this process owns where changes go (serve, clock): the endpoints and CRMs in the database
@@ -211,11 +221,15 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
         destinations = events.configure(session, settings.EVENT_WEBHOOK_URLS, now(), reconcile)
         hubspot_id = crm_sync.configure(session, crm_sync.HUBSPOT,
                                         settings.HUBSPOT_API_URL if settings.HUBSPOT_TOKEN else None, now(), reconcile)
+        salesforce_id = crm_sync.configure(session, crm_sync.SALESFORCE, settings.SALESFORCE_LOGIN_URL, now(),
+                                           reconcile)
     hubspot = None if hubspot_id is None else HubSpotWriter(
         db, hubspot_id, settings.HUBSPOT_TOKEN, settings.HUBSPOT_API_URL, settings.HUBSPOT_MATCH, now=now)
     services = Services(settings=settings, db=db, now=now, sender=Sender(db, settings, now=now),
                         events=EventSender(db, destinations, settings.EVENT_WEBHOOK_SECRET, now=now),
-                        hubspot=hubspot)
+                        hubspot=hubspot,
+                        salesforce=None if salesforce_id is None else salesforce_writer(settings, db, salesforce_id,
+                                                                                         now))
     services.clicks = ClickQueue(services, click_work(services))
     bolt = listeners = None
     if not web:

@@ -55,10 +55,20 @@ _HINTS = {
     "HUBSPOT_API_URL": "use an http:// or https:// base URL such as https://api.hubapi.com",
     "HUBSPOT_MATCH": "use email or external_id",
     "HUBSPOT_SCORE_PROPERTY": "use the internal name of a HubSpot contact property, e.g. hubspotscore",
+    "SALESFORCE_LOGIN_URL": "use the org's https:// My Domain URL, e.g. https://acme.my.salesforce.com",
+    "SALESFORCE_MATCH": "use email or external_id",
+    "SALESFORCE_STATUS_MAP": "use comma-separated status=Lead Status value pairs, e.g. "
+                             "claimed=Working - Contacted,lost=Closed - Not Converted (statuses: mql, "
+                             "claimed, contacted, sql, won, lost, disqualified)",
+    "SALESFORCE_API_BUDGET": "use a share of the daily API requests above 0 and at most 1, e.g. 0.8",
     "METRICS_TOKEN": "use a long random string of letters, digits and - . _ ~ + /, e.g. from `openssl rand -hex 32`",
     "LOG_FORMAT": "use text or json",
     "METRICS_PORT": "use a TCP port number between 1 and 65535, other than PORT, or leave it empty",
 }
+
+
+# The Handoff statuses SALESFORCE_STATUS_MAP may map to a Lead Status (docs/salesforce.md).
+SALESFORCE_STATUSES = ("mql", "claimed", "contacted", "sql", "won", "lost", "disqualified")
 
 
 class SettingsError(Exception):
@@ -169,6 +179,17 @@ class Settings(BaseSettings):
     HUBSPOT_API_URL: str = "https://api.hubapi.com"
     HUBSPOT_MATCH: Literal["email", "external_id"] = "email"
     HUBSPOT_SCORE_PROPERTY: str = Field("hubspotscore", pattern=r"^[a-z0-9_]{1,100}$")  # the score a workflow sends
+    # Salesforce write-back (docs/salesforce.md): the org's My Domain URL, where a token is asked for with the
+    # OAuth 2.0 client credentials flow of an External Client App; how a lead finds its record; the Lead Status
+    # each Handoff status writes; the share of the org's daily API requests Handoff may drive usage up to.
+    SALESFORCE_LOGIN_URL: str | None = None
+    SALESFORCE_CLIENT_ID: str | None = None
+    SALESFORCE_CLIENT_SECRET: str | None = None
+    SALESFORCE_MATCH: Literal["email", "external_id"] = "email"
+    SALESFORCE_STATUS_MAP: Annotated[dict[str, str], NoDecode] = {
+        "claimed": "Working - Contacted", "contacted": "Working - Contacted",
+        "lost": "Closed - Not Converted", "disqualified": "Closed - Not Converted"}
+    SALESFORCE_API_BUDGET: float = Field(0.8, gt=0, le=1)
     # Operating it (docs/operating.md): the bearer token GET /metrics asks for (unset: open), the port on which a
     # `clock` answers it (unset: none), and the log lines.
     METRICS_TOKEN: str | None = None
@@ -315,6 +336,41 @@ class Settings(BaseSettings):
     def _hubspot_match(cls, v):
         return v.strip().lower() if isinstance(v, str) else v
 
+    @field_validator("SALESFORCE_LOGIN_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET")
+    @classmethod
+    def _salesforce_text(cls, v):
+        return v.strip() or None if isinstance(v, str) else v
+
+    @field_validator("SALESFORCE_LOGIN_URL")
+    @classmethod
+    def _salesforce_url(cls, v):
+        # https only: a token and every record travel over it, and certificates are always verified.
+        if v is not None and not re.fullmatch(r"https://[^\s/]+(/[^\s]*)?", v):
+            raise ValueError(f"{v!r} is not an https:// URL")
+        return v.rstrip("/") if v else v
+
+    @field_validator("SALESFORCE_MATCH", mode="before")
+    @classmethod
+    def _salesforce_match(cls, v):
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("SALESFORCE_STATUS_MAP", mode="before")
+    @classmethod
+    def _status_map(cls, v):
+        if not isinstance(v, str):
+            return v
+        out: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in v.split(","))):
+            status, sep, value = (x.strip() for x in pair.partition("="))
+            if not sep or not value:
+                raise ValueError(f"{pair!r} is not status=value")
+            if status not in SALESFORCE_STATUSES:
+                raise ValueError(f"{status!r} is not a Handoff status")
+            if len(value) > 255:
+                raise ValueError(f"{value[:40]!r}… is longer than a picklist value can be")
+            out[status] = value
+        return out
+
     @field_validator("TIMEZONE")
     @classmethod
     def _tz(cls, v: str):
@@ -360,6 +416,16 @@ class Settings(BaseSettings):
         if self.EVENT_WEBHOOK_URLS and not self.EVENT_WEBHOOK_SECRET:
             raise ValueError("EVENT_WEBHOOK_SECRET is required when EVENT_WEBHOOK_URLS is set: every event is "
                              "signed with it (use whsec_ followed by a base64 key)")
+        return self
+
+    @model_validator(mode="after")
+    def _salesforce_credentials(self):
+        if self.SALESFORCE_LOGIN_URL:
+            missing = [n for n in ("SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET") if not getattr(self, n)]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required when "
+                                 "SALESFORCE_LOGIN_URL is set: the consumer key and secret of the External Client "
+                                 "App whose client credentials flow gives Handoff its token")
         return self
 
     @model_validator(mode="after")

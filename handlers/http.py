@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 import handlers
 from blocks.texts import t
 from handlers import status_hook, webhook
-from models import clicks, crm_sync, events
+from models import clicks, crm_sync, crm_tasks, events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
 from ops import logs, metrics
@@ -135,7 +135,9 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
         waited (null when none), `outbox_failed` refused for good (`python bot.py outbox list --failed`); and the
         event deliveries (docs/events.md): `events_pending` and `events_failed`; with HubSpot (docs/hubspot.md),
         `hubspot_pending` leads waiting to be written, `hubspot_not_found` leads with no contact there, and
-        `hubspot_refused` leads whose values HubSpot would not take (until their next change). Under `serve`,
+        `hubspot_refused` leads whose values HubSpot would not take (until their next change); with Salesforce
+        (docs/salesforce.md) the same three as `salesforce_pending` (records and Tasks),
+        `salesforce_not_found` and `salesforce_refused`. Under `serve`,
         `delivery_process` says how the process that sends is: `running`, `starting`, or `restarting` after it
         died (outbox/process.py). `clicks_pending` card clicks answered and waiting to be applied, and
         `clicks_oldest_pending_seconds` how long the oldest has (docs/http.md#clicks). `process` is the id of
@@ -149,6 +151,10 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
                     hs = crm_sync.status(session, services.hubspot.destination_id, services.now())
                     event_health.update(hubspot_pending=hs["pending"], hubspot_not_found=hs["not_found"],
                                         hubspot_refused=hs["refused"])
+                if services.salesforce is not None:
+                    sf = crm_tasks.status(session, services.salesforce.destination_id, services.now())
+                    event_health.update(salesforce_pending=sf["pending"] + sf["tasks_pending"],
+                                        salesforce_not_found=sf["not_found"], salesforce_refused=sf["refused"])
         except Exception as exc:  # any database failure means "not healthy", never a 500
             log.warning("health check failed: %s", exc)
             return jsonify(ok=False, database="unreachable"), 503

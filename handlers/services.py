@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from handlers.clicks import ClickQueue
     from outbox.events import EventSender
     from outbox.hubspot import HubSpotWriter
+    from outbox.salesforce import SalesforceWriter
     from outbox.process import DeliveryProcess
     from outbox.sender import Sender
 
@@ -47,6 +48,7 @@ class Services:
     sender: Sender | None = None  # None only where nothing is sent (a command-line report)
     events: EventSender | None = None  # the endpoints' lanes (docs/events.md); None where nothing is sent
     hubspot: HubSpotWriter | None = None  # HubSpot write-back (docs/hubspot.md); None without HUBSPOT_TOKEN
+    salesforce: SalesforceWriter | None = None  # Salesforce write-back (docs/salesforce.md); None without its URL
     # Set in `serve`'s web process: the senders run in the delivery process (outbox/process.py); wake that.
     delivery: DeliveryProcess | None = None
     clicks: ClickQueue | None = None  # the card buttons' work (handlers/clicks.py); set by build_runtime
@@ -125,6 +127,6 @@ class Services:
             self.notify()
 
     @property
-    def lanes(self) -> list[EventSender | HubSpotWriter]:
+    def lanes(self) -> list[EventSender | HubSpotWriter | SalesforceWriter]:
         """The senders besides Slack's: each runs on its own, so one being down never holds up another."""
-        return [lane for lane in (self.events, self.hubspot) if lane is not None]
+        return [lane for lane in (self.events, self.hubspot, self.salesforce) if lane is not None]

@@ -1,10 +1,10 @@
 """The CRM write-back queue: a row per lead and CRM that says "this lead changed since it was last written".
 
 `bump` is called by models/events.py with every event, in the change's transaction, for every active CRM
-destination (HubSpot today). The writer (outbox/hubspot.py) takes rows that are due, reads the leads as they
+destination (HubSpot, Salesforce). The writer (outbox/hubspot.py) takes rows that are due, reads the leads as they
 are then, writes them, and settles with the `want` it saw: a change made meanwhile leaves the row due again,
 so the CRM always ends with Handoff's latest state and never gets an older one after a newer one.
-docs/hubspot.md describes what is written and when.
+docs/hubspot.md and docs/salesforce.md describe what is written and when.
 """
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from models.tables import CrmSync, Destination, Lead, UTCDateTime
 
 HUBSPOT = "hubspot"
-CRM_KINDS = (HUBSPOT,)
+SALESFORCE = "salesforce"
+CRM_KINDS = (HUBSPOT, SALESFORCE)
+ACTIVITY_KINDS = (SALESFORCE,)  # CRMs whose activity history gets a Task per outcome (models/crm_tasks.py)
 
 
 def bump(session: Session, *, lead_id: int, now: datetime) -> None:
@@ -141,7 +143,7 @@ def written_many(session: Session, destination_id: int, done: list[tuple[int, in
     want = bindparam("k_want", type_=t.c.written.type)
     session.execute(_by_key(
         written=want, sent=bindparam("k_sent", type_=t.c.sent.type), remote_stage=bindparam("k_stage"),
-        lease_until=None, attempts=0, last_error=None, updated_at=now,
+        lease_until=None, attempts=0, last_error=None, updated_at=now, looked_again=False,
         # an instant inside an expression must be typed, or it is stored in its own zone
         next_attempt_at=case((t.c.want > want, literal(now, type_=UTCDateTime())), else_=None)),
         [{"k_lead": lead_id, "k_dest": destination_id, "k_want": n, "k_sent": sent, "k_stage": stage}

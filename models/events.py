@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import crm_sync, deferred
+from models import crm_sync, crm_tasks, deferred
 from models.db import insert_ignore
 from models.tables import Destination, Event, EventDelivery, Lead, UTCDateTime
 
@@ -40,6 +40,8 @@ class Type:
 
 
 ALL_TYPES = tuple(v for k, v in vars(Type).items() if k.isupper())
+# The outcomes a CRM's activity history gets a completed Task for (Salesforce: docs/salesforce.md).
+TASK_TYPES = frozenset({Type.CONTACTED, Type.SQL, Type.WON, Type.LOST, Type.DISQUALIFIED})
 OUTCOME_TYPES = {"sql": Type.SQL, "won": Type.WON, "lost": Type.LOST, "disqualified": Type.DISQUALIFIED}
 
 # The Standard Webhooks retry schedule (after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, …),
@@ -147,9 +149,13 @@ def _store(session: Session, rows: list[dict], now: datetime) -> None:
     """Insert the events, in order, with a delivery per active endpoint and a due write-back per CRM."""
     active = session.execute(select(Destination.id, Destination.kind).where(Destination.active.is_(True))).all()
     endpoints = [d for d, kind in active if kind == WEBHOOK]
-    if len(rows) == 1 or not endpoints:  # no ids needed, or one: one statement either way
-        stored = [session.execute(insert(Event).returning(Event.id), rows[0]).scalar_one()] if endpoints else []
-        if not endpoints:
+    activity = [d for d, kind in active if kind in crm_sync.ACTIVITY_KINDS]  # outcomes become Tasks there
+    outcomes = [r for r in rows if r["type"] in TASK_TYPES] if activity else []
+    if len(rows) == 1 or not (endpoints or outcomes):  # no ids needed, or one: one statement either way
+        if endpoints or outcomes:
+            stored = [session.execute(insert(Event).returning(Event.id), rows[0]).scalar_one()]
+        else:
+            stored = []
             session.execute(insert(Event), rows)
     else:  # many rows in one executemany, then their ids in one read (a RETURNING in order is a row at a time)
         session.execute(insert(Event), rows)
@@ -164,6 +170,9 @@ def _store(session: Session, rows: list[dict], now: datetime) -> None:
     crms = [d for d, kind in active if kind in crm_sync.CRM_KINDS]
     if crms:
         crm_sync.bump_many(session, [r["lead_id"] for r in rows], crms, now)
+    if outcomes:
+        crm_tasks.queue(session, [(row, r["lead_id"]) for row, r in zip(stored, rows, strict=True)
+                                  if r["type"] in TASK_TYPES], activity, now)
 
 
 def _fan_out(session: Session, event: select, now: datetime, destination_ids: list[int] | None = None) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -357,6 +358,34 @@ class CrmSync(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts since the last success
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The record was gone when written (deleted, or an id the CRM does not know) and has been looked up once
+    # since: gone again, the lead is skipped until its next change (Salesforce: docs/salesforce.md).
+    looked_again: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class CrmTask(Base):
+    """One outcome on its way to a CRM's activity history (Salesforce: a completed Task, docs/salesforce.md).
+
+    Written with the outcome's event, in its transaction; the Task is upserted by the event's id, so a retried
+    call never makes a second one. It waits while its lead's record is not found (`crm_sync`), and goes once
+    it is. `next_attempt_at` is NULL once settled (written, or refused with its reason).
+    """
+
+    __tablename__ = "crm_tasks"
+    __table_args__ = (Index("ix_crm_tasks_due", "destination_id", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    event_row: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | written | refused
+    record_id: Mapped[str | None] = mapped_column(String(64))  # the Task's id, once written
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 # Indexes only a migration makes: their expression is written per database (migration 0010's index of each

@@ -82,6 +82,7 @@ def run(settings, timeout: float = TIMEOUT, root: Path = scopes.ROOT) -> list[Ch
         ("database", lambda: database(settings, timeout)),
         ("LEAD_WEBHOOK_TOKEN", lambda: webhook_token(settings)),
         ("HubSpot", lambda: hubspot(settings, timeout)),
+        ("Salesforce", lambda: salesforce(settings, timeout)),
         ("EVENT_WEBHOOK_URLS", lambda: event_endpoints(settings, timeout)),
     ]
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="doctor") as pool:
@@ -383,6 +384,54 @@ def hubspot(settings, timeout: float = TIMEOUT) -> list[Check]:
     if missing:
         return [bad("doctor.hubspot.missing", n=len(missing), names=", ".join(missing))]
     return [good("doctor.hubspot.ok", n=len(wanted))]
+
+
+# Salesforce ------------------------------------------------------------------------------------------------
+def salesforce(settings, timeout: float = TIMEOUT) -> list[Check]:
+    """With SALESFORCE_LOGIN_URL (docs/salesforce.md): the token works; every field Handoff writes is visible and
+    updateable to the integration user (describe); every SALESFORCE_STATUS_MAP value is an active Lead Status;
+    the org's API usage against SALESFORCE_API_BUDGET."""
+    if not settings.SALESFORCE_LOGIN_URL:
+        return []
+    from models import salesforce as mapping
+    from outbox.salesforce import Connection, Paused, Refused
+
+    url = settings.SALESFORCE_LOGIN_URL
+    connection = Connection(url, settings.SALESFORCE_CLIENT_ID, settings.SALESFORCE_CLIENT_SECRET,
+                            settings.SALESFORCE_API_BUDGET, timeout=timeout)
+    try:
+        connection.login()
+        described = {obj: connection.restful(f"sobjects/{obj}/describe") for obj in ("Lead", "Contact", "Task")}
+    except Refused as exc:
+        return [bad("doctor.salesforce.refused", url=url, detail=_one_line(exc)[:300])]
+    except Paused as exc:
+        return [bad("doctor.salesforce.unreachable", url=url, error=_one_line(exc.error)[:300])]
+    checks = [good("doctor.salesforce.token", url=url)]
+    fields = {obj: {f["name"]: f for f in d.get("fields") or ()} for obj, d in described.items()}
+    wanted = [(obj, f.name) for obj in mapping.RECORD_OBJECTS for f in mapping.FIELDS] + \
+        [("Task", mapping.TASK_FIELD.name)]
+    unusable = [f"{obj}.{name}" for obj, name in wanted
+                if not (fields[obj].get(name) or {}).get("updateable" if obj != "Task" else "createable")]
+    if unusable:
+        checks.append(bad("doctor.salesforce.fields", n=len(unusable), names=", ".join(unusable[:6])
+                          + (" …" if len(unusable) > 6 else "")))
+    else:
+        checks.append(good("doctor.salesforce.fields_ok", n=len(wanted)))
+    status = fields["Lead"].get("Status") or {}
+    active = {v.get("value") for v in status.get("picklistValues") or () if v.get("active")}
+    wrong = sorted({v for v in settings.SALESFORCE_STATUS_MAP.values() if v not in active})
+    if wrong:
+        checks.append(bad("doctor.salesforce.status_map", values=", ".join(wrong),
+                          active=", ".join(sorted(active)) or "-"))
+    else:
+        checks.append(good("doctor.salesforce.status_map_ok", n=len(set(settings.SALESFORCE_STATUS_MAP.values()))))
+    if connection.usage is not None:
+        used, most = connection.usage
+        share = used / most if most else 1.0
+        key = "doctor.salesforce.api_over" if connection.over_budget() else "doctor.salesforce.api_ok"
+        checks.append(Check(not connection.over_budget(), key, dict(used=used, max=most, share=f"{share:.0%}",
+                                                                  budget=f"{settings.SALESFORCE_API_BUDGET:.0%}")))
+    return checks
 
 
 # Event endpoints -------------------------------------------------------------------------------------------

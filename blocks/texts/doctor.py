@@ -190,6 +190,45 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "cannot reach HubSpot at {url}: {error}: check HUBSPOT_API_URL and the network",
         "ja": "{url} の HubSpot に接続できません: {error}。HUBSPOT_API_URL とネットワークを確認してください"},
 
+    # Salesforce
+    "doctor.salesforce.token": {"en": "Salesforce gives a token at {url} (client credentials)",
+                                "ja": "{url} の Salesforce がトークンを発行します(クライアントログイン情報フロー)"},
+    "doctor.salesforce.refused": {
+        "en": "Salesforce refused Handoff at {url}: {detail}: check SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET, "
+              "that the External Client App has the client credentials flow on with a run-as user, and that the "
+              "user may use the API",
+        "ja": "{url} の Salesforce が Handoff を拒否しました: {detail}。SALESFORCE_CLIENT_ID と "
+              "SALESFORCE_CLIENT_SECRET、外部クライアントアプリのクライアントログイン情報フローと実行ユーザー、"
+              "そのユーザーの API 利用権限を確認してください"},
+    "doctor.salesforce.unreachable": {
+        "en": "cannot reach Salesforce at {url}: {error}: check SALESFORCE_LOGIN_URL and the network",
+        "ja": "{url} の Salesforce に接続できません: {error}。SALESFORCE_LOGIN_URL とネットワークを確認してください"},
+    "doctor.salesforce.fields_ok": {"en": "Salesforce: all {n} Handoff fields are visible and writable",
+                                    "ja": "Salesforce: Handoff の項目 {n} 個がすべて参照・編集できます"},
+    "doctor.salesforce.fields": {
+        "en": "Salesforce: {n} Handoff fields are missing or hidden from the integration user ({names}): run "
+              "`python bot.py salesforce-setup` (it creates them and grants them through the Handoff_Integration "
+              "permission set)",
+        "ja": "Salesforce: Handoff の項目が {n} 個、存在しないか連携ユーザーから見えません({names})。"
+              "`python bot.py salesforce-setup` を実行してください(項目を作成し、権限セット Handoff_Integration "
+              "で付与します)"},
+    "doctor.salesforce.status_map_ok": {
+        "en": "Salesforce: every SALESFORCE_STATUS_MAP value ({n}) is an active Lead Status",
+        "ja": "Salesforce: SALESFORCE_STATUS_MAP の値({n} 個)はすべて有効なリード状況です"},
+    "doctor.salesforce.status_map": {
+        "en": "Salesforce: SALESFORCE_STATUS_MAP names {values}, not an active Lead Status of this org (active: "
+              "{active}): change the map or the picklist",
+        "ja": "Salesforce: SALESFORCE_STATUS_MAP の {values} はこの組織の有効なリード状況ではありません(有効: "
+              "{active})。マップか選択リストを直してください"},
+    "doctor.salesforce.api_ok": {
+        "en": "Salesforce API usage {used:,} of {max:,} today ({share}), under the budget of {budget}",
+        "ja": "Salesforce の API 使用量は本日 {max:,} 件中 {used:,} 件({share})で、上限 {budget} 未満です"},
+    "doctor.salesforce.api_over": {
+        "en": "Salesforce API usage {used:,} of {max:,} today ({share}) is at SALESFORCE_API_BUDGET ({budget}): "
+              "writes wait until usage falls (look at the other integrations, or raise the budget)",
+        "ja": "Salesforce の API 使用量は本日 {max:,} 件中 {used:,} 件({share})で、SALESFORCE_API_BUDGET"
+              "({budget})に達しています。使用量が下がるまで書き込みは待ちます(他の連携を確認するか上限を上げてください)"},
+
     # Event endpoints (named by host only: a URL's path often carries the receiver's secret)
     "doctor.events.ok": {"en": "event endpoint {n} ({host}) answers (HTTP {status})",
                          "ja": "イベント送信先 {n}({host})は応答します(HTTP {status})"},
