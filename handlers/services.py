@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from handlers.clicks import ClickQueue
     from outbox.events import EventSender
     from outbox.hubspot import HubSpotWriter
-    from outbox.salesforce import SalesforceWriter
     from outbox.process import DeliveryProcess
+    from outbox.salesforce import SalesforceWriter
     from outbox.sender import Sender
 
 log = logging.getLogger("handoff.slack")

@@ -19,6 +19,9 @@ from models.tables import Lead
 API_VERSION = "60.0"
 COLLECTION = 200  # records per sObject Collections call: Salesforce's maximum
 URI_LIMIT = 16_384  # bytes of a request's URI Salesforce takes (a longer one is refused)
+# Salesforce also refuses a request whose URI and headers together pass the limit (431): room for the headers a
+# query carries (the bearer token, the client's own), with plenty to spare.
+HEADROOM = 1024
 SOQL_LIMIT = 100_000  # characters of a SOQL statement, by default
 OUTCOMES = ("contacted", "sql", "won", "lost", "disqualified")  # each adds a completed Task
 LEAD_PREFIX, CONTACT_PREFIX, USER_PREFIX = "00Q", "003", "005"
@@ -144,7 +147,7 @@ def email_queries(sobject: str, columns: str, emails: list[str], prefix_bytes: i
     Returns (query, the emails it asks for). An email too long for any query is left out (none is: an email
     has at most 254 characters)."""
     head = f"SELECT {columns} FROM {sobject} WHERE Email IN "
-    room = URI_LIMIT - prefix_bytes - 64  # a margin for the request line's own bytes
+    room = URI_LIMIT - prefix_bytes - HEADROOM
     out: list[tuple[str, list[str]]] = []
     chunk: list[str] = []
     used = len(urlencode({"q": head + "()"}))

@@ -169,6 +169,8 @@ class Connection:
         usage = (getattr(sf, "api_usage", None) or {}).get("api-usage")
         if usage is not None:
             self.usage = (usage.used, usage.total)
+            if self.over_budget():  # this answer was the look: the next one is BUDGET_PROBE away
+                self._probe_at = self.monotonic()
 
     def _trouble(self, exc: Exception) -> Exception:
         from simple_salesforce.exceptions import SalesforceError
@@ -279,7 +281,7 @@ def slack_emails(settings) -> Callable[[str], str | None]:
     cannot say."""
     from slack_sdk.errors import SlackApiError
 
-    from ops.slack_client import make_client
+    from outbox.sender import make_client
 
     client = None
 

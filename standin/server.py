@@ -597,10 +597,13 @@ class SlackStandIn(LocalServer):
             if known is None:
                 return _refused("user_not_found")
             name = known["name"]
+            profile = {"real_name": name, "display_name": name}
+            if known.get("email") and "users:read.email" in self.scopes:  # Slack shows it only with that scope
+                profile["email"] = known["email"]
             return {"ok": True, "user": {
                 "id": user, "team_id": "T0DEMO", "name": name, "real_name": name,
                 "deleted": known.get("deleted", False), "is_bot": known.get("is_bot", False), "is_app_user": False,
-                "tz": "Asia/Tokyo", "profile": {"real_name": name, "display_name": name}}}
+                "tz": "Asia/Tokyo", "profile": profile}}
 
     def _m_users_lookupByEmail(self, p):
         """Slack finds a member by their profile's email, whatever its case; none: `users_not_found`."""

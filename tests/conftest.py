@@ -127,6 +127,31 @@ def hubspot(_hubspot):
     _hubspot.reset()
 
 
+@pytest.fixture(scope="session")
+def _salesforce():
+    from standin.salesforce import SalesforceStandIn
+
+    with SalesforceStandIn() as sf:
+        yield sf
+
+
+@pytest.fixture
+def salesforce(_salesforce, monkeypatch):
+    """The Salesforce stand-in (HTTPS with its own test CA, trusted through REQUESTS_CA_BUNDLE as docs/salesforce.md
+    says), with Handoff's fields created and granted as `bot.py salesforce-setup` leaves them."""
+    _salesforce.reset()
+    _salesforce.grant_all()
+    _salesforce.calls.clear()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", _salesforce.ca_file)
+    yield _salesforce
+    _salesforce.reset()
+
+
+def salesforce_settings(sf, **extra) -> dict:
+    return dict(SALESFORCE_LOGIN_URL=sf.url, SALESFORCE_CLIENT_ID=sf.client_id,
+                SALESFORCE_CLIENT_SECRET=sf.client_secret, **extra)
+
+
 @pytest.fixture
 def slack(_standin):
     _standin.reset()
