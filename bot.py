@@ -484,7 +484,7 @@ def salesforce_connection(settings: Settings):
     if not settings.SALESFORCE_LOGIN_URL:
         raise CommandError(t("cli.salesforce.not_set", settings.LANGUAGE))
     return salesforce.Connection(settings.SALESFORCE_LOGIN_URL, settings.SALESFORCE_CLIENT_ID,
-                                 settings.SALESFORCE_CLIENT_SECRET, settings.SALESFORCE_API_BUDGET)
+                                 settings.SALESFORCE_CLIENT_SECRET, settings.SALESFORCE_API_BUDGET, keep_budget=False)
 
 
 def salesforce_trouble(settings: Settings, exc: Exception) -> CommandError:

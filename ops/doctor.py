@@ -398,7 +398,7 @@ def salesforce(settings, timeout: float = TIMEOUT) -> list[Check]:
 
     url = settings.SALESFORCE_LOGIN_URL
     connection = Connection(url, settings.SALESFORCE_CLIENT_ID, settings.SALESFORCE_CLIENT_SECRET,
-                            settings.SALESFORCE_API_BUDGET, timeout=timeout)
+                            settings.SALESFORCE_API_BUDGET, timeout=timeout, keep_budget=False)
     try:
         connection.login()
         described = {obj: connection.restful(f"sobjects/{obj}/describe") for obj in ("Lead", "Contact", "Task")}

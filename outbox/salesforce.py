@@ -90,7 +90,9 @@ class Connection:
 
     def __init__(self, login_url: str, client_id: str, client_secret: str, budget: float = 0.8,
                  timeout: float = TIMEOUT, version: str = mapping.API_VERSION,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, keep_budget: bool = True):
+        # keep_budget: the lane's calls stop at the budget; an admin's command (setup, doctor, status) does not
+        self.keep_budget = keep_budget
         self.login_url, self.client_id, self.client_secret = login_url.rstrip("/"), client_id, client_secret
         self.budget, self.timeout, self.version, self.monotonic = budget, timeout, version, monotonic
         self.http = requests.Session()
@@ -140,7 +142,7 @@ class Connection:
         or Refused. An expired session gets one new token and the call is made again."""
         from simple_salesforce.exceptions import SalesforceExpiredSession
 
-        if self.over_budget():
+        if self.keep_budget and self.over_budget():
             wait = self._probe_at + BUDGET_PROBE - self.monotonic()
             if wait > 0:
                 used, most = self.usage

@@ -333,3 +333,32 @@ def test_external_ids_are_record_ids_and_need_no_lookup(make_app, salesforce, sl
     assert wait_until(lambda: sync_row(db, b).state == "not_found")
     assert len(queries(salesforce)) == 1  # looked for once by id
     assert sync_row(db, a).state == "ready"
+
+
+def test_salesforce_status_says_where_the_write_back_stands(make_app, salesforce, slack, db, monkeypatch, capsys):
+    from bot import main
+
+    found = salesforce.add_lead("found@example.com")
+    salesforce.add_lead("picky@example.com")
+    salesforce.set_picklist("Lead", "Status", ["Open - Not Contacted", "Working - Contacted"],
+                            inactive=["Closed - Not Converted"])
+    app, _clock = start(make_app, salesforce, slack)
+    a, b, c = (new_mql(app, e) for e in ("found@example.com", "missing@example.com", "picky@example.com"))
+    assert wait_until(lambda: all(settled(db, i) for i in (a, b, c)))
+    status, _ = submit(app, "lead_disqualify", c, REP, reason="spam")
+    assert status == 200
+    assert wait_until(lambda: "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in (sync_row(db, c).last_error or ""))
+    assert salesforce.record(found)["Handoff_Status__c"] == "mql"
+    for name, value in salesforce_settings(salesforce, DATABASE_URL=db.url).items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["salesforce", "status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "records: 2 found, 1 not found, 1 refused (until their next change)"
+    assert out[1:3] == ["pending: nothing to write", "Tasks: 1 written, 0 refused"]  # the not-a-fit's Task
+    assert "  last not found: no Salesforce Lead or Contact with this email" in out
+    refused = next(line for line in out if line.startswith("  last refusal: "))
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST Status='Closed - Not Converted'" in refused
+    assert out[-1].startswith("API usage: ") and out[-1].endswith("Handoff stops at 80% (SALESFORCE_API_BUDGET)")
+    assert main(["salesforce", "nonsense"]) == 2
+    assert "usage: bot.py salesforce status" in capsys.readouterr().err

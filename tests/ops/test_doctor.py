@@ -27,7 +27,8 @@ REPS = ("UREP1", "UREP2")
 ENV_NAMES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DATABASE_URL",
              "HANDOFF_CHANNEL", "DIGEST_CHANNEL", "MARKETING_CHANNEL", "MANAGER_IDS", "SALES_REP_IDS",
              "LEAD_WEBHOOK_TOKEN", "LANGUAGE", "HUBSPOT_TOKEN", "HUBSPOT_API_URL", "EVENT_WEBHOOK_URLS",
-             "EVENT_WEBHOOK_SECRET", "ROUTING_FILE")
+             "EVENT_WEBHOOK_SECRET", "ROUTING_FILE", "SALESFORCE_LOGIN_URL", "SALESFORCE_CLIENT_ID",
+             "SALESFORCE_CLIENT_SECRET", "SALESFORCE_STATUS_MAP", "SALESFORCE_MATCH", "SALESFORCE_API_BUDGET")
 
 
 @pytest.fixture
@@ -390,3 +391,84 @@ def test_a_routing_file_with_mistakes_is_one_line_pointing_to_routing_check(env,
     assert code == 1 and "Traceback" not in err
     assert failed(lines) == [(f"✗ ROUTING_FILE {path} has 3 mistake(s) (line(s) 2, 4): `python bot.py routing "
                              "check` names each; nothing starts until they are fixed")]
+
+
+# Salesforce (docs/salesforce.md) -------------------------------------------------------------------------------
+@pytest.fixture
+def bare_salesforce(_salesforce, monkeypatch):
+    """The Salesforce stand-in before `bot.py salesforce-setup`: none of Handoff's fields, no grant."""
+    _salesforce.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", _salesforce.ca_file)
+    yield _salesforce
+    _salesforce.reset()
+
+
+def salesforce_env(env, sf, **extra):
+    env(**{"SALESFORCE_LOGIN_URL": sf.url, "SALESFORCE_CLIENT_ID": sf.client_id,
+           "SALESFORCE_CLIENT_SECRET": sf.client_secret, **extra})
+
+
+def test_salesforce_setup_creates_the_fields_and_grants_them_once(env, bare_salesforce, capsys):
+    from models import salesforce as mapping
+
+    salesforce_env(env, bare_salesforce)
+    code, lines, _ = run_doctor(capsys)
+    assert code == 1
+    assert line_with(lines, "Salesforce gives a token").startswith("✓ Salesforce gives a token at https://127.0.0.1:")
+    (line,) = failed(lines)
+    n = len(mapping.FIELDS) * 2 + 1
+    assert line.startswith(f"✗ Salesforce: {n} Handoff fields are missing or hidden from the integration user "
+                           "(Lead.Handoff_Status__c, ")
+    assert "run `python bot.py salesforce-setup`" in line
+
+    assert main(["salesforce-setup"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "created Lead.Handoff_Status__c" in out and "created Activity.Handoff_Event_Id__c" in out
+    assert "created Handoff_Integration" in out
+    assert "created Handoff_Integration: Task.Handoff_Event_Id__c" in out
+    assert out[-1] == f"created Handoff_Integration → {bare_salesforce.integration_user_id}"
+    created = {f["FullName"] for f in bare_salesforce.custom_fields()}
+    assert "Activity.Handoff_Event_Id__c" in created and len(created) == n
+    event_id = next(f for f in bare_salesforce.custom_fields() if f["FullName"] == "Activity.Handoff_Event_Id__c")
+    assert event_id["Metadata"]["externalId"] is True and event_id["Metadata"]["unique"] is True
+
+    assert main(["salesforce-setup"]) == 0  # again: everything is there, nothing is made twice
+    again = capsys.readouterr().out.splitlines()
+    assert all(line.endswith("exists already, left as it is") for line in again), again
+    assert len(bare_salesforce.custom_fields()) == n
+
+    code, lines, _ = run_doctor(capsys)
+    assert code == 0, failed(lines)
+    assert line_with(lines, "Handoff fields").startswith(f"✓ Salesforce: all {n} Handoff fields are visible")
+    assert line_with(lines, "SALESFORCE_STATUS_MAP value").startswith("✓ Salesforce: every SALESFORCE_STATUS_MAP")
+    assert line_with(lines, "API usage").startswith("✓ Salesforce API usage ")
+
+
+def test_salesforce_doctor_names_a_status_the_org_lacks_and_usage_at_the_budget(env, bare_salesforce, capsys):
+    bare_salesforce.grant_all()
+    bare_salesforce.set_usage(85_000, 100_000)
+    salesforce_env(env, bare_salesforce, SALESFORCE_STATUS_MAP="claimed=Working - Contacted,sql=Qualified")
+    code, lines, _ = run_doctor(capsys)
+    assert code == 1
+    assert failed(lines) == [
+        ("✗ Salesforce: SALESFORCE_STATUS_MAP names Qualified, not an active Lead Status of this org (active: "
+        "Closed - Converted, Closed - Not Converted, Open - Not Contacted, Working - Contacted): change the map or "
+        "the picklist"),
+        ("✗ Salesforce API usage 85,003 of 100,000 today (85%) is at SALESFORCE_API_BUDGET (80%): writes wait until "
+        "usage falls (look at the other integrations, or raise the budget)")]
+
+
+def test_salesforce_refused_unreachable_or_unset(env, bare_salesforce, capsys):
+    salesforce_env(env, bare_salesforce, SALESFORCE_CLIENT_SECRET="wrong")
+    code, lines, _ = run_doctor(capsys)
+    assert code == 1 and failed(lines)[0].startswith(f"✗ Salesforce refused Handoff at {bare_salesforce.url}: ")
+    assert main(["salesforce-setup"]) == 2
+    assert "Salesforce refused the login at" in capsys.readouterr().err
+    salesforce_env(env, bare_salesforce, SALESFORCE_LOGIN_URL=f"https://127.0.0.1:{closed_port()}")
+    code, lines, _ = run_doctor(capsys)
+    assert code == 1 and failed(lines)[0].startswith("✗ cannot reach Salesforce at https://127.0.0.1:")
+    env(SALESFORCE_LOGIN_URL=None)
+    assert main(["salesforce-setup"]) == 2
+    err = capsys.readouterr().err
+    assert "SALESFORCE_LOGIN_URL, SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET are not set" in err
+    assert err.count("\n") == 1  # one line, no traceback
