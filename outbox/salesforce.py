@@ -84,6 +84,20 @@ def ca_bundle() -> str | bool:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
 
+class VerifiedSession(requests.Session):
+    """A session whose every request verifies against the bundle chosen when it was made: requests would
+    otherwise let REQUESTS_CA_BUNDLE, read again at each call, win over the session's own `verify`. Proxies and
+    the rest of the environment are still honoured."""
+
+    def __init__(self, verify: str | bool):
+        super().__init__()
+        self.verify = verify
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("verify", self.verify)
+        return super().request(method, url, *args, **kwargs)
+
+
 class Connection:
     """A session with the org through simple-salesforce: a token by the client credentials flow, a new one when
     Salesforce says the session expired, the org's API usage from every answer, and the budget kept."""
@@ -95,9 +109,7 @@ class Connection:
         self.keep_budget = keep_budget
         self.login_url, self.client_id, self.client_secret = login_url.rstrip("/"), client_id, client_secret
         self.budget, self.timeout, self.version, self.monotonic = budget, timeout, version, monotonic
-        self.http = requests.Session()
-        self.http.verify = ca_bundle()
-        self.http.trust_env = True
+        self.http = VerifiedSession(ca_bundle())
         self.sf = None  # simple_salesforce.Salesforce, once a token was given
         self.user_id: str | None = None  # the integration user the token runs as
         self.usage: tuple[int, int] | None = None  # (used, max) from the last answer

@@ -362,3 +362,43 @@ def test_salesforce_status_says_where_the_write_back_stands(make_app, salesforce
     assert out[-1].startswith("API usage: ") and out[-1].endswith("Handoff stops at 80% (SALESFORCE_API_BUDGET)")
     assert main(["salesforce", "nonsense"]) == 2
     assert "usage: bot.py salesforce status" in capsys.readouterr().err
+
+
+def test_the_owner_is_the_active_user_with_the_slack_owners_email_or_left_as_it_is(make_app, salesforce, slack, db):
+    mine, theirs, nobodys = (salesforce.add_lead(f"{n}@example.com") for n in ("mine", "theirs", "nobodys"))
+    seeded_owner = salesforce.record(nobodys)["OwnerId"]
+    me = salesforce.add_user(REP_EMAIL.upper())  # Salesforce compares emails without case
+    salesforce.add_user("ken@example.co.jp", active=False)  # left the company
+    slack.add_user("UREP2", name="Ken", email="ken@example.co.jp")
+    slack.add_user("UREP3", name="Mei")  # no email Slack will show
+    app, _clock = start(make_app, salesforce, slack)
+    ids = [new_mql(app, f"{n}@example.com") for n in ("mine", "theirs", "nobodys")]
+    for lead_id, user in zip(ids, (REP, "UREP2", "UREP3"), strict=True):
+        click(app, ActionId.CLAIM, lead_id, user=user)
+    assert wait_until(lambda: all(salesforce.record(r).get("Handoff_Status__c") == "claimed"
+                                  for r in (mine, theirs, nobodys)))
+    assert salesforce.record(mine)["OwnerId"] == me
+    assert salesforce.record(theirs)["OwnerId"] == seeded_owner  # an inactive User is nobody's owner
+    assert salesforce.record(nobodys)["OwnerId"] == seeded_owner
+    assert salesforce.record(theirs)["Handoff_Owner__c"] == "UREP2"
+
+
+def test_a_dropped_answer_and_a_slow_write_never_leave_an_older_state(make_app, salesforce, slack, db):
+    lead = salesforce.add_lead("slow@example.com")
+    app, clock = start(make_app, salesforce, slack)
+    lead_id = new_mql(app, "slow@example.com")
+    assert wait_until(lambda: (salesforce.record(lead).get("Handoff_Card_URL__c") or "").startswith("https://"))
+    assert wait_until(lambda: settled(db, lead_id))
+    salesforce.drop_after_commit(1, path="/composite/sobjects")  # written, then the answer is lost
+    salesforce.slow_down("/composite/sobjects", 0.5)
+    click(app, ActionId.CLAIM, lead_id)
+    assert wait_until(lambda: salesforce.record(lead).get("Handoff_Status__c") == "claimed")
+    status, _ = submit(app, "lead_lost", lead_id, REP, reason="timing")  # while the claim is being written again
+    assert status == 200
+    clock.set(clock.at + timedelta(minutes=10))  # past the backoff of the lost answer
+    lane = app.runtime.services.salesforce
+    assert wait_until(lambda: lane.drain(clock(), timeout=5) == 0 and settled(db, lead_id), timeout=20)
+    assert salesforce.record(lead)["Handoff_Status__c"] == "lost"
+    states = [h.get("Handoff_Status__c") for h in salesforce.history(lead)]
+    assert all(state == "lost" for state in states[states.index("lost"):])  # never the claim after the loss
+    assert [t["Subject"] for t in salesforce.tasks()] == ["Handoff: lost: Bad timing"]
