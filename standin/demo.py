@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -14,12 +15,15 @@ from blocks.ids import ActionId, BlockId, CallbackId
 from blocks.texts import t
 from outbox.hubspot import make_client as make_hubspot_client
 from outbox.hubspot import setup as setup_hubspot
+from outbox.salesforce import Connection as SalesforceConnection
+from outbox.salesforce import setup as setup_salesforce
 from runtime import build_runtime
 from standin import slack_requests
 from standin.clock import FakeClock
 from standin.hubspot import HubSpotStandIn
 from standin.receiver import WebhookReceiver
 from standin.render import render_blocks, render_call
+from standin.salesforce import SalesforceStandIn
 from standin.server import SlackStandIn
 
 OUT = Path("demo-output")
@@ -81,18 +85,29 @@ def run_demo(base_settings) -> int:
             print(t("demo.event", lang, type=delivery.type, lead=delivery.body["data"]["lead"]["id"],
                     id=delivery.id), flush=True)
 
+    trusted = os.environ.get("REQUESTS_CA_BUNDLE")
     with SlackStandIn(on_call=show) as slack, WebhookReceiver(EVENT_SECRET, on_delivery=event_arrived) as receiver, \
-            HubSpotStandIn() as crm:
-        for lead in LEADS:  # the marketing tool already holds these contacts
+            HubSpotStandIn() as crm, SalesforceStandIn() as sfdc:
+        sf_leads = {}
+        for lead in LEADS:  # the marketing tool already holds these contacts, synced to Salesforce as Leads
             crm.add_contact(lead["email"], firstname=lead["name"], lifecyclestage="marketingqualifiedlead")
+            sf_leads[lead["email"]] = sfdc.add_lead(lead["email"], LastName=lead["name"],
+                                                    Company=lead.get("company") or "-")
         setup_hubspot(make_hubspot_client(crm.token, crm.url))
+        # Salesforce's stand-in speaks HTTPS with a certificate of its own test CA: trusted as an org's proxy CA
+        # would be, through REQUESTS_CA_BUNDLE (docs/salesforce.md)
+        os.environ["REQUESTS_CA_BUNDLE"] = sfdc.ca_file
+        for user, email in ((AIKO, "aiko@demo.example"), (KEN, "ken@demo.example")):
+            slack.add_user(user, name=user.removeprefix("U0").lower(), email=email)
+            sfdc.add_user(email)  # the same people in Salesforce: the Lead's owner follows the claim
         settings = load_settings(
             _env_file=None, SLACK_BOT_TOKEN="xoxb-demo", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
             DATABASE_URL=f"sqlite:///{OUT / 'demo.db'}", HANDOFF_CHANNEL=HANDOFF, MARKETING_CHANNEL=MARKETING,
             LEAD_WEBHOOK_TOKEN=HOOK, MANAGER_IDS=MANAGER, LANGUAGE=lang, SCHEDULER="off",
             TIMEZONE=base_settings.TIMEZONE, OUTBOX_CHANNEL_RATE=20.0,
             EVENT_WEBHOOK_URLS=receiver.url, EVENT_WEBHOOK_SECRET=EVENT_SECRET,
-            HUBSPOT_TOKEN=crm.token, HUBSPOT_API_URL=crm.url)
+            HUBSPOT_TOKEN=crm.token, HUBSPOT_API_URL=crm.url, SALESFORCE_LOGIN_URL=sfdc.url,
+            SALESFORCE_CLIENT_ID=sfdc.client_id, SALESFORCE_CLIENT_SECRET=sfdc.client_secret)
         # The demo's day: Monday 30 November 2026, 10:00, in the team's time zone; the clock moves when we say.
         clock = FakeClock(datetime(2026, 11, 30, 10, 0, tzinfo=settings.tz))
         rt = build_runtime(settings, now=clock)
@@ -101,7 +116,10 @@ def run_demo(base_settings) -> int:
         rt.start_background(stop, scheduler=False)
         base = f"http://127.0.0.1:{server.effective_port}"
         print(t("demo.start", lang, url=slack.url, db=OUT / "demo.db"), flush=True)
-        print(t("demo.integrations", lang, events=receiver.url, hubspot=crm.url), "\n", flush=True)
+        print(t("demo.integrations", lang, events=receiver.url, hubspot=crm.url), flush=True)
+        print(t("demo.salesforce", lang, url=sfdc.url), flush=True)
+        done = setup_salesforce(SalesforceConnection(sfdc.url, sfdc.client_id, sfdc.client_secret, keep_budget=False))
+        print(t("demo.salesforce_setup", lang, created=sum(created for _, created in done)), "\n", flush=True)
 
         def say(key, **kw):
             rt.services.sender.drain(10)
@@ -214,6 +232,19 @@ def run_demo(base_settings) -> int:
                 for k, v in shown.items():
                     print(f"   │ {k}: {v}", flush=True)
 
+        say("demo.step.salesforce")
+        rt.services.salesforce.drain(clock(), 10)
+        for lead in LEADS[:3]:
+            row = sfdc.record(sf_leads[lead["email"]])
+            shown = {k: v for k, v in sorted(row.items()) if k.startswith("Handoff_") or k in ("Status", "OwnerId")}
+            with printed:
+                print(t("demo.salesforce_lead", lang, email=lead["email"], id=row["Id"]), flush=True)
+                for k, v in shown.items():
+                    print(f"   │ {k}: {v}", flush=True)
+                for task in sorted((x for x in sfdc.tasks() if x["WhoId"] == row["Id"]), key=lambda x: x["Id"]):
+                    print(t("demo.salesforce_task", lang, subject=task["Subject"], day=task["ActivityDate"],
+                            note=task.get("Description") or "-"), flush=True)
+
         say("demo.step.home", user=MANAGER)
         home = slack_requests.app_home_opened(MANAGER)
         _post(base + "/slack/events", home.encode(),
@@ -252,10 +283,16 @@ def run_demo(base_settings) -> int:
         print("\n" + t("demo.done_out", lang, events=len(receiver.events()), rejected=len(receiver.rejected),
                        writes=len([c for c in crm.calls if c.path.endswith("/batch/update") and c.status == 200])),
               flush=True)
+        print(t("demo.done_salesforce", lang, calls=len([c for c in sfdc.calls if "/services/data/" in c.path]),
+                tasks=len(sfdc.tasks())), flush=True)
         print(t("demo.done", lang, posts=len(slack.calls_to("chat.postMessage")),
                        updates=len(slack.calls_to("chat.update")),
                        ephemerals=len(slack.calls_to("chat.postEphemeral")),
                        modals=len(slack.calls_to("views.open")), homes=len(slack.calls_to("views.publish"))))
+    if trusted is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = trusted
     return 0
 
 
@@ -294,7 +331,8 @@ def two_teams(settings, slack, clock, say, printed, lang) -> None:
     path = OUT / "routing.yml"
     path.write_text(ROUTING, encoding="utf-8")
     routed = load_settings(**{**settings.model_dump(), "_env_file": None, "ROUTING_FILE": str(path),
-                              "EVENT_WEBHOOK_URLS": (), "EVENT_WEBHOOK_SECRET": None, "HUBSPOT_TOKEN": None})
+                              "EVENT_WEBHOOK_URLS": (), "EVENT_WEBHOOK_SECRET": None, "HUBSPOT_TOKEN": None,
+                              "SALESFORCE_LOGIN_URL": None})
     clock.set(datetime(2026, 12, 8, 10, 0, tzinfo=settings.tz))
     rt = build_runtime(routed, now=clock)
     server = rt.start_http(host="127.0.0.1", port=0)

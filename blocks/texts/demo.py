@@ -13,6 +13,19 @@ TEXTS: dict[str, dict[str, str]] = {
     "demo.step.crm": {"en": "12b. What HubSpot now holds, written by Handoff (nobody typed it twice)",
                       "ja": "12b. Handoff が書き込んだ HubSpot の内容(誰も二度入力していません)"},
     "demo.hubspot_contact": {"en": "   HubSpot contact {email}", "ja": "   HubSpot のコンタクト {email}"},
+    "demo.salesforce": {"en": "Salesforce is a local stand-in over HTTPS ({url}) holding the four Leads; "
+                              "`salesforce-setup` runs first:",
+                        "ja": "Salesforce は HTTPS のローカルスタンドイン({url})で、4 件のリードを保持しています。"
+                              "まず `salesforce-setup` を実行します:"},
+    "demo.salesforce_setup": {"en": "   created {created} fields, grants and the Handoff_Integration permission set",
+                              "ja": "   項目・権限・権限セット Handoff_Integration を {created} 件作成しました"},
+    "demo.step.salesforce": {"en": "12c. What Salesforce now holds: each Lead's state, its owner from the claim, "
+                                   "and a completed Task per outcome",
+                             "ja": "12c. Salesforce の内容: 各リードの状態、対応者から決まる所有者、成果ごとの完了済み ToDo"},
+    "demo.salesforce_lead": {"en": "   Salesforce Lead {email} ({id})", "ja": "   Salesforce のリード {email}({id})"},
+    "demo.salesforce_task": {"en": "   │ Task {day}: {subject} — {note}", "ja": "   │ ToDo {day}: {subject} — {note}"},
+    "demo.done_salesforce": {"en": "Salesforce: {calls} API calls, {tasks} Tasks.",
+                             "ja": "Salesforce: API 呼び出し {calls} 回、ToDo {tasks} 件。"},
     "demo.done_out": {"en": "Out: {events} events delivered and verified ({rejected} refused), {writes} HubSpot "
                             "batch writes.",
                       "ja": "外部連携: イベント {events} 件を配信・検証({rejected} 件拒否)、HubSpot への一括書き込み "
