@@ -116,12 +116,15 @@ def test_a_retried_task_is_still_one_task(make_app, salesforce, slack, db):
 
 def test_emails_with_quotes_find_their_record_and_inject_nothing(make_app, salesforce, slack, db):
     quoted = salesforce.add_lead("o'brien@example.com")
+    slashed = salesforce.add_lead("back\\slash@example.com")
     other = salesforce.add_lead("victim@example.com")
     app, _clock = start(make_app, salesforce, slack)
     lead_id = new_mql(app, "O'Brien@example.com")
+    new_mql(app, "back\\slash@example.com")
     # an email made to close the quote and widen the query: escaped, it is just an email nobody has
     sly = new_mql(app, "x'or'email!='@example.com")
     assert wait_until(lambda: salesforce.record(quoted).get("Handoff_Status__c") == "mql")
+    assert wait_until(lambda: salesforce.record(slashed).get("Handoff_Status__c") == "mql")
     assert wait_until(lambda: sync_row(db, sly) is not None and sync_row(db, sly).state == "not_found")
     assert salesforce.record(other).get("Handoff_Status__c") is None
     assert sync_row(db, lead_id).record_id == quoted
