@@ -492,6 +492,8 @@ def salesforce_trouble(settings: Settings, exc: Exception) -> CommandError:
     from outbox import salesforce
 
     lang, url = settings.LANGUAGE, settings.SALESFORCE_LOGIN_URL
+    if isinstance(exc, salesforce.Refused) and exc.code == "CERTIFICATE":
+        return CommandError(t("cli.salesforce.certificate", lang, url=url, detail=exc.message[:300]))
     if isinstance(exc, salesforce.Refused):
         return CommandError(t("cli.salesforce.login_refused", lang, url=url, detail=str(exc)[:300]))
     return CommandError(t("cli.salesforce.unreachable", lang, url=url, error=" ".join(str(exc).split())[:300]))
@@ -539,7 +541,8 @@ def cmd_salesforce(settings: Settings, args) -> int:
                 oldest=duration((state["oldest_pending_seconds"] or 0) / 60, lang)))
     else:
         print(t("cli.salesforce.none_pending", lang))
-    print(t("cli.salesforce.tasks", lang, written=state["tasks_written"], refused=state["tasks_refused"]))
+    print(t("cli.salesforce.tasks", lang, written=state["tasks_written"], refused=state["tasks_refused"],
+            waiting=state["tasks_waiting"]))
     for kind, key in (("not_found", "last_not_found"), ("refused", "last_refused"), ("retry", "last_retry"),
                       ("task_refused", "last_task_refused")):
         if state.get(key):
@@ -699,7 +702,8 @@ def parser() -> argparse.ArgumentParser:
     sf = sub.add_parser("salesforce", help="where the Salesforce write-back stands", usage="bot.py salesforce status")
     sf.add_argument("words", nargs=argparse.REMAINDER, metavar="status")
     sub.add_parser("migrate", help="apply database migrations")
-    dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot and the endpoints")
+    dr = sub.add_parser("doctor", help="check the installation against Slack, the database, HubSpot, Salesforce and "
+                                       "the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
     rt = sub.add_parser("routing", help="check a routing file, or see where a lead would go (docs/routing.md)",

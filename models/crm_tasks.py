@@ -96,11 +96,12 @@ def next_due(session: Session, destination_id: int) -> datetime | None:
 
 def status(session: Session, destination_id: int | None, now: datetime) -> dict:
     """Where the write-back stands (`salesforce status`, /healthz): records found, not found and refused with
-    the last error of each kind, records and Tasks pending, the oldest pending age."""
+    the last error of each kind, records and Tasks pending (`tasks_waiting`: Tasks of leads whose record is not
+    found, until their next change), the oldest pending age."""
     base = crm_sync.status(session, destination_id, now)
     if destination_id is None:
-        return {**base, "found": 0, "tasks_pending": 0, "tasks_written": 0, "tasks_refused": 0,
-                "last_not_found": None, "last_refused": None, "last_retry": None}
+        return {**base, "found": 0, "tasks_pending": 0, "tasks_waiting": 0, "tasks_written": 0, "tasks_refused": 0,
+                "last_not_found": None, "last_refused": None, "last_retry": None, "last_task_refused": None}
     sync = select(func.count()).select_from(CrmSync).where(CrmSync.destination_id == destination_id)
 
     def last(*where) -> str | None:
@@ -109,14 +110,21 @@ def status(session: Session, destination_id: int | None, now: datetime) -> dict:
 
     tasks = dict(session.execute(select(CrmTask.status, func.count()).where(CrmTask.destination_id == destination_id)
                                  .group_by(CrmTask.status)).all())
-    oldest_task = session.scalar(select(func.min(CrmTask.created_at)).where(
-        CrmTask.destination_id == destination_id, CrmTask.status == "pending"))
+    # A pending Task whose lead's record is not found waits for the lead's next change, not for Salesforce:
+    # counted apart, so that "pending" falls to 0 once Salesforce has everything it can take.
+    record_known = and_(CrmSync.lead_id == CrmTask.lead_id, CrmSync.destination_id == CrmTask.destination_id,
+                        CrmSync.state != "not_found")
+    due = select(CrmTask).join(CrmSync, record_known).where(CrmTask.destination_id == destination_id,
+                                                             CrmTask.status == "pending").subquery()
+    tasks_due = session.scalar(select(func.count()).select_from(due))
+    oldest_task = session.scalar(select(func.min(due.c.created_at)))
     oldest = base["oldest_pending_seconds"]
     if oldest_task is not None:
         oldest = max(oldest or 0, int((now - oldest_task).total_seconds()))
     return {**base, "oldest_pending_seconds": oldest,
             "found": session.scalar(sync.where(CrmSync.state == "ready")),
-            "tasks_pending": tasks.get("pending", 0), "tasks_written": tasks.get("written", 0),
+            "tasks_pending": tasks_due, "tasks_waiting": tasks.get("pending", 0) - tasks_due,
+            "tasks_written": tasks.get("written", 0),
             "tasks_refused": tasks.get("refused", 0),
             "last_not_found": last(CrmSync.state == "not_found"),
             "last_refused": last(CrmSync.state == "ready", CrmSync.next_attempt_at.is_(None), CrmSync.attempts > 0),

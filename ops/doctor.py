@@ -403,6 +403,8 @@ def salesforce(settings, timeout: float = TIMEOUT) -> list[Check]:
         connection.login()
         described = {obj: connection.restful(f"sobjects/{obj}/describe") for obj in ("Lead", "Contact", "Task")}
     except Refused as exc:
+        if exc.code == "CERTIFICATE":
+            return [bad("doctor.salesforce.certificate", url=url, detail=_one_line(exc.message)[:300])]
         return [bad("doctor.salesforce.refused", url=url, detail=_one_line(exc)[:300])]
     except Paused as exc:
         return [bad("doctor.salesforce.unreachable", url=url, error=_one_line(exc.error)[:300])]

@@ -57,8 +57,10 @@ RECORD_RETRIES = (5, 30, 120, 600, 1800)  # seconds before retrying one record a
 TRANSIENT = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION",
              "QUERY_TIMEOUT", "TXN_SECURITY_METERING_ERROR"}
 GONE = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID", "NOT_FOUND", "INVALID_ID_FIELD"}
-SETUP = {"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
-         "INSUFFICIENT_ACCESS_OR_READONLY", "NOT_FOUND_EXTERNAL_ID_FIELD"}
+# Errors that say Handoff's fields are missing or hidden (run salesforce-setup): every record would meet them, so
+# the lane waits for an admin instead of refusing record after record. An access error of one record (sharing,
+# ownership) is that record's, refused like a value.
+SETUP = {"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "NOT_FOUND_EXTERNAL_ID_FIELD"}
 RECORD_ID = re.compile(r"(00Q|003)[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
 
 
@@ -405,6 +407,8 @@ class SalesforceWriter:
         if pause.seconds <= 0:
             self._pause(pause)
         else:
+            if time.monotonic() >= self.paused_until:  # said once a pause, not once a leased batch
+                log.info("Salesforce writes wait %.0f s: %s", pause.seconds, pause.error)
             self.paused_until = max(self.paused_until, time.monotonic() + pause.seconds)
 
     def _hold(self, lead_ids: list[int], pause: Paused) -> None:
@@ -419,6 +423,19 @@ class SalesforceWriter:
         log.error("Salesforce refused Handoff's fields: run `python bot.py salesforce-setup` (%s); writes wait "
                   "15 minutes", error)
         return Paused(SETUP_PAUSE, error)
+
+    def _refused(self, refused: Refused) -> Paused:
+        """A call Salesforce refused as a whole: Handoff's fields missing, the login or the certificate refused,
+        or a request it will not take; each says so, and the lane waits 15 minutes for someone to act."""
+        if refused.code in SETUP:
+            return self._setup_missing(str(refused))
+        if refused.code == "CERTIFICATE":
+            log.error("Salesforce's certificate is not trusted (%s): Handoff always verifies it; if a proxy re-signs "
+                      "the traffic, point REQUESTS_CA_BUNDLE at its CA; writes wait 15 minutes", refused)
+        else:
+            log.error("Salesforce refused Handoff (%s): check SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET and "
+                      "the integration user's access (`python bot.py doctor`); writes wait 15 minutes", refused)
+        return Paused(SETUP_PAUSE, str(refused))
 
     # 1. Finding records ----------------------------------------------------------------------
     def _lookup(self) -> bool:
@@ -438,7 +455,7 @@ class SalesforceWriter:
             self._hold([t.lead.id for t in taken], pause)
             return False
         except Refused as refused:
-            self._hold([t.lead.id for t in taken], self._setup_missing(str(refused)))
+            self._hold([t.lead.id for t in taken], self._refused(refused))
             return False
         now = self.now()
         with self.db.begin() as s:
@@ -519,7 +536,7 @@ class SalesforceWriter:
         try:
             owners = self.owners.resolve({t.lead.owner for t in going if t.lead.owner}, self.connection)
         except (Paused, Refused) as trouble:
-            pause = trouble if isinstance(trouble, Paused) else self._setup_missing(str(trouble))
+            pause = trouble if isinstance(trouble, Paused) else self._refused(trouble)
             self._hold([t.lead.id for t in going], pause)
             return False
         parts = [going[i:i + mapping.COLLECTION] for i in range(0, len(going), mapping.COLLECTION)]
@@ -542,11 +559,7 @@ class SalesforceWriter:
             self._hold([t.lead.id for t in part], pause)
             return False
         except Refused as refused:
-            pause = self._setup_missing(str(refused)) if refused.code in SETUP or refused.status in (401, 403) \
-                else Paused(SETUP_PAUSE, str(refused))
-            if refused.code not in SETUP and refused.status not in (401, 403):
-                log.error("Salesforce refused a write of %d records: %s", len(part), refused)
-            self._hold([t.lead.id for t in part], pause)
+            self._hold([t.lead.id for t in part], self._refused(refused))
             return False
         done, converted, gone, transient, refused_, setup = [], [], [], [], [], []
         now = self.now()
@@ -592,10 +605,13 @@ class SalesforceWriter:
 
     def _converted(self, converted: list[crm_sync.Taken]) -> dict[str, str | None]:
         """The Contact each converted Lead became (one query for the lot)."""
-        if not converted:
+        return self._converted_records({t.record_id for t in converted})
+
+    def _converted_records(self, record_ids: set[str]) -> dict[str, str | None]:
+        if not record_ids:
             return {}
         try:
-            return self._current({t.record_id for t in converted})
+            return self._current(record_ids)
         except (Paused, Refused) as trouble:
             log.warning("Could not read converted Leads' Contacts (%s); looking them up again", trouble)
             return {}
@@ -625,34 +641,48 @@ class SalesforceWriter:
         try:
             results = self.connection.upsert_tasks(records)
         except (Paused, Refused) as trouble:
-            pause = trouble if isinstance(trouble, Paused) else self._setup_missing(str(trouble))
+            pause = trouble if isinstance(trouble, Paused) else self._refused(trouble)
             self._wait(pause)
             with self.db.begin() as s:
                 crm_tasks.retry(s, [t.id for t in taken], now + timedelta(seconds=pause.seconds), pause.error,
-                            count=pause.counted)
+                                count=pause.counted)
             return False
+        outcome = {t.id: (result, _record_error(result)) for t, result in zip(taken, results or [], strict=False)}
+        # A Task on a Lead converted since it was found goes to its Contact (one query for the lot)
+        moved = self._converted_records({t.who_id for t in taken if t.id in outcome
+                                         and outcome[t.id][1][0] == "CANNOT_UPDATE_CONVERTED_LEAD"})
         with self.db.begin() as s:
-            for t, result in zip(taken, results or [], strict=False):
+            relooked = set(s.scalars(select(CrmSync.lead_id).where(
+                CrmSync.destination_id == self.destination_id, CrmSync.looked_again.is_(True),
+                CrmSync.lead_id.in_([t.lead_id for t in taken]))))
+            for n, t in enumerate(taken):
+                if t.id not in outcome:
+                    crm_tasks.retry(s, [t.id], now + timedelta(seconds=5), "no result for this Task")
+                    continue
+                result, (code, message, fields) = outcome[t.id]
+                why = f"{code}: {message}"
                 if result.get("success"):
                     crm_tasks.written(s, t.id, result.get("id"), now)
-                    continue
-                code, message, fields = _record_error(result)
-                if code in TRANSIENT:
+                elif code in TRANSIENT:
                     delay = RECORD_RETRIES[min(t.attempts, len(RECORD_RETRIES) - 1)]
-                    crm_tasks.retry(s, [t.id], now + timedelta(seconds=delay), f"{code}: {message}")
-                elif code in GONE or "WhoId" in fields:  # its record is gone: found again, then written
+                    crm_tasks.retry(s, [t.id], now + timedelta(seconds=delay), why)
+                elif moved.get(t.who_id) not in (None, t.who_id):
+                    crm_sync.found_many(s, self.destination_id, [(t.lead_id, moved[t.who_id], None)], now)
+                    crm_tasks.retry(s, [t.id], now, why, count=False)
+                elif (code in GONE or code == "CANNOT_UPDATE_CONVERTED_LEAD" or "WhoId" in fields) \
+                        and t.lead_id not in relooked:  # its record is gone: looked up once more, then written
                     s.execute(update(CrmSync).where(CrmSync.destination_id == self.destination_id,
                                                     CrmSync.lead_id == t.lead_id)
-                              .values(state="lookup", next_attempt_at=now, lease_until=None, updated_at=now,
-                                      last_error=f"Task: {code}: {message}"[:MAX_ERROR]))
-                    crm_tasks.retry(s, [t.id], now, f"{code}: {message}", count=False)
+                              .values(state="lookup", looked_again=True, next_attempt_at=now, lease_until=None,
+                                      updated_at=now, last_error=f"Task: {why}"[:MAX_ERROR]))
+                    crm_tasks.retry(s, [t.id], now, why, count=False)
                 elif code in SETUP:
-                    crm_tasks.retry(s, [t.id], now + timedelta(seconds=SETUP_PAUSE), f"{code}: {message}")
+                    crm_tasks.retry(s, [t.id], now + timedelta(seconds=SETUP_PAUSE), why)
                 else:
-                    crm_tasks.refused(s, t.id, _refusal(code, message, fields, records[taken.index(t)]), now)
-            left = taken[len(results or []):]
-            if left:
-                crm_tasks.retry(s, [t.id for t in left], now + timedelta(seconds=5), "no result for this Task")
+                    refusal = _refusal(code, message, fields, records[n])
+                    log.error("Salesforce refused the Task of lead %s's %s: %s", t.lead_id,
+                              t.body.get("type"), refusal)
+                    crm_tasks.refused(s, t.id, refusal, now)
         return True
 
 

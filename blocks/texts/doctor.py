@@ -200,6 +200,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{url} の Salesforce が Handoff を拒否しました: {detail}。SALESFORCE_CLIENT_ID と "
               "SALESFORCE_CLIENT_SECRET、外部クライアントアプリのクライアントログイン情報フローと実行ユーザー、"
               "そのユーザーの API 利用権限を確認してください"},
+    "doctor.salesforce.certificate": {
+        "en": "Salesforce's certificate at {url} is not trusted: {detail}: Handoff always verifies it; if a proxy "
+              "re-signs the traffic, point REQUESTS_CA_BUNDLE at its CA",
+        "ja": "{url} の Salesforce の証明書は信頼されていません: {detail}。Handoff は常に証明書を検証します。"
+              "プロキシが通信を再署名している場合は、REQUESTS_CA_BUNDLE にその CA を指定してください"},
     "doctor.salesforce.unreachable": {
         "en": "cannot reach Salesforce at {url}: {error}: check SALESFORCE_LOGIN_URL and the network",
         "ja": "{url} の Salesforce に接続できません: {error}。SALESFORCE_LOGIN_URL とネットワークを確認してください"},

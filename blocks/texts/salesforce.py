@@ -40,8 +40,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "pending: {pending} records and {tasks} Tasks to write; the oldest has waited {oldest}",
         "ja": "書き込み待ち: レコード {pending} 件、ToDo {tasks} 件。最も古いものの待ち時間 {oldest}"},
     "cli.salesforce.none_pending": {"en": "pending: nothing to write", "ja": "書き込み待ち: なし"},
-    "cli.salesforce.tasks": {"en": "Tasks: {written} written, {refused} refused",
-                             "ja": "ToDo: 書き込み済み {written} 件、拒否 {refused} 件"},
+    "cli.salesforce.tasks": {"en": "Tasks: {written} written, {refused} refused, {waiting} waiting for a lead's "
+                                   "record to be found",
+                             "ja": "ToDo: 書き込み済み {written} 件、拒否 {refused} 件、レコード特定待ち {waiting} 件"},
+    "cli.salesforce.certificate": {
+        "en": "the certificate of {url} is not trusted: {detail}; Handoff always verifies it: if a proxy re-signs "
+              "the traffic, point REQUESTS_CA_BUNDLE at its CA",
+        "ja": "{url} の証明書は信頼されていません: {detail}。Handoff は常に証明書を検証します。プロキシが通信を"
+              "再署名している場合は、REQUESTS_CA_BUNDLE にその CA を指定してください"},
     "cli.salesforce.last": {"en": "  last {kind}: {error}", "ja": "  直近の{kind}: {error}"},
     "cli.salesforce.kind.not_found": {"en": "not found", "ja": "見つからないもの"},
     "cli.salesforce.kind.refused": {"en": "refusal", "ja": "拒否"},

@@ -330,7 +330,7 @@ def test_external_ids_are_record_ids_and_need_no_lookup(make_app, salesforce, sl
     assert wait_until(lambda: salesforce.record(lead).get("Handoff_Status__c") == "mql")
     assert wait_until(lambda: salesforce.record(gone).get("Handoff_Status__c") == "mql")
     assert not queries(salesforce)
-    assert sync_row(db, c).state == "not_found"
+    assert wait_until(lambda: sync_row(db, c).state == "not_found")
     salesforce.delete(gone)
     click(app, ActionId.CLAIM, b)
     assert wait_until(lambda: sync_row(db, b).state == "not_found")
@@ -358,7 +358,8 @@ def test_salesforce_status_says_where_the_write_back_stands(make_app, salesforce
     assert main(["salesforce", "status"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "records: 2 found, 1 not found, 1 refused (until their next change)"
-    assert out[1:3] == ["pending: nothing to write", "Tasks: 1 written, 0 refused"]  # the not-a-fit's Task
+    assert out[1:3] == ["pending: nothing to write",
+                        "Tasks: 1 written, 0 refused, 0 waiting for a lead's record to be found"]  # the not-a-fit's Task
     assert "  last not found: no Salesforce Lead or Contact with this email" in out
     refused = next(line for line in out if line.startswith("  last refusal: "))
     assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST Status='Closed - Not Converted'" in refused

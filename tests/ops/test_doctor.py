@@ -467,6 +467,12 @@ def test_salesforce_refused_unreachable_or_unset(env, bare_salesforce, capsys):
     salesforce_env(env, bare_salesforce, SALESFORCE_LOGIN_URL=f"https://127.0.0.1:{closed_port()}")
     code, lines, _ = run_doctor(capsys)
     assert code == 1 and failed(lines)[0].startswith("✗ cannot reach Salesforce at https://127.0.0.1:")
+    salesforce_env(env, bare_salesforce, REQUESTS_CA_BUNDLE=None, SSL_CERT_FILE=None)  # the test CA not trusted
+    code, lines, _ = run_doctor(capsys)
+    assert code == 1 and failed(lines)[0].startswith(f"✗ Salesforce's certificate at {bare_salesforce.url} is "
+                                                     "not trusted: ")
+    assert main(["salesforce-setup"]) == 2
+    assert "Handoff always verifies it" in capsys.readouterr().err
     env(SALESFORCE_LOGIN_URL=None)
     assert main(["salesforce-setup"]) == 2
     err = capsys.readouterr().err
