@@ -1,4 +1,4 @@
-"""`make bench`: claim latency, webhook ingest, a paced MQL burst, events out and HubSpot write-back (and
+"""`make bench`: claim latency, webhook ingest, a paced MQL burst, events out, HubSpot and Salesforce write-back (and
 the sweep, KPI, routing, CRM status and import benchmarks); writes BENCHMARKS.md.
 
 Runs `bot.py serve` as a real process against the local Slack stand-in, on
@@ -48,6 +48,9 @@ from bench.import_leads import section as import_section
 from bench.kpi import measure as measure_kpi
 from bench.routing import measure as measure_routing
 from bench.routing import section as routing_section
+from bench.salesforce import LEADS as SALESFORCE_LEADS
+from bench.salesforce import measure as measure_salesforce
+from bench.salesforce import section as salesforce_section
 from bench.sweep import measure as measure_sweep
 from standin import slack_requests
 from standin.server import SlackStandIn
@@ -360,7 +363,7 @@ def main() -> int:
     burst = bench_burst(fresh_sqlite(tmp, "burst.db"))
     print(f"  {burst}", flush=True)
 
-    events_results, hubspot_results = [], []
+    events_results, hubspot_results, salesforce_results = [], [], []
     with SlackStandIn() as slack:
         for label, fresh in targets:
             for rate in (STEADY_RATE, None):
@@ -373,6 +376,11 @@ def main() -> int:
             hs = measure_hubspot(fresh("hubspot.db"), slack.url, fresh=lambda fresh=fresh: fresh("hubspot2.db"))
             print(f"  {hs}", flush=True)
             hubspot_results.append((label, hs))
+            print(f"[{label}] Salesforce write-back: {SALESFORCE_LEADS:,} updates found and by email, against "
+                  "direct calls …", flush=True)
+            sf = measure_salesforce(fresh("salesforce.db"))
+            print(f"  {sf}", flush=True)
+            salesforce_results.append((label, sf))
 
     lines += ["## Claim click against the floor",
               f"{CLICKS:,} signed `lead_claim` clicks from 50 concurrent keep-alive connections (wrk) on {CARDS:,} "
@@ -439,7 +447,8 @@ def main() -> int:
               *routing_section(routing_results),
               *crm_status_section(crm_results),
               *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
-              *events_section(events_results), *hubspot_section(hubspot_results)]
+              *events_section(events_results), *hubspot_section(hubspot_results),
+              *salesforce_section(salesforce_results)]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -128,8 +128,7 @@ class Connection:
             answer = self.http.post(f"{self.login_url}/services/oauth2/token", timeout=self.timeout, data={
                 "grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret})
         except requests.exceptions.SSLError as exc:
-            raise Refused(0, "CERTIFICATE", f"the certificate of {self.login_url} is not trusted: "
-                          f"{_one_line(exc)}") from None
+            raise Refused(0, "CERTIFICATE", _one_line(exc)) from None
         except (requests.RequestException, OSError) as exc:
             raise Paused(0.0, f"connection: {_one_line(exc)}") from None
         if answer.status_code >= 500:
@@ -199,7 +198,7 @@ class Connection:
                 return Paused(0.0, f"HTTP {exc.status} {code}: {message}")
             return Refused(exc.status, code, message)
         if isinstance(exc, requests.exceptions.SSLError):
-            return Refused(0, "CERTIFICATE", f"the certificate is not trusted: {_one_line(exc)}")
+            return Refused(0, "CERTIFICATE", _one_line(exc))
         if isinstance(exc, (requests.RequestException, OSError, ValueError)):
             return Paused(0.0, f"connection: {_one_line(exc)}")
         return exc
