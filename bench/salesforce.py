@@ -4,8 +4,8 @@ the same calls made directly with simple-salesforce.
     python -m bench.salesforce [LEADS [ROUNDS]]        (SQLite; BENCH_POSTGRES_URL adds PostgreSQL)
 
 The lane (outbox/salesforce.py `SalesforceWriter`, built as runtime.py `salesforce_writer` builds it, with the
-Slack owners' emails given by a table instead of `users.info`) writes to the Salesforce stand-in over HTTPS, in
-this process. Each lead is an MQL claimed by one of 5 reps through models/leads.py `claim` (each claim's own
+Slack owners' emails given by a table instead of `users.info`) writes to the Salesforce stand-in over HTTPS, in a
+process of its own. Each lead is an MQL claimed by one of 5 reps through models/leads.py `claim` (each claim's own
 event and write-back bump, 500 claims a transaction), which is not timed; the lane's `drain` is.
 
 *Found*: each lead's Lead is already known (its `crm_sync` row `ready` with the Lead's id, the MQL written), so
@@ -56,7 +56,6 @@ ROUNDS = 3
 CHUNK = 5_000  # leads a bulk insert
 CLAIMS_A_TRANSACTION = 500
 DRAIN_TIMEOUT = 900.0
-DRAIN_SLEEP = 0.02  # `drain` sleeps this long after each busy pass (the running lane goes on at once)
 CALLS_AIM, TIME_AIM = 1.1, 1.5
 ISSUE_BY_EMAIL = 100  # "about 100" calls per 10,000 updates found by email (issue 15)
 FOUND, BY_EMAIL = "found", "by email"
@@ -99,7 +98,7 @@ def wiped(db_url: str) -> str:
     return fresh_postgres(db_url)
 
 
-def standin(n: int) -> tuple[SalesforceStandIn, list[str], dict[str, str]]:
+def filled(n: int) -> tuple[SalesforceStandIn, list[str], dict[str, str]]:
     """A stand-in with Handoff's fields granted, a User per rep and a Lead per lead (lead i's email is
     `email(i)`); its Lead ids in lead order and the reps' User ids. Filled the same way every time, so every
     stand-in gives its records the same ids."""
@@ -109,6 +108,56 @@ def standin(n: int) -> tuple[SalesforceStandIn, list[str], dict[str, str]]:
     record_ids = [sf.add_lead(email(i), LastName=f"Lead {i}", Company=f"Company {i % 997}") for i in range(n)]
     sf.calls.clear()
     return sf, record_ids, users
+
+
+def _serve(n: int, pipe) -> None:
+    """The stand-in's own process: filled, then answering the bench's questions until told to stop."""
+    sf, record_ids, users = filled(n)
+    pipe.send((sf.url, sf.ca_file, sf.client_id, sf.client_secret, record_ids, users))
+    try:
+        while True:
+            ask, arg = pipe.recv()
+            if ask == "stop":
+                break
+            pipe.send(list(sf.calls) if ask == "calls" else [sf.record(i) for i in arg])
+    finally:
+        sf.stop()
+        pipe.send("stopped")
+
+
+class RemoteStandIn:
+    """The Salesforce stand-in in a process of its own, as Salesforce is to Handoff: its work does not share
+    this process's interpreter with the lane's (or the direct client's). What the bench reads of it (`calls`,
+    `record`) comes through a pipe."""
+
+    def __init__(self, n: int):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(n, child), daemon=True)
+        self._process.start()
+        (self.url, self.ca_file, self.client_id, self.client_secret, self.record_ids,
+         self.users) = self._pipe.recv()
+
+    @property
+    def calls(self) -> list:
+        self._pipe.send(("calls", None))
+        return self._pipe.recv()
+
+    def records(self, record_ids: list[str]) -> list[dict]:
+        self._pipe.send(("records", record_ids))
+        return self._pipe.recv()
+
+    def stop(self) -> None:
+        self._pipe.send(("stop", None))
+        self._pipe.recv()
+        self._process.join(10)
+
+
+def standin(n: int) -> tuple[RemoteStandIn, list[str], dict[str, str]]:
+    sf = RemoteStandIn(n)
+    return sf, sf.record_ids, sf.users
 
 
 def fill(db_url: str, n: int, scenario: str, record_ids: list[str], login_url: str) -> tuple[Database, int]:
@@ -141,7 +190,7 @@ def fill(db_url: str, n: int, scenario: str, record_ids: list[str], login_url: s
     return db, destination
 
 
-def lane(db: Database, destination: int, sf: SalesforceStandIn) -> dict:
+def lane(db: Database, destination: int, sf: RemoteStandIn) -> dict:
     """Drain the lane until nothing is due; its seconds, passes and the REST calls the stand-in recorded."""
     settings = load_settings(_env_file=None, DATABASE_URL=db.url, HANDOFF_CHANNEL="C0BENCH",
                              MARKETING_CHANNEL="C0MKT", SALESFORCE_LOGIN_URL=sf.url, SALESFORCE_CLIENT_ID=sf.client_id,
@@ -169,7 +218,7 @@ def lane(db: Database, destination: int, sf: SalesforceStandIn) -> dict:
             writer.join(0)
             connection.http.close()
     assert left == 0, f"{left} changes still due after {DRAIN_TIMEOUT:.0f} s"
-    calls = sorted((c for c in sf.calls if c.path != TOKEN_PATH), key=lambda c: c.arrived)
+    calls = sorted((c for c in sf.calls if c.path != TOKEN_PATH), key=lambda c: c.arrived)  # one read of them
     bad = [(c.method, c.path, c.status) for c in calls if c.status != 200]
     assert not bad, f"the lane's calls that did not answer 200: {bad[:5]}"
     return {"seconds": seconds, "passes": passes, "calls": calls, "status_map": settings.SALESFORCE_STATUS_MAP}
@@ -189,7 +238,7 @@ def replayable(calls) -> list[tuple[str, object]]:
     return out
 
 
-def direct(sf: SalesforceStandIn, replay: list[tuple[str, object]]) -> float:
+def direct(sf: RemoteStandIn, replay: list[tuple[str, object]]) -> float:
     """The same calls with simple-salesforce directly, one at a time, no database: a token (client credentials,
     with requests), then each query and write in order. Its seconds."""
     from simple_salesforce import Salesforce
@@ -218,7 +267,7 @@ def direct(sf: SalesforceStandIn, replay: list[tuple[str, object]]) -> float:
     return seconds
 
 
-def check(db: Database, destination: int, sf: SalesforceStandIn, record_ids: list[str], users: dict[str, str],
+def check(db: Database, destination: int, sf: RemoteStandIn, record_ids: list[str], users: dict[str, str],
           status_map: dict[str, str]) -> None:
     """Every lead's row found its Lead and has its latest change written; every Lead shows the lead's status
     (and the Lead Status the map gives it) and is owned by its rep's User. Raises otherwise."""
@@ -226,10 +275,9 @@ def check(db: Database, destination: int, sf: SalesforceStandIn, record_ids: lis
         stored = {lead.id: lead for lead in s.scalars(select(Lead))}
         rows = {r.lead_id: r for r in s.scalars(select(CrmSync).where(CrmSync.destination_id == destination))}
     wrong = []
-    for i, record_id in enumerate(record_ids):
+    for i, (record_id, got) in enumerate(zip(record_ids, sf.records(record_ids), strict=True)):
         lead, row = stored[i + 1], rows.get(i + 1)
         status, owner = status_of(lead), users[lead.owner]
-        got = sf.record(record_id)
         if row is None or row.record_id != record_id or row.written != row.want or row.next_attempt_at is not None:
             wrong.append((i, "crm_sync", None if row is None else (row.state, row.record_id, row.want, row.written)))
         elif (got.get("Handoff_Status__c"), got.get("OwnerId")) != (status, owner) or \
@@ -251,7 +299,7 @@ def kinds(calls) -> dict[str, int]:
     return out
 
 
-def floor(scenario: str, n: int, sf: SalesforceStandIn) -> dict:
+def floor(scenario: str, n: int, sf: RemoteStandIn) -> dict:
     """The fewest calls that do it. Found: a write per 200 records. By email: the Lead queries a URI-bound batching
     of all n emails at once needs (the lane's own SELECT, `email_queries`, on this host's URI), the writes, and
     the one query for the reps' Users."""
@@ -331,16 +379,15 @@ def _row(label: str, r: dict, by_email: bool) -> str:
     floor = (f"{r['floor']} ({r['floor_lookups']} lookups of ≤ {r['emails_per_query']} emails, "
              f"{math.ceil(r['updates'] / mapping.COLLECTION)} writes, 1 User)") if by_email else str(r["floor"])
     extra = f" {calls * 10_000 / r['updates'] / ISSUE_BY_EMAIL:.2f} |" if by_email else ""
-    passes = max(r["passes"])
     return (f"| {label} | {r['updates']:,} | {made} | {floor} | {per_call:.2f} |{extra} "
-            f"{'yes' if per_call <= CALLS_AIM else 'no'} | {lane_s:.2f} | {passes} ({(passes - 1) * DRAIN_SLEEP:.2f}) | "
+            f"{'yes' if per_call <= CALLS_AIM else 'no'} | {lane_s:.2f} | "
             f"{direct_s:.2f} | {ratio:.2f} | {'yes' if ratio <= TIME_AIM else 'no'} | {rounds} |")
 
 
 def section(results: list[tuple[str, dict]]) -> list[str]:
     """The "Salesforce write-back" section of BENCHMARKS.md."""
     n, rounds = results[0][1]["leads"], results[0][1]["rounds"]
-    head = ("| database | updates | API calls | floor | calls / floor |{} ≤ {:g}× | lane s | passes (drain's sleeps s) | "
+    head = ("| database | updates | API calls | floor | calls / floor |{} ≤ {:g}× | lane s | "
             "direct s | lane / direct | ≤ {:g}× | lane / direct by round |")
     found = [_row(label, r[FOUND], False) for label, r in results]
     by_email = [_row(label, r[BY_EMAIL], True) for label, r in results]
@@ -348,8 +395,8 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             f"{n:,} MQLs, each claimed by one of {REPS} reps through `models/leads.py` `claim` (each claim's own "
             f"event and write-back bump, {CLAIMS_A_TRANSACTION} a transaction; not timed), then the lane "
             "(`outbox/salesforce.py`, built as `runtime.py` builds it) drained until nothing is due "
-            "(`SalesforceWriter.drain`, timed), against the Salesforce stand-in over HTTPS in the same process, a "
-            "Lead there for every lead and a User for every rep (the reps' Slack emails come from a table, not "
+            "(`SalesforceWriter.drain`, timed), against the Salesforce stand-in over HTTPS in a process of its own "
+            "(as Salesforce is to Handoff), a Lead there for every lead and a User for every rep (the reps' Slack emails come from a table, not "
             "`users.info`). *API calls* are the REST calls the stand-in recorded, the token's not counted "
             "(Salesforce does not count it either). *Direct* makes the lane's calls again with simple-salesforce on "
             "a plain requests session, one at a time and with no database: a token, then each SOQL query "
@@ -361,13 +408,11 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             "`Handoff_Status__c` the lead's status, `Status` as `SALESFORCE_STATUS_MAP` maps it, `OwnerId` the "
             f"rep's User, and every lead's latest change recorded written. Aims (issue 15): calls within "
             f"{CALLS_AIM:g}× the floor, wall time within {TIME_AIM:g}× of direct. The lane's time includes its "
-            "database work and `drain`'s sleep of 20 ms after each busy pass (the running lane goes straight on: "
-            "*passes* says how much of the time that is); the stand-in's work (parsing SOQL, applying writes) is in "
-            "both times alike, and as it runs in this process the lane's two writes in flight share the "
-            "interpreter with it.\n",
+            "database work (leasing each part, settling it), which it does while its other calls are in flight "
+            "(two at once); the stand-in's work (parsing SOQL, applying writes) is in both times alike.\n",
             f"*Found*: each lead's Lead already known (its `crm_sync` row `ready` with the Lead's id, the MQL "
             f"written), so the claim is one record to write: the floor is {n:,} / {mapping.COLLECTION} per call.\n",
-            head.format("", CALLS_AIM, TIME_AIM), "|---|---|---|---|---|---|---|---|---|---|---|---|", *found, "",
+            head.format("", CALLS_AIM, TIME_AIM), "|---|---|---|---|---|---|---|---|---|---|---|", *found, "",
             "*By email*: the claim is each lead's first change (its `crm_sync` row in `lookup`), so each Lead is "
             "first found by SOQL on its email (`lead123@bench.example`), then written. The floor: the Lead queries "
             f"that batching all {n:,} emails at once needs with each query's URI under Salesforce's limit "
@@ -375,7 +420,7 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             f"query for the reps' Users. *Calls / {ISSUE_BY_EMAIL}* is the calls per 10,000 updates against the issue's "
             f"\"about {ISSUE_BY_EMAIL}\".\n",
             head.format(f" calls / {ISSUE_BY_EMAIL} |", CALLS_AIM, TIME_AIM),
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *by_email, ""]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|", *by_email, ""]
 
 
 def main(argv: list[str]) -> int:

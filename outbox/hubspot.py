@@ -183,8 +183,8 @@ class HubSpotWriter:
         while True:
             self.paused_until = 0.0
             wait = self.run_pass()
-            with self.db.begin() as s:
-                left = crm_sync.due_by(s, self.destination_id, until)
+            with self.db.begin() as s:  # what a pass made due (a record just found) counts too
+                left = crm_sync.due_by(s, self.destination_id, max(until, self.now()))
             if left == 0 or time.monotonic() >= deadline:
                 return left
             time.sleep(min(max(wait, 0.02), 1.0))

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 import requests
@@ -46,8 +46,9 @@ from models.tables import CrmSync
 log = logging.getLogger("handoff.salesforce")
 
 TIMEOUT = 20.0
-LOOKUP_TAKE = 2000  # leads whose records one pass looks for (a few queries)
+LOOKUP_TAKE = 10_000  # leads whose records one pass looks for: as many as fill whole queries (~500 short emails)
 IN_FLIGHT = 2  # collection calls at once
+WRITE_PARTS = 50  # collection calls one pass makes (10,000 leads) before lookups and Tasks get their turn
 MAX_BACKOFF = 300.0
 SETUP_PAUSE = 900.0  # a refused login or missing fields: an admin must act; look again every 15 minutes
 BUDGET_PROBE = 300.0  # over the budget: one call at most every 5 minutes
@@ -331,7 +332,7 @@ class SalesforceWriter:
         self._failures = 0
         self._pass_lock = threading.Lock()
         self.thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(IN_FLIGHT - 1, thread_name_prefix="salesforce-write")
+        self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="salesforce-write")
 
     # Running ------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -368,11 +369,12 @@ class SalesforceWriter:
         while True:
             self.paused_until = 0.0
             wait = self.run_pass()
-            with self.db.begin() as s:
-                left = crm_tasks.due_by(s, self.destination_id, until)
+            with self.db.begin() as s:  # what a pass made due (a record just found) counts too
+                left = crm_tasks.due_by(s, self.destination_id, max(until, self.now()))
             if left == 0 or time.monotonic() >= deadline:
                 return left
-            time.sleep(min(max(wait, 0.02), 1.0))
+            if wait > 0:  # busy passes go straight on, as the running lane does
+                time.sleep(min(wait, 1.0))
 
     def _run_pass(self) -> float:
         paused = self.paused_until - time.monotonic()
@@ -439,7 +441,7 @@ class SalesforceWriter:
     # 1. Finding records ----------------------------------------------------------------------
     def _lookup(self) -> bool:
         with self.db.begin() as s:
-            taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), LOOKUP_TAKE)
+            taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), LOOKUP_TAKE, light=True)
             again = set(s.scalars(select(CrmSync.lead_id).where(
                 CrmSync.destination_id == self.destination_id, CrmSync.lead_id.in_([t.lead.id for t in taken]),
                 CrmSync.looked_again.is_(True)))) if taken else set()
@@ -501,49 +503,73 @@ class SalesforceWriter:
     def _by_email(self, taken: list[crm_sync.Taken]) -> tuple[list, dict[str, list[int]]]:
         emails = sorted({t.lead.email_norm for t in taken if t.lead.email_norm})
         prefix = self.connection.uri_prefix()
-        leads: dict[str, list[dict]] = {}
-        for soql, _ in mapping.email_queries("Lead", mapping.LEAD_COLUMNS, emails, prefix):
-            for row in self.connection.query(soql):
-                leads.setdefault((row.get("Email") or "").lower(), []).append(row)
-        contacts: dict[str, list[dict]] = {}
+        leads = self._found("Lead", mapping.LEAD_COLUMNS, emails, prefix)
         rest = [e for e in emails if not any(not r.get("IsConverted") or r.get("ConvertedContactId")
                                              for r in leads.get(e, []))]
-        for soql, _ in mapping.email_queries("Contact", mapping.CONTACT_COLUMNS, rest, prefix):
-            for row in self.connection.query(soql):
-                contacts.setdefault((row.get("Email") or "").lower(), []).append(row)
+        contacts = self._found("Contact", mapping.CONTACT_COLUMNS, rest, prefix)
         hits, missing = [], []
         for t in taken:
             chosen = mapping.choose(leads.get(t.lead.email_norm, []), contacts.get(t.lead.email_norm, []))
             (hits.append((t.lead.id, chosen[0])) if chosen else missing.append(t.lead.id))
         return hits, {"no Salesforce Lead or Contact with this email": missing}
 
+    def _found(self, sobject: str, columns: str, emails: list[str], prefix: int) -> dict[str, list[dict]]:
+        """The records of `sobject` with these emails, by email: the queries IN_FLIGHT at once."""
+        out: dict[str, list[dict]] = {}
+        queries = [soql for soql, _ in mapping.email_queries(sobject, columns, emails, prefix)]
+        for rows in self._pool.map(self.connection.query, queries):
+            for row in rows:
+                out.setdefault((row.get("Email") or "").lower(), []).append(row)
+        return out
+
     # 2. Writing records ------------------------------------------------------------------------
     def _write(self) -> bool:
+        """Write the due leads, COLLECTION a call and IN_FLIGHT calls going at once: the next part is leased and
+        made while the others are in flight, so the database work hides behind Salesforce's answers. A lead is in
+        one part (its row is leased until the part settles it), and a record in one call at a time."""
+        wrote, going, busy = False, {}, set()
+        parts = 0
+        while True:
+            while len(going) < IN_FLIGHT and parts < WRITE_PARTS and self.paused_until <= time.monotonic():
+                leased = self._lease_part(busy)
+                if leased is None:  # nothing more is due
+                    break
+                parts += 1
+                part, owners = leased
+                if part:
+                    records = {t.record_id for t in part}
+                    busy |= records
+                    going[self._pool.submit(self._write_part, part, owners)] = records
+            if not going:
+                return wrote
+            done, _ = wait(going, return_when=FIRST_COMPLETED)
+            for future in done:
+                busy -= going.pop(future)
+                wrote = future.result() or wrote
+
+    def _lease_part(self, busy: set[str]) -> tuple[list[crm_sync.Taken], dict[str, str | None]] | None:
+        """Up to COLLECTION due leads and their owners' Users; None when nothing is due. A lead whose record is
+        in this part already or in a call in flight waits for the next part."""
         with self.db.begin() as s:
-            taken = crm_sync.take(s, self.destination_id, "ready", self.now(), mapping.COLLECTION * IN_FLIGHT)
+            taken = crm_sync.take(s, self.destination_id, "ready", self.now(), mapping.COLLECTION, light=True)
         if not taken:
-            return False
-        going, later, seen = [], [], set()
-        for t in taken:  # one record once a call: the second lead of a record waits for the next pass
+            return None
+        going, later, seen = [], [], set(busy)
+        for t in taken:
             (later if t.record_id in seen else going).append(t)
             seen.add(t.record_id)
         if later:
             now = self.now()
             with self.db.begin() as s:
                 crm_sync.retry(s, self.destination_id, [t.lead.id for t in later], now,
-                               "same record as another lead in this call", now, count=False)
+                               "same record as another lead being written", now, count=False)
         try:
             owners = self.owners.resolve({t.lead.owner for t in going if t.lead.owner}, self.connection)
         except (Paused, Refused) as trouble:
             pause = trouble if isinstance(trouble, Paused) else self._refused(trouble)
             self._hold([t.lead.id for t in going], pause)
-            return False
-        parts = [going[i:i + mapping.COLLECTION] for i in range(0, len(going), mapping.COLLECTION)]
-        pending = [self._pool.submit(self._write_part, part, owners) for part in parts[1:]]
-        wrote = self._write_part(parts[0], owners)
-        for future in pending:
-            wrote = future.result() or wrote
-        return wrote
+            return [], {}
+        return going, owners
 
     def _write_part(self, part: list[crm_sync.Taken], owners: dict[str, str | None]) -> bool:
         records = []
@@ -564,7 +590,7 @@ class SalesforceWriter:
         now = self.now()
         for t, record, result in zip(part, records, results or [], strict=False):
             if result.get("success"):
-                done.append((t.lead.id, t.want, {k: v for k, v in record.items() if k != "attributes"}, None))
+                done.append((t.lead.id, t.want))
                 continue
             code, message, fields = _record_error(result)
             if code == "CANNOT_UPDATE_CONVERTED_LEAD":
@@ -584,7 +610,7 @@ class SalesforceWriter:
             transient.extend((t, "no result for this record") for t in part[len(results or []):])
         moved = self._converted(converted)
         with self.db.begin() as s:
-            crm_sync.written_many(s, self.destination_id, done, now)
+            crm_sync.written_bulk(s, self.destination_id, done, now)
             found = [(t.lead.id, moved[t.record_id], None) for t in converted if moved.get(t.record_id)]
             crm_sync.found_many(s, self.destination_id, found, now)
             gone.extend(t for t in converted if not moved.get(t.record_id))
