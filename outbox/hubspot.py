@@ -28,7 +28,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from urllib3.exceptions import HTTPError as TransportError
@@ -37,6 +36,7 @@ from urllib3.util.retry import Retry
 from models import crm_sync
 from models import hubspot as mapping
 from models.db import Database
+from outbox.crm_lane import CrmLane
 
 log = logging.getLogger("handoff.hubspot")
 
@@ -127,8 +127,11 @@ def make_client(token: str, base_url: str, timeout: float = TIMEOUT):
                    retry=Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False))
 
 
-class HubSpotWriter:
+class HubSpotWriter(CrmLane):
     """The HubSpot lane."""
+
+    name, label = "hubspot", "HubSpot"
+    log = log
 
     def __init__(self, db: Database, destination_id: int, token: str, base_url: str, match: str,
                  now: Callable[[], datetime], limit: RollingLimit | None = None, timeout: float = TIMEOUT,
@@ -140,54 +143,12 @@ class HubSpotWriter:
         self.batch_api = self.client.crm.contacts.batch_api
         self.limit = limit or RollingLimit(burst=BURST)
         self.timeout, self.backoff_base = timeout, backoff_base
-        self.wake = threading.Event()
-        self.paused_until = 0.0  # monotonic
+        super().__init__(IN_FLIGHT - 1)
         self._failures = 0  # consecutive transient failures, for the backoff
         self._throttled = 0  # consecutive 429s, for theirs
-        self._pass_lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(IN_FLIGHT - 1, thread_name_prefix="hubspot-write")
 
-    # Running ----------------------------------------------------------------------
-    def notify(self) -> None:
-        self.wake.set()
-
-    def start(self, stop: threading.Event) -> threading.Thread:
-        self.thread = threading.Thread(target=self.run, args=(stop,), name="hubspot", daemon=True)
-        self.thread.start()
-        return self.thread
-
-    def join(self, timeout: float) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout)
-        self._pool.shutdown(wait=False)
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                wait = self.run_pass()
-            except Exception:  # the database may be away for a moment; the lane must not die
-                log.exception("HubSpot pass failed; trying again")
-                wait = 5.0
-            if wait > 0:
-                self.wake.wait(wait)
-            self.wake.clear()
-
-    def run_pass(self) -> float:
-        with self._pass_lock:
-            return self._run_pass()
-
-    def drain(self, until: datetime, timeout: float) -> int:
-        """Write until nothing due by `until` is left (or `timeout` passed); what is still due."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.paused_until = 0.0
-            wait = self.run_pass()
-            with self.db.begin() as s:  # what a pass made due (a record just found) counts too
-                left = crm_sync.due_by(s, self.destination_id, max(until, self.now()))
-            if left == 0 or time.monotonic() >= deadline:
-                return left
-            time.sleep(min(max(wait, 0.02), 1.0))
+    def _due(self, session, until: datetime) -> int:
+        return crm_sync.due_by(session, self.destination_id, until)
 
     def _run_pass(self) -> float:
         paused = self.paused_until - time.monotonic()

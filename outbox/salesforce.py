@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from datetime import datetime, timedelta
 
 import requests
@@ -42,6 +42,7 @@ from models import crm_sync, crm_tasks
 from models import salesforce as mapping
 from models.db import Database
 from models.tables import CrmSync
+from outbox.crm_lane import CrmLane
 
 log = logging.getLogger("handoff.salesforce")
 
@@ -318,8 +319,11 @@ def slack_emails(settings) -> Callable[[str], str | None]:
     return email_of
 
 
-class SalesforceWriter:
+class SalesforceWriter(CrmLane):
     """The Salesforce lane."""
+
+    name, label = "salesforce", "Salesforce"
+    log = log
 
     def __init__(self, db: Database, destination_id: int, connection: Connection, match: str,
                  status_map: dict[str, str], owners: Owners, lang: str, tz, now: Callable[[], datetime],
@@ -327,54 +331,11 @@ class SalesforceWriter:
         self.db, self.destination_id, self.connection, self.match = db, destination_id, connection, match
         self.status_map, self.owners, self.lang, self.tz, self.now = status_map, owners, lang, tz, now
         self.backoff_base = backoff_base
-        self.wake = threading.Event()
-        self.paused_until = 0.0  # monotonic
+        super().__init__(IN_FLIGHT)
         self._failures = 0
-        self._pass_lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="salesforce-write")
 
-    # Running ------------------------------------------------------------------------------
-    def notify(self) -> None:
-        self.wake.set()
-
-    def start(self, stop: threading.Event) -> threading.Thread:
-        self.thread = threading.Thread(target=self.run, args=(stop,), name="salesforce", daemon=True)
-        self.thread.start()
-        return self.thread
-
-    def join(self, timeout: float) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout)
-        self._pool.shutdown(wait=False)
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                wait = self.run_pass()
-            except Exception:  # the database may be away for a moment; the lane must not die
-                log.exception("Salesforce pass failed; trying again")
-                wait = 5.0
-            if wait > 0:
-                self.wake.wait(wait)
-            self.wake.clear()
-
-    def run_pass(self) -> float:
-        with self._pass_lock:
-            return self._run_pass()
-
-    def drain(self, until: datetime, timeout: float) -> int:
-        """Write until nothing due by `until` is left (or `timeout` passed); what is still due."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.paused_until = 0.0
-            wait = self.run_pass()
-            with self.db.begin() as s:  # what a pass made due (a record just found) counts too
-                left = crm_tasks.due_by(s, self.destination_id, max(until, self.now()))
-            if left == 0 or time.monotonic() >= deadline:
-                return left
-            if wait > 0:  # busy passes go straight on, as the running lane does
-                time.sleep(min(wait, 1.0))
+    def _due(self, session, until: datetime) -> int:
+        return crm_tasks.due_by(session, self.destination_id, until)
 
     def _run_pass(self) -> float:
         paused = self.paused_until - time.monotonic()
