@@ -196,28 +196,19 @@ def cmd_run_job(settings: Settings, args) -> int:
         else:
             print(t("cli.events.done", lang, sent=after["sent"] - before["sent"],
                     failed=after["failed"] - before["failed"], pending=after["pending"]))
-    if rt.services.hubspot is not None:
-        left = rt.services.hubspot.drain(until, timeout=args.timeout)
-        if left:
-            late.append(t("cli.hubspot.timeout", lang, pending=left, seconds=args.timeout))
-        else:
-            from models import crm_sync
+    from models import crm_sync, crm_tasks
 
-            with rt.db.begin() as session:
-                state = crm_sync.status(session, rt.services.hubspot.destination_id, rt.services.now())
-            print(t("cli.hubspot.done", lang, pending=state["pending"], not_found=state["not_found"],
-                    refused=state["refused"]))
-    if rt.services.salesforce is not None:
-        left = rt.services.salesforce.drain(until, timeout=args.timeout)
+    for lane, status in ((rt.services.hubspot, crm_sync.status), (rt.services.salesforce, crm_tasks.status)):
+        if lane is None:
+            continue
+        left = lane.drain(until, timeout=args.timeout)
         if left:
-            late.append(t("cli.salesforce.timeout", lang, pending=left, seconds=args.timeout))
-        else:
-            from models import crm_tasks
-
-            with rt.db.begin() as session:
-                state = crm_tasks.status(session, rt.services.salesforce.destination_id, rt.services.now())
-            print(t("cli.salesforce.done", lang, pending=state["pending"], tasks=state["tasks_pending"],
-                    not_found=state["not_found"], refused=state["refused"]))
+            late.append(t(f"cli.{lane.name}.timeout", lang, pending=left, seconds=args.timeout))
+            continue
+        with rt.db.begin() as session:
+            state = status(session, lane.destination_id, rt.services.now())
+        print(t(f"cli.{lane.name}.done", lang, pending=state["pending"], not_found=state["not_found"],
+                refused=state["refused"], tasks=state.get("tasks_pending", 0)))
     if late:
         raise CommandError("; ".join(late))
     return 0

@@ -406,3 +406,27 @@ def test_a_dropped_answer_and_a_slow_write_never_leave_an_older_state(make_app, 
     states = [h.get("Handoff_Status__c") for h in salesforce.history(lead)]
     assert all(state == "lost" for state in states[states.index("lost"):])  # never the claim after the loss
     assert [t["Subject"] for t in salesforce.tasks()] == ["Handoff: lost: Bad timing"]
+
+
+def test_run_job_outbox_writes_what_salesforce_could_not_take_while_down(make_app, salesforce, slack, db, capsys,
+                                                                         monkeypatch):
+    from bot import main
+
+    lead = salesforce.add_lead("later@example.com")
+    salesforce.down()
+    app, _clock = start(make_app, salesforce, slack)
+    lead_id = new_mql(app, "later@example.com")
+    assert wait_until(lambda: (sync_row(db, lead_id) or CrmSync()).last_error)  # waiting out the outage
+    app.runtime.stop.set()
+    app.runtime.services.salesforce.notify()
+    app.runtime.services.salesforce.thread.join(10)
+    salesforce.up()
+    for name, value in salesforce_settings(salesforce, SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=slack.url,
+                                           DATABASE_URL=db.url, HANDOFF_CHANNEL=HANDOFF,
+                                           MARKETING_CHANNEL="C0MARKETING").items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["run-job", "outbox", "--at", "2026-12-30T10:00:00+09:00"]) == 0  # past any backoff
+    out = capsys.readouterr().out
+    assert "Salesforce: 0 records and 0 Tasks still to write, 0 not found, 0 refused" in out
+    assert salesforce.record(lead)["Handoff_Status__c"] == "mql"
