@@ -430,3 +430,22 @@ def test_run_job_outbox_writes_what_salesforce_could_not_take_while_down(make_ap
     out = capsys.readouterr().out
     assert "Salesforce: 0 records and 0 Tasks still to write, 0 not found, 0 refused" in out
     assert salesforce.record(lead)["Handoff_Status__c"] == "mql"
+
+
+def test_a_session_expiring_in_the_middle_of_a_batch_loses_nothing(make_app, salesforce, slack, db):
+    emails = [f"{'m' * 60}.{i}.{'n' * 60}@{'o' * 50}.example.com" for i in range(300)]  # several queries' worth
+    for address in emails:
+        salesforce.add_lead(address)
+    salesforce.slow_down("/query", 0.2)
+    app, _clock = start(make_app, salesforce, slack)
+    tokens = len(salesforce.calls_to("/services/oauth2/token"))
+    status, body = app.post_leads({"leads": [{"email": e, "score": 85, "name": f"n{i}"} for i, e in enumerate(emails)]})
+    assert status == 201, body
+    assert wait_until(lambda: len(salesforce.calls_to("/query")) >= 1)
+    salesforce.expire_sessions()  # between the batch's queries
+    ids = [r["id"] for r in body["leads"]]
+    assert wait_until(lambda: all((sync_row(db, i) or CrmSync()).state == "ready" and settled(db, i) for i in ids),
+                      timeout=30)
+    assert len(salesforce.calls_to("/services/oauth2/token")) > tokens
+    assert all(c.status in (200, 401) for c in salesforce.calls_to("/query"))
+    assert sum(c.status == 401 for c in salesforce.calls) >= 1  # it did expire under the lane
