@@ -101,10 +101,13 @@ LIGHT_COLUMNS = ("id", "email_norm", "external_id", "team", "handed_to", "claime
                  "lost_reason", "disqualify_reason", "outcome_note", "quality", "card_url")
 
 
+FINDING_COLUMNS = ("id", "email_norm", "external_id")  # what finding a lead's record reads of it
+
+
 def take(session: Session, destination_id: int, state: str, now: datetime, limit: int,
-         lease_seconds: float = 60, light: bool = False) -> list[Taken]:
+         lease_seconds: float = 60, light: bool | tuple[str, ...] = False) -> list[Taken]:
     """Lease up to `limit` due rows in `state` (lookup or ready), oldest first, with their leads (with `light`, as
-    LeadView holding LIGHT_COLUMNS, and without what was last sent)."""
+    LeadView holding LIGHT_COLUMNS, or the columns `light` names, and without what was last sent)."""
     ids = list(session.scalars(
         select(CrmSync.lead_id).where(
             CrmSync.destination_id == destination_id, CrmSync.state == state, CrmSync.next_attempt_at <= now,
@@ -123,7 +126,8 @@ def take(session: Session, destination_id: int, state: str, now: datetime, limit
         sync, leads = CrmSync.__table__.c, Lead.__table__
         found = session.execute(
             select(sync.want.label("_want"), sync.record_id.label("_record"), sync.remote_stage.label("_stage"),
-                   sync.attempts.label("_attempts"), *(leads.c[name] for name in LIGHT_COLUMNS))
+                   sync.attempts.label("_attempts"),
+                   *(leads.c[name] for name in (light if isinstance(light, tuple) else LIGHT_COLUMNS)))
             .join(leads, leads.c.id == sync.lead_id)
             .where(sync.destination_id == destination_id, sync.lead_id.in_(leased))
             .order_by(sync.next_attempt_at, sync.lead_id)).mappings().all()

@@ -402,7 +402,8 @@ class SalesforceWriter(CrmLane):
     # 1. Finding records ----------------------------------------------------------------------
     def _lookup(self) -> bool:
         with self.db.begin() as s:
-            taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), LOOKUP_TAKE, light=True)
+            taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), LOOKUP_TAKE,
+                                  light=crm_sync.FINDING_COLUMNS)
             again = set(s.scalars(select(CrmSync.lead_id).where(
                 CrmSync.destination_id == self.destination_id, CrmSync.lead_id.in_([t.lead.id for t in taken]),
                 CrmSync.looked_again.is_(True)))) if taken else set()
