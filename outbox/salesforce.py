@@ -619,6 +619,8 @@ class SalesforceWriter(CrmLane):
 
     # 3. Tasks --------------------------------------------------------------------------------------
     def _tasks(self) -> bool:
+        if self.paused_until > time.monotonic():  # the writes just met a pause: it holds for Tasks too
+            return False
         now = self.now()
         with self.db.begin() as s:
             taken = crm_tasks.take(s, self.destination_id, now, mapping.COLLECTION)
