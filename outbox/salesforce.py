@@ -223,20 +223,13 @@ class Connection:
         return self.call(lambda sf, timeout: sf.restful(path, method=method, timeout=timeout, **kwargs))
 
     def tooling(self, path: str, method: str = "GET", data: dict | None = None):
-        def go(sf, timeout):
-            return _tooling(sf, path, method, data, timeout)
-        return self.call(go)
+        return self.call(lambda sf, timeout: sf.toolingexecute(path, method=method, data=data, timeout=timeout))
 
     def uri_prefix(self) -> int:
         """Bytes of a query's URI before its `q=…`."""
         if self.sf is None:
             self.login()
         return len(f"{self.sf.base_url}query/?")
-
-
-def _tooling(sf, path: str, method: str, data: dict | None, timeout: float):
-    """A Tooling API call that raises Salesforce's errors as the REST calls do (toolingexecute does too)."""
-    return sf.toolingexecute(path, method=method, data=data, timeout=timeout)
 
 
 def _first_error(content) -> tuple[str, str]:
@@ -570,7 +563,7 @@ class SalesforceWriter(CrmLane):
                 refused_.append((t, _refusal(code, message, fields, record)))
         if len(results or []) < len(part):  # an answer short of records: the rest are tried again
             transient.extend((t, "no result for this record") for t in part[len(results or []):])
-        moved = self._converted(converted)
+        moved = self._converted_records({t.record_id for t in converted})
         with self.db.begin() as s:
             crm_sync.written_bulk(s, self.destination_id, done, now)
             found = [(t.lead.id, moved[t.record_id], None) for t in converted if moved.get(t.record_id)]
@@ -590,11 +583,8 @@ class SalesforceWriter(CrmLane):
             self.paused_until = max(self.paused_until, time.monotonic() + pause.seconds)
         return True
 
-    def _converted(self, converted: list[crm_sync.Taken]) -> dict[str, str | None]:
-        """The Contact each converted Lead became (one query for the lot)."""
-        return self._converted_records({t.record_id for t in converted})
-
     def _converted_records(self, record_ids: set[str]) -> dict[str, str | None]:
+        """The Contact each converted Lead became (one query for the lot)."""
         if not record_ids:
             return {}
         try:
