@@ -232,13 +232,41 @@ def exposition(db, now: Callable[[], datetime]) -> tuple[bytes, str]:
         from prometheus_client import multiprocess as mp
 
         families()  # this process's known series exist in the directory too
-        mp.MultiProcessCollector(registry)
+        registry.register(_ProcessFiles(mp))
     else:
         own = families()
         for family in (own.slack_calls, own.request_seconds, own.job_seconds, own.sla_breaches):
             registry.register(family)
     registry.register(StateCollector(db, now))
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _ProcessFiles:
+    """prometheus_client's multiprocess merge of the directory's files, without the files still being made.
+
+    The library creates a process's file and only then sizes it, so a scrape that lands in between (a child
+    counting its first Slack call) finds a file of 0 bytes, and the library's reader fails on it, taking the
+    whole scrape down with it. Such a file holds nothing yet: it is left out of this scrape, and the next one
+    reads it. A file that vanished since the listing (a dead process's file removed) is left out the same way."""
+
+    def __init__(self, mp):
+        self.mp = mp
+        self.path = os.environ[ENV]
+
+    def collect(self):
+        return self.mp.MultiProcessCollector.merge(readable_files(Path(self.path)), accumulate=True)
+
+
+def readable_files(directory: Path) -> list[str]:
+    """The `*.db` files of `directory` that hold at least their header (the 0-byte ones are being created)."""
+    files = []
+    for path in directory.glob("*.db"):
+        try:
+            if path.stat().st_size > 0:
+                files.append(str(path))
+        except FileNotFoundError:
+            continue
+    return files
 
 
 def authorized(header: str | None, token: str | None) -> bool:

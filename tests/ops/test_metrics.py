@@ -302,3 +302,35 @@ def test_serve_counts_in_a_fresh_directory_of_its_own_and_clears_what_killed_one
     (chosen / "notes.txt").write_text("not ours")
     path, _, _, files = own_directory(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(chosen))
     assert path == str(chosen) and files == "['notes.txt']" and chosen.exists()
+
+
+EMPTY_FILE_SCRIPT = """
+import os, sys
+from datetime import UTC, datetime
+from ops import metrics
+directory = metrics.own_directory()
+metrics.slack_call("chat.postMessage", "ok")
+# a child process counting its first call: its file exists and is not sized yet (prometheus_client makes it so)
+open(os.path.join(directory.path, "counter_999999.db"), "wb").close()
+
+class Away:
+    def begin(self):
+        raise ConnectionError("no database in this test")
+
+body, _ = metrics.exposition(Away(), lambda: datetime.now(UTC))
+sys.stdout.write(body.decode())
+directory.release()
+"""
+
+
+def test_a_scrape_while_a_process_is_making_its_file_still_answers(tmp_path):
+    # prometheus_client creates a process's file before sizing it; its own reader fails on the 0-byte file,
+    # which made a scrape racing a delivery process's first Slack call answer 500.
+    base = {k: v for k, v in os.environ.items() if k != metrics.ENV}
+    res = subprocess.run([sys.executable, "-c", EMPTY_FILE_SCRIPT], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env={**base, "TMPDIR": str(tmp_path)})
+    assert res.returncode == 0, res.stderr
+    scraped = {f.name: f for f in text_string_to_metric_families(res.stdout)}
+    assert value(scraped, "handoff_slack_calls", "handoff_slack_calls_total", method="chat.postMessage",
+                 outcome="ok") == 1
+    assert value(scraped, "handoff_database_up") == 0
