@@ -6,9 +6,11 @@ reminder about something already done is never queued.
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import String, bindparam, delete, func, literal_column, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from models import events, sla
@@ -203,18 +205,35 @@ def domain_of(dialect: str):
 
 
 def account_owners(session: Session, domains: set[str], since: datetime) -> dict[str, AccountOwner]:
-    """For each company domain, whoever claimed the latest lead from it since `since` (one query)."""
+    """For each company domain, whoever claimed the latest lead from it since `since`, in one statement.
+
+    Each domain is one probe of migration 0011's index (its claimed leads newest first, the first one taken),
+    so the work grows with the batch's companies, not with how many leads each company ever sent: PostgreSQL
+    joins each wanted domain to its latest lead laterally; SQLite picks each domain's latest lead id in a
+    correlated subquery and reads those leads by id."""
     if not domains:
         return {}
-    domain = domain_of(session.get_bind().dialect.name)
-    rows = session.execute(select(domain, Lead.claimed_by, Lead.team)
-                           .where(domain.in_(sorted(domains)), Lead.claimed_at.is_not(None),
-                                  Lead.claimed_at >= since, Lead.claimed_by.is_not(None))
-                           .order_by(Lead.claimed_at.desc(), Lead.id.desc()))
-    owners: dict[str, AccountOwner] = {}
-    for found, user, team in rows:
-        owners.setdefault(found, AccountOwner(user, team))
-    return owners
+    dialect = session.get_bind().dialect.name
+    domain = domain_of(dialect)
+    if dialect == "postgresql":  # one array parameter, whatever the batch's size
+        wanted = func.unnest(bindparam("domains", sorted(domains), type_=postgresql.ARRAY(String))) \
+            .table_valued("value").render_derived(name="wanted")
+    else:
+        wanted = func.json_each(json.dumps(sorted(domains))).table_valued("value").alias("wanted")
+    latest = (select(Lead.id, Lead.claimed_by, Lead.team)
+              .where(domain == wanted.c.value, Lead.claimed_at.is_not(None), Lead.claimed_at >= since,
+                     Lead.claimed_by.is_not(None))
+              .order_by(Lead.claimed_at.desc(), Lead.id.desc()).limit(1))
+    if dialect == "postgresql":
+        found = latest.lateral("latest")
+        rows = session.execute(select(wanted.c.value, found.c.claimed_by, found.c.team)
+                               .select_from(wanted.join(found, true())))
+    else:
+        picked = select(wanted.c.value.label("domain"),
+                        latest.with_only_columns(Lead.id).scalar_subquery().label("lead_id")).subquery("picked")
+        rows = session.execute(select(picked.c.domain, Lead.claimed_by, Lead.team)
+                               .join(Lead, Lead.id == picked.c.lead_id))
+    return {found_domain: AccountOwner(user, team) for found_domain, user, team in rows}
 
 
 def offer_to(session: Session, *, lead: Lead, rep: str, team: Team, clock: BusinessClock, now: datetime,

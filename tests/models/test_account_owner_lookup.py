@@ -46,7 +46,38 @@ def test_the_lookup_reads_the_domain_index(db):
         else:
             cursor.execute("EXPLAIN " + statement, parameters)
         plan = " ".join(str(row) for row in cursor.fetchall())
-    # The index alone answers (migration 0011): no row of the table is read per lead of the company.
-    covering = "COVERING INDEX ix_leads_email_domain" if db.engine.dialect.name == "sqlite" else \
-        "Index Only Scan using ix_leads_email_domain"
-    assert covering in plan, plan
+    # The index alone answers (migration 0011): no row of the table is read per lead of the company, and each
+    # company is one probe, newest claim first, stopped at the first (PostgreSQL's Limit per wanted domain).
+    if db.engine.dialect.name == "sqlite":
+        assert "SEARCH leads USING COVERING INDEX ix_leads_email_domain" in plan, plan
+        assert "CORRELATED SCALAR SUBQUERY" in plan, plan
+    else:
+        assert "Index Only Scan Backward using ix_leads_email_domain" in plan, plan
+        assert "Limit" in plan and "Nested Loop" in plan, plan
+
+
+def test_each_company_is_owned_by_whoever_claimed_its_latest_lead_in_the_window(db):
+    def lead(email: str, rep: str | None, claimed: datetime | None, team: str | None = None) -> dict:
+        return {"email": email, "email_norm": email, "source": "web", "score": 50, "attributes": {},
+                "created_at": NOW, "updated_at": NOW, "mql_at": NOW, "claimed_at": claimed, "claimed_by": rep,
+                "team": team}
+
+    june = datetime(2026, 6, 10, tzinfo=UTC)
+    rows = [lead("a@acme.co.jp", "UOLD", datetime(2026, 6, 2, tzinfo=UTC)),
+            lead("b@acme.co.jp", "UNEW", june, "field"),                           # the latest claim
+            lead("c@acme.co.jp", None, None),                                      # not claimed: not an owner
+            lead("d@globex.example", "UFIRST", june),
+            lead("e@globex.example", "USECOND", june, "inside"),                   # same instant: the later lead
+            lead("f@initech.example", "UGONE", datetime(2026, 5, 1, tzinfo=UTC)),  # before the window
+            # a company whose many leads are all before its latest claim
+            *(lead(f"p{i}@umbrella.example", f"U{i:04d}", datetime(2026, 6, 1, 1, tzinfo=UTC)) for i in range(300)),
+            lead("last@umbrella.example", "ULAST", datetime(2026, 6, 19, tzinfo=UTC))]
+    with db.begin() as session:
+        session.execute(insert(Lead), rows)
+    wanted = {"acme.co.jp", "globex.example", "initech.example", "umbrella.example", "nobody.example"}
+    with db.begin() as session:
+        owners = account_owners(session, wanted, datetime(2026, 6, 1, tzinfo=UTC))
+    assert {domain: (o.user, o.team) for domain, o in owners.items()} == {
+        "acme.co.jp": ("UNEW", "field"), "globex.example": ("USECOND", "inside"), "umbrella.example": ("ULAST", None)}
+    with db.begin() as session:
+        assert account_owners(session, set(), NOW) == {}
