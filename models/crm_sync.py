@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 
-from sqlalchemy import BigInteger, String, bindparam, case, column, func, literal, or_, select, update, values
+from sqlalchemy import (
+    BigInteger,
+    String,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from models.tables import CrmSync, Destination, Lead, UTCDateTime
@@ -83,6 +96,7 @@ class Taken:
     remote_stage: str | None
     sent: dict | None
     attempts: int
+    looked_again: bool = False  # its record was gone once and it was looked up again (outbox/salesforce.py)
 
 
 class LeadView(SimpleNamespace):
@@ -107,41 +121,67 @@ FINDING_COLUMNS = ("id", "email_norm", "external_id")  # what finding a lead's r
 def take(session: Session, destination_id: int, state: str, now: datetime, limit: int,
          lease_seconds: float = 60, light: bool | tuple[str, ...] = False) -> list[Taken]:
     """Lease up to `limit` due rows in `state` (lookup or ready), oldest first, with their leads (with `light`, as
-    LeadView holding LIGHT_COLUMNS, or the columns `light` names, and without what was last sent)."""
-    ids = list(session.scalars(
-        select(CrmSync.lead_id).where(
-            CrmSync.destination_id == destination_id, CrmSync.state == state, CrmSync.next_attempt_at <= now,
-            or_(CrmSync.lease_until.is_(None), CrmSync.lease_until < now))
-        # by due time alone, as the due index (destination, state, next_attempt_at) reads: a tie broken by lead
-        # too would sort every row due at that instant (thousands, after a lookup) for each lease
-        .order_by(CrmSync.next_attempt_at).limit(limit)))
-    if not ids:
+    LeadView holding LIGHT_COLUMNS, or the columns `light` names, and without what was last sent).
+
+    The lease is one statement (the due rows chosen and leased together, what the lane needs of each row
+    returned); the leads are a second. The statements are built once (`_lease`, `_leads_of`): a pass leases
+    fifty parts, and building a statement costs more than the database's work on it."""
+    dialect = session.get_bind().dialect.name
+    leased = session.execute(_lease(dialect), {"dest": destination_id, "b_state": state, "now": now, "limit": limit,
+                                      "until": now + timedelta(seconds=lease_seconds)}).all()
+    if not leased:
         return []
-    leased = list(session.scalars(
-        update(CrmSync).where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(ids),
-                              CrmSync.state == state,
-                              or_(CrmSync.lease_until.is_(None), CrmSync.lease_until < now))
-        .values(lease_until=now + timedelta(seconds=lease_seconds)).returning(CrmSync.lead_id)))
+    leased.sort(key=lambda r: (r.next_attempt_at, r.lead_id))  # oldest first, as they were chosen
+    ids = [r.lead_id for r in leased]
     if light:
-        sync, leads = CrmSync.__table__.c, Lead.__table__
-        found = session.execute(
-            select(sync.want.label("_want"), sync.record_id.label("_record"), sync.remote_stage.label("_stage"),
-                   sync.attempts.label("_attempts"),
-                   *(leads.c[name] for name in (light if isinstance(light, tuple) else LIGHT_COLUMNS)))
-            .join(leads, leads.c.id == sync.lead_id)
-            .where(sync.destination_id == destination_id, sync.lead_id.in_(leased))
-            .order_by(sync.next_attempt_at, sync.lead_id)).mappings().all()
-        return [Taken(LeadView(**{k: v for k, v in row.items() if not k.startswith("_")}), row["_want"],
-                      row["_record"], row["_stage"], None, row["_attempts"]) for row in found]
-    rows = session.execute(
-        select(CrmSync, Lead).join(Lead, Lead.id == CrmSync.lead_id)
-        .where(CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(leased))
-        .order_by(CrmSync.next_attempt_at, CrmSync.lead_id)).all()
+        names = light if isinstance(light, tuple) else LIGHT_COLUMNS
+        key = names.index("id")
+        found = {row[key]: row for row in session.execute(_leads_of(names, dialect), {"ids": ids})}
+        return [Taken(LeadView(**dict(zip(names, found[r.lead_id], strict=True))), r.want, r.record_id,
+                      r.remote_stage, None, r.attempts, bool(r.looked_again)) for r in leased if r.lead_id in found]
+    leads = {lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(ids)))}
     out = []
-    for sync, lead in rows:
-        session.expunge(lead)
-        out.append(Taken(lead, sync.want, sync.record_id, sync.remote_stage, sync.sent, sync.attempts))
+    for r in leased:
+        lead = leads.get(r.lead_id)
+        if lead is not None:
+            session.expunge(lead)
+            out.append(Taken(lead, r.want, r.record_id, r.remote_stage, r.sent, r.attempts, bool(r.looked_again)))
     return out
+
+
+@lru_cache(maxsize=4)
+def _lease(dialect: str):
+    """The lease statement for this database, built once."""
+    t = CrmSync.__table__
+    now = bindparam("now", type_=UTCDateTime())
+    free = or_(t.c.lease_until.is_(None), t.c.lease_until < now)
+    mine = (t.c.destination_id == bindparam("dest"), t.c.state == bindparam("b_state"))
+    due = (select(t.c.lead_id).where(*mine, t.c.next_attempt_at <= now, free)
+           # by due time alone, as the due index (destination, state, next_attempt_at) reads: a tie broken by lead
+           # too would sort every row due at that instant (thousands, after a lookup) for each lease
+           .order_by(t.c.next_attempt_at).limit(bindparam("limit")))
+    # The chosen rows are then updated by their key. PostgreSQL gets the ids as an array computed once (as a
+    # plain IN, a table whose statistics lag behind a burst, ten thousand rows just made due, was joined row by
+    # row to the choice); the state is checked as `state || ''`, which no index serves, so that neither
+    # database walks the due index over every row in that state to find the chosen ones.
+    chosen = t.c.lead_id == func.any(func.array(due.scalar_subquery())) if dialect == "postgresql" \
+        else t.c.lead_id.in_(due.scalar_subquery())
+    # The outer conditions are checked again on each row as it is updated: a row another process leased or
+    # moved between the choice and the update is not leased.
+    state = t.c.state.concat(literal_column("''")) == bindparam("b_state")
+    return (update(t).where(t.c.destination_id == bindparam("dest"), chosen, state, free)
+            .values(lease_until=bindparam("until", type_=UTCDateTime()))
+            .returning(t.c.lead_id, t.c.want, t.c.record_id, t.c.remote_stage, t.c.attempts, t.c.next_attempt_at,
+                       t.c.sent, t.c.looked_again))
+
+
+@lru_cache(maxsize=8)
+def _leads_of(names: tuple[str, ...], dialect: str):
+    """These columns of the leads `ids` (on PostgreSQL one array parameter, not a placeholder a lead)."""
+    leads = Lead.__table__
+    ids = leads.c.id == func.any(bindparam("ids", type_=postgresql.ARRAY(BigInteger))) if dialect == "postgresql" \
+        else leads.c.id.in_(bindparam("ids", expanding=True))
+    return select(*(leads.c[name] for name in names)).where(ids)
 
 
 def _by_key(**values):
@@ -150,28 +190,36 @@ def _by_key(**values):
     return update(t).where(t.c.lead_id == bindparam("k_lead"), t.c.destination_id == bindparam("k_dest")).values(**values)
 
 
-FOUND_CHUNK = 2000  # leads a statement settles on PostgreSQL (3 parameters each, well under its 65,535)
-
-
 def found_many(session: Session, destination_id: int, hits: list[tuple[int, str, str | None]], now: datetime) -> None:
     """The records of these leads (lead id, record id, stage) were found: write to them (in the same pass).
 
-    On PostgreSQL one UPDATE … FROM (VALUES …) a chunk, not a statement a lead (ten thousand leads found at once
-    took a second); SQLite, which runs a statement a lead in C, keeps that (and has no such VALUES)."""
+    On PostgreSQL one UPDATE … FROM unnest(three arrays), built once (`_found_by_arrays`): a statement a lead took
+    a second for ten thousand leads, and a VALUES list is a new statement to compile each time. SQLite, which runs
+    a statement a lead in C, keeps that."""
     if not hits:
         return
-    settled = dict(state="ready", lease_until=None, next_attempt_at=now, attempts=0, last_error=None, updated_at=now)
     if session.get_bind().dialect.name == "postgresql":
-        for start in range(0, len(hits), FOUND_CHUNK):
-            found = values(column("k_lead", BigInteger), column("k_record", String), column("k_stage", String),
-                           name="found").data(hits[start:start + FOUND_CHUNK])
-            session.execute(update(CrmSync).where(CrmSync.destination_id == destination_id,
-                                                  CrmSync.lead_id == found.c.k_lead)
-                            .values(record_id=found.c.k_record, remote_stage=found.c.k_stage, **settled))
+        lead_ids, records, stages = (list(column_) for column_ in zip(*hits, strict=True))
+        session.execute(_found_by_arrays(), {"dest": destination_id, "k_leads": lead_ids, "k_records": records,
+                                             "k_stages": stages, "b_now": now})
         return
+    settled = dict(state="ready", lease_until=None, next_attempt_at=now, attempts=0, last_error=None, updated_at=now)
     session.execute(_by_key(record_id=bindparam("k_record"), remote_stage=bindparam("k_stage"), **settled),
                     [{"k_lead": lead_id, "k_dest": destination_id, "k_record": record_id, "k_stage": stage}
                      for lead_id, record_id, stage in hits])
+
+
+@lru_cache(maxsize=1)
+def _found_by_arrays():
+    t = CrmSync.__table__
+    found = func.unnest(bindparam("k_leads", type_=postgresql.ARRAY(BigInteger)),
+                        bindparam("k_records", type_=postgresql.ARRAY(String)),
+                        bindparam("k_stages", type_=postgresql.ARRAY(String))) \
+        .table_valued("k_lead", "k_record", "k_stage").render_derived(name="found")
+    now = bindparam("b_now", type_=UTCDateTime())
+    return (update(t).where(t.c.destination_id == bindparam("dest"), t.c.lead_id == found.c.k_lead)
+            .values(record_id=found.c.k_record, remote_stage=found.c.k_stage, state="ready", lease_until=None,
+                    next_attempt_at=now, attempts=0, last_error=None, updated_at=now))
 
 
 def not_found_many(session: Session, destination_id: int, lead_ids: list[int], why: str, now: datetime) -> None:
@@ -205,14 +253,21 @@ def written_bulk(session: Session, destination_id: int, done: list[tuple[int, in
     by_want: dict[int, list[int]] = {}
     for lead_id, want in done:
         by_want.setdefault(want, []).append(lead_id)
-    settled = dict(written=0, lease_until=None, attempts=0, last_error=None, updated_at=now, looked_again=False)
     for want, ids in by_want.items():
-        mine = (CrmSync.destination_id == destination_id, CrmSync.lead_id.in_(ids))
-        session.execute(update(CrmSync).where(*mine, CrmSync.want == want)
-                        .values(**{**settled, "written": want}, next_attempt_at=None))
-        # changed meanwhile: written up to `want`, due again at once
-        session.execute(update(CrmSync).where(*mine, CrmSync.want > want)
-                        .values(**{**settled, "written": want}, next_attempt_at=now))
+        session.execute(_SETTLED, {"dest": destination_id, "ids": ids, "b_want": want, "b_now": now})
+
+
+def _settled_statement():
+    """Written up to `b_want`: done, or (changed meanwhile, `want` above it) due again at once."""
+    t = CrmSync.__table__
+    want = bindparam("b_want", type_=t.c.want.type)
+    return (update(t).where(t.c.destination_id == bindparam("dest"), t.c.lead_id.in_(bindparam("ids", expanding=True)))
+            .values(written=want, lease_until=None, attempts=0, last_error=None, looked_again=False,
+                    updated_at=bindparam("b_now", type_=UTCDateTime()),
+                    next_attempt_at=case((t.c.want > want, bindparam("b_now", type_=UTCDateTime())), else_=None)))
+
+
+_SETTLED = _settled_statement()
 
 
 def refused(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:

@@ -397,25 +397,30 @@ class SalesforceWriter(CrmLane):
         with self.db.begin() as s:
             taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), LOOKUP_TAKE,
                                   light=crm_sync.FINDING_COLUMNS)
-            again = set(s.scalars(select(CrmSync.lead_id).where(
-                CrmSync.destination_id == self.destination_id, CrmSync.lead_id.in_([t.lead.id for t in taken]),
-                CrmSync.looked_again.is_(True)))) if taken else set()
         if not taken:
             return False
+        settled: set[int] = set()
+
+        def settle(hits: list[tuple[int, str]]) -> None:
+            """These leads' records were found: ready to be written (in this pass)."""
+            if hits:
+                with self.db.begin() as s:
+                    crm_sync.found_many(s, self.destination_id, [(lead_id, record, None) for lead_id, record in hits],
+                                        self.now())
+                settled.update(lead_id for lead_id, _ in hits)
+
         try:
             if self.match == "external_id":
-                hits, misses = self._by_id(taken, again)
+                hits, misses = self._by_id(taken, {t.lead.id for t in taken if t.looked_again})
+                settle(hits)
             else:
-                hits, misses = self._by_email(taken)
-        except Paused as pause:
-            self._hold([t.lead.id for t in taken], pause)
-            return False
-        except Refused as refused:
-            self._hold([t.lead.id for t in taken], self._refused(refused))
-            return False
+                misses = self._by_email(taken, settle)
+        except (Paused, Refused) as trouble:
+            pause = trouble if isinstance(trouble, Paused) else self._refused(trouble)
+            self._hold([t.lead.id for t in taken if t.lead.id not in settled], pause)
+            return bool(settled)
         now = self.now()
         with self.db.begin() as s:
-            crm_sync.found_many(s, self.destination_id, [(lead_id, record, None) for lead_id, record in hits], now)
             for why, ids in misses.items():
                 crm_sync.not_found_many(s, self.destination_id, ids, why, now)
         return True
@@ -455,26 +460,49 @@ class SalesforceWriter(CrmLane):
                     out[key] = row.get("ConvertedContactId") if row.get("IsConverted") else row["Id"]
         return out
 
-    def _by_email(self, taken: list[crm_sync.Taken]) -> tuple[list, dict[str, list[int]]]:
-        emails = sorted({t.lead.email_norm for t in taken if t.lead.email_norm})
-        prefix = self.connection.uri_prefix()
-        leads = self._found("Lead", mapping.LEAD_COLUMNS, emails, prefix)
-        rest = [e for e in emails if not any(not r.get("IsConverted") or r.get("ConvertedContactId")
-                                             for r in leads.get(e, []))]
-        contacts = self._found("Contact", mapping.CONTACT_COLUMNS, rest, prefix)
-        hits, missing = [], []
+    def _by_email(self, taken: list[crm_sync.Taken], settle: Callable[[list[tuple[int, str]]], None]
+                  ) -> dict[str, list[int]]:
+        """Each email's Leads, IN_FLIGHT queries at once; the leads an unconverted or converted Lead decides
+        (models/salesforce.py `choose`: no Contact could change that) are settled as each query answers, while
+        the next ones are in flight. Then the Contacts of the emails no Lead decided. Returns the leads found
+        nowhere, by why."""
+        leads_of: dict[str, list[int]] = {}
         for t in taken:
-            chosen = mapping.choose(leads.get(t.lead.email_norm, []), contacts.get(t.lead.email_norm, []))
-            (hits.append((t.lead.id, chosen[0])) if chosen else missing.append(t.lead.id))
-        return hits, {"no Salesforce Lead or Contact with this email": missing}
+            if t.lead.email_norm:
+                leads_of.setdefault(t.lead.email_norm, []).append(t.lead.id)
+        prefix = self.connection.uri_prefix()
+        queries = mapping.email_queries("Lead", mapping.LEAD_COLUMNS, sorted(leads_of), prefix)
+        undecided: dict[str, list[dict]] = {}
+        for (_, emails), rows in zip(queries, self._pool.map(self.connection.query, [q for q, _ in queries]),
+                                     strict=True):
+            found = _by_address(rows)
+            hits = []
+            for address in emails:
+                records = found.get(address, [])
+                if any(not r.get("IsConverted") or r.get("ConvertedContactId") for r in records):
+                    record_id = mapping.choose(records, [])[0]
+                    hits.extend((lead_id, record_id) for lead_id in leads_of[address])
+                else:
+                    undecided[address] = records
+            settle(hits)
+        contacts = self._found("Contact", mapping.CONTACT_COLUMNS, sorted(undecided), prefix)
+        hits, missing = [], [t.lead.id for t in taken if not t.lead.email_norm]
+        for address, records in undecided.items():
+            chosen = mapping.choose(records, contacts.get(address, []))
+            if chosen:
+                hits.extend((lead_id, chosen[0]) for lead_id in leads_of[address])
+            else:
+                missing.extend(leads_of[address])
+        settle(hits)
+        return {"no Salesforce Lead or Contact with this email": missing}
 
     def _found(self, sobject: str, columns: str, emails: list[str], prefix: int) -> dict[str, list[dict]]:
         """The records of `sobject` with these emails, by email: the queries IN_FLIGHT at once."""
         out: dict[str, list[dict]] = {}
         queries = [soql for soql, _ in mapping.email_queries(sobject, columns, emails, prefix)]
         for rows in self._pool.map(self.connection.query, queries):
-            for row in rows:
-                out.setdefault((row.get("Email") or "").lower(), []).append(row)
+            for address, records in _by_address(rows).items():
+                out.setdefault(address, []).extend(records)
         return out
 
     # 2. Writing records ------------------------------------------------------------------------
@@ -663,6 +691,14 @@ class SalesforceWriter(CrmLane):
                               t.body.get("type"), refusal)
                     crm_tasks.refused(s, t.id, refusal, now)
         return True
+
+
+def _by_address(rows: list[dict]) -> dict[str, list[dict]]:
+    """Query records by their email, lower-cased as Handoff keeps emails."""
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault((row.get("Email") or "").lower(), []).append(row)
+    return out
 
 
 def _reason(code: str | None, lang: str) -> str:
