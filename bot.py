@@ -116,6 +116,7 @@ def cmd_clock(settings: Settings, args) -> int:
     scrape = metrics.serve_alone(settings, rt.db, rt.services.now, settings.METRICS_PORT) \
         if settings.METRICS_PORT else None
     stop = threading.Event()
+    quiet_garbage_collector()
     rt.start_background(stop, scheduler=True)
     on_sigterm()
     try:
@@ -138,6 +139,7 @@ def cmd_deliver(settings: Settings, args) -> int:
     os.nice(DELIVERY_NICE)
     rt = build_runtime(settings, reconcile=False, web=False)  # serve reconciled the destinations already
     stop, done = threading.Event(), threading.Event()
+    quiet_garbage_collector()
     rt.start_background(stop)
     if args.wake_fd is not None:
         def parent_gone():

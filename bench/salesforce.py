@@ -47,6 +47,7 @@ from models.db import Database
 from models.events import status_of
 from models.tables import CrmSync, Lead
 from outbox.salesforce import Connection, Owners, SalesforceWriter
+from runtime import quiet_garbage_collector
 from settings import load_settings, normalize_database_url
 from standin.salesforce import TOKEN_PATH, SalesforceStandIn
 
@@ -362,7 +363,9 @@ def direct_run(n: int, ids: tuple[list[str], dict[str, str]], replay: list[tuple
 
 
 def measure(db_url: str, n: int = LEADS, rounds: int = ROUNDS) -> dict:
-    """Both scenarios on `db_url` (emptied before each round)."""
+    """Both scenarios on `db_url` (emptied before each round), in a process whose collector is quieted as the
+    delivery process's is (runtime.py `quiet_garbage_collector`)."""
+    quiet_garbage_collector()
     return {"leads": n, "rounds": rounds, FOUND: scenario_run(db_url, n, FOUND, rounds),
             BY_EMAIL: scenario_run(db_url, n, BY_EMAIL, rounds)}
 
@@ -407,7 +410,8 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             "figure. After each lane run every Lead is checked: "
             "`Handoff_Status__c` the lead's status, `Status` as `SALESFORCE_STATUS_MAP` maps it, `OwnerId` the "
             f"rep's User, and every lead's latest change recorded written. Aims (issue 15): calls within "
-            f"{CALLS_AIM:g}× the floor, wall time within {TIME_AIM:g}× of direct. The lane's time includes its "
+            f"{CALLS_AIM:g}× the floor, wall time within {TIME_AIM:g}× of direct. The lane runs in a process whose collector is quieted after start, as the delivery process's "
+            "is (`runtime.py` `quiet_garbage_collector`). The lane's time includes its "
             "database work (leasing each part, settling it), which it does while its other calls are in flight "
             "(two at once); the stand-in's work (parsing SOQL, applying writes) is in both times alike.\n",
             f"*Found*: each lead's Lead already known (its `crm_sync` row `ready` with the Lead's id, the MQL "
