@@ -3,6 +3,7 @@ salesforce-setup | salesforce status | migrate | doctor | demo | routing."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -646,6 +647,27 @@ def routing_explain(settings: Settings, text: str) -> int:
     return 0
 
 
+def cmd_privacy(settings: Settings, args) -> int:
+    """`privacy export EMAIL`: everything held about one person, as one JSON document (docs/privacy.md)."""
+    from handlers.services import utcnow
+    from models import privacy
+
+    lang = settings.LANGUAGE
+    words = args.words
+    if len(words) != 2 or words[0] != "export":
+        raise CommandError(t("cli.privacy.usage", lang))
+    try:
+        privacy.normalized(words[1])
+    except privacy.NotAnEmail:
+        raise CommandError(t("cli.privacy.not_an_email", lang, value=words[1])) from None
+    db = open_database(settings)
+    with db.begin() as session:
+        document = privacy.export(session, words[1], utcnow())
+    sys.stdout.buffer.write(json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
 def cmd_demo(settings: Settings, args) -> int:
     from standin.demo import run_demo
 
@@ -699,6 +721,9 @@ def parser() -> argparse.ArgumentParser:
                                        "the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
+    pv = sub.add_parser("privacy", help="export or erase everything held about a person (docs/privacy.md)",
+                        usage="bot.py privacy export EMAIL")
+    pv.add_argument("words", nargs=argparse.REMAINDER, metavar="export EMAIL")
     rt = sub.add_parser("routing", help="check a routing file, or see where a lead would go (docs/routing.md)",
                         usage="bot.py routing check [FILE] | routing explain 'LEAD-JSON'")
     rt.add_argument("words", nargs=argparse.REMAINDER, metavar="check [FILE] | explain 'LEAD-JSON'")
@@ -709,7 +734,8 @@ COMMANDS = {"serve": cmd_serve, "clock": cmd_clock, "deliver": cmd_deliver, "web
             "run-job": cmd_run_job, "import-leads": cmd_import, "kpi": cmd_kpi,
             "outbox": cmd_outbox, "events": cmd_events, "hubspot-setup": cmd_hubspot_setup,
             "salesforce-setup": cmd_salesforce_setup, "salesforce": cmd_salesforce,
-            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor, "routing": cmd_routing}
+            "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor, "routing": cmd_routing,
+            "privacy": cmd_privacy}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -717,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     logsafe.configure(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
     command = args.command or "serve"
-    if command in ("kpi", "outbox", "events", "doctor", "routing", "salesforce"):  # the output is the report: no migration chatter
+    if command in ("kpi", "outbox", "events", "doctor", "routing", "salesforce", "privacy"):  # the output is the report: no migration chatter
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()

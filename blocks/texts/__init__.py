@@ -2,7 +2,7 @@
 
 `t(key, lang, **params)` formats one entry. Each surface's texts are side by side in both languages in its own
 module (card.py, answers.py, outcome.py, webhook.py, kpi.py, reminders.py, digest.py, retro.py, home.py,
-handoff.py, cli.py, events.py, demo.py, doctor.py, routing.py, salesforce.py); a key starts with its surface's name where it belongs to one. A test checks that
+handoff.py, cli.py, events.py, demo.py, doctor.py, routing.py, salesforce.py, privacy.py); a key starts with its surface's name where it belongs to one. A test checks that
 every key has both languages with the same placeholders, and that no key is defined twice.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from blocks.texts import (
     home,
     kpi,
     outcome,
+    privacy,
     reminders,
     retro,
     routing,
@@ -27,7 +28,7 @@ from blocks.texts import (
 )
 
 SURFACES = (card, answers, outcome, webhook, kpi, demo, cli, events, reminders, digest, retro, home, handoff, doctor,
-            routing, salesforce)
+            routing, salesforce, privacy)
 
 
 def _merge() -> dict[str, dict[str, str]]:
