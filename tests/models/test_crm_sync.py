@@ -81,3 +81,56 @@ def test_many_leads_settle_in_one_statement_each_with_its_own_values(db):
         assert [r.written for r in rows] == [1, 1, 1] and [r.sent for r in rows] == [{"n": "101"}, {"n": "102"},
                                                                                       {"n": "103"}]
         assert [r.next_attempt_at for r in rows] == [None, None, at]
+
+
+def test_a_lease_takes_the_oldest_due_rows_once_until_it_ends(db):
+    at = jst(2026, 11, 30, 10)
+    for _ in range(5):
+        add_lead(db, mql=at)
+    with db.begin() as s:
+        dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
+        ids = list(s.scalars(select(Lead.id).order_by(Lead.id)))
+        for k, lead_id in enumerate(reversed(ids)):  # the last lead is due first
+            crm_sync.bump(s, lead_id=lead_id, now=jst(2026, 11, 30, 10, k))
+    later = jst(2026, 11, 30, 11)
+    with db.begin() as s:
+        first = [t.lead.id for t in crm_sync.take(s, dest, "lookup", later, 2, light=crm_sync.FINDING_COLUMNS)]
+        second = [t.lead.id for t in crm_sync.take(s, dest, "lookup", later, 10, light=True)]
+        assert crm_sync.take(s, dest, "lookup", later, 10) == []  # all leased
+        assert crm_sync.take(s, dest, "ready", later, 10) == []  # another state is another queue
+    assert first == [ids[4], ids[3]] and second == [ids[2], ids[1], ids[0]]
+    with db.begin() as s:  # a lease that ended (its process died): the rows are taken again, oldest first
+        again = crm_sync.take(s, dest, "lookup", jst(2026, 11, 30, 11, 2), 10)
+    assert [t.lead.id for t in again] == list(reversed(ids)) and all(t.lead.email for t in again)
+
+
+def test_concurrent_leases_never_share_a_row(db):
+    import threading
+
+    at = jst(2026, 11, 30, 10)
+    for _ in range(60):
+        add_lead(db, mql=at)
+    with db.begin() as s:
+        dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
+        crm_sync.bump_many(s, list(s.scalars(select(Lead.id))), [dest], at)
+    got: list[list[int]] = []
+    start = threading.Barrier(4)
+
+    def lane():
+        start.wait()
+        mine = []
+        while True:
+            with db.begin() as s:
+                taken = crm_sync.take(s, dest, "lookup", jst(2026, 11, 30, 11), 7, light=crm_sync.FINDING_COLUMNS)
+            if not taken:
+                break
+            mine += [t.lead.id for t in taken]
+        got.append(mine)
+
+    threads = [threading.Thread(target=lane) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    every = [lead_id for mine in got for lead_id in mine]
+    assert len(got) == 4 and len(every) == len(set(every)) == 60
