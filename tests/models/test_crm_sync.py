@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import crm_sync
 from models.tables import CrmSync, Destination, Lead
@@ -62,14 +62,20 @@ def test_only_an_owning_process_turns_a_crm_on_or_off(db):
         assert not s.get(Destination, on).active
 
 
-def test_many_leads_settle_in_one_statement_each_with_its_own_values(db):
-    at = jst(2026, 11, 30, 10)
-    for _ in range(3):
+def due_leads(db, n: int, at: datetime) -> tuple[int, list[int]]:
+    """n MQLs, each with its row due at HubSpot from `at`: the destination's id and the leads' ids in order."""
+    for _ in range(n):
         add_lead(db, mql=at)
     with db.begin() as s:
         dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
         ids = list(s.scalars(select(Lead.id).order_by(Lead.id)))
         crm_sync.bump_many(s, ids, [dest], at)
+    return dest, ids
+
+
+def test_many_leads_settle_in_one_statement_each_with_its_own_values(db):
+    at = jst(2026, 11, 30, 10)
+    dest, ids = due_leads(db, 3, at)
     with db.begin() as s:
         crm_sync.found_many(s, dest, [(ids[0], "101", None), (ids[1], "102", "lead"), (ids[2], "103", None)], at)
         taken = crm_sync.take(s, dest, "ready", at, 10)
@@ -84,14 +90,11 @@ def test_many_leads_settle_in_one_statement_each_with_its_own_values(db):
 
 
 def test_a_lease_takes_the_oldest_due_rows_once_until_it_ends(db):
-    at = jst(2026, 11, 30, 10)
-    for _ in range(5):
-        add_lead(db, mql=at)
+    dest, ids = due_leads(db, 5, jst(2026, 11, 30, 10))
     with db.begin() as s:
-        dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
-        ids = list(s.scalars(select(Lead.id).order_by(Lead.id)))
-        for k, lead_id in enumerate(reversed(ids)):  # the last lead is due first
-            crm_sync.bump(s, lead_id=lead_id, now=jst(2026, 11, 30, 10, k))
+        for k, lead_id in enumerate(reversed(ids)):  # the last lead is due first (a row's time is its first bump's)
+            s.execute(update(CrmSync).where(CrmSync.lead_id == lead_id)
+                      .values(next_attempt_at=jst(2026, 11, 30, 10, k)))
     later = jst(2026, 11, 30, 11)
     with db.begin() as s:
         first = [t.lead.id for t in crm_sync.take(s, dest, "lookup", later, 2, light=crm_sync.FINDING_COLUMNS)]
@@ -107,12 +110,7 @@ def test_a_lease_takes_the_oldest_due_rows_once_until_it_ends(db):
 def test_concurrent_leases_never_share_a_row(db):
     import threading
 
-    at = jst(2026, 11, 30, 10)
-    for _ in range(60):
-        add_lead(db, mql=at)
-    with db.begin() as s:
-        dest = crm_sync.configure(s, crm_sync.HUBSPOT, "http://crm.invalid", at)
-        crm_sync.bump_many(s, list(s.scalars(select(Lead.id))), [dest], at)
+    dest, _ = due_leads(db, 60, jst(2026, 11, 30, 10))
     got: list[list[int]] = []
     start = threading.Barrier(4)
 
