@@ -472,7 +472,9 @@ class SalesforceWriter(CrmLane):
                 leads_of.setdefault(t.lead.email_norm, []).append(t.lead.id)
         prefix = self.connection.uri_prefix()
         queries = mapping.email_queries("Lead", mapping.LEAD_COLUMNS, sorted(leads_of), prefix)
-        undecided: dict[str, list[dict]] = {}
+        # an address no query can hold (none can: an email has at most 254 characters) is found nowhere
+        asked = {address for _, chunk in queries for address in chunk}
+        undecided: dict[str, list[dict]] = {address: [] for address in leads_of if address not in asked}
         for (_, emails), rows in zip(queries, self._pool.map(self.connection.query, [q for q, _ in queries]),
                                      strict=True):
             found = _by_address(rows)
