@@ -29,6 +29,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ log = logging.getLogger("handoff.salesforce")
 
 TIMEOUT = 20.0
 LOOKUP_TAKE = 10_000  # leads whose records one pass looks for: as many as fill whole queries (~500 short emails)
+LOOKUP_CHUNK = 2_000  # leads leased at a time while the queries of the ones before are in flight
 IN_FLIGHT = 2  # collection calls at once
 WRITE_PARTS = 50  # collection calls one pass makes (10,000 leads) before lookups and Tasks get their turn
 MAX_BACKOFF = 300.0
@@ -394,12 +396,16 @@ class SalesforceWriter(CrmLane):
 
     # 1. Finding records ----------------------------------------------------------------------
     def _lookup(self) -> bool:
-        with self.db.begin() as s:
-            taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), LOOKUP_TAKE,
-                                  light=crm_sync.FINDING_COLUMNS)
-        if not taken:
-            return False
+        leased: list[int] = []
         settled: set[int] = set()
+
+        def lease(limit: int) -> list[crm_sync.Taken]:
+            """Up to `limit` more leads whose records are to be found."""
+            with self.db.begin() as s:
+                taken = crm_sync.take(s, self.destination_id, "lookup", self.now(), limit,
+                                      light=crm_sync.FINDING_COLUMNS)
+            leased.extend(t.lead.id for t in taken)
+            return taken
 
         def settle(hits: list[tuple[int, str]]) -> None:
             """These leads' records were found: ready to be written (in this pass)."""
@@ -411,14 +417,17 @@ class SalesforceWriter(CrmLane):
 
         try:
             if self.match == "external_id":
+                taken = lease(LOOKUP_TAKE)
                 hits, misses = self._by_id(taken, {t.lead.id for t in taken if t.looked_again})
                 settle(hits)
             else:
-                misses = self._by_email(taken, settle)
+                misses = self._by_email(lease, settle)
         except (Paused, Refused) as trouble:
             pause = trouble if isinstance(trouble, Paused) else self._refused(trouble)
-            self._hold([t.lead.id for t in taken if t.lead.id not in settled], pause)
+            self._hold([lead_id for lead_id in leased if lead_id not in settled], pause)
             return bool(settled)
+        if not leased:
+            return False
         now = self.now()
         with self.db.begin() as s:
             for why, ids in misses.items():
@@ -460,26 +469,60 @@ class SalesforceWriter(CrmLane):
                     out[key] = row.get("ConvertedContactId") if row.get("IsConverted") else row["Id"]
         return out
 
-    def _by_email(self, taken: list[crm_sync.Taken], settle: Callable[[list[tuple[int, str]]], None]
-                  ) -> dict[str, list[int]]:
-        """Each email's Leads, IN_FLIGHT queries at once; the leads an unconverted or converted Lead decides
-        (models/salesforce.py `choose`: no Contact could change that) are settled as each query answers, while
-        the next ones are in flight. Then the Contacts of the emails no Lead decided. Returns the leads found
-        nowhere, by why."""
+    def _by_email(self, lease: Callable[[int], list[crm_sync.Taken]],
+                  settle: Callable[[list[tuple[int, str]]], None]) -> dict[str, list[int]]:
+        """Each email's Leads, IN_FLIGHT queries at once, the leads leased LOOKUP_CHUNK at a time while queries
+        are in flight (up to LOOKUP_TAKE a pass). A query is sent once full (as many addresses as its URI holds);
+        the addresses left over wait for the next chunk, so the queries are as few as leasing everything first
+        would make. The leads an unconverted or converted Lead decides (models/salesforce.py `choose`: no
+        Contact could change that) are settled as each query answers. Then the Contacts of the emails no Lead
+        decided. Returns the leads found nowhere, by why."""
+        prefix = 0  # known after the first lease: a login that fails is then recorded on the leased rows
         leads_of: dict[str, list[int]] = {}
-        for t in taken:
-            if t.lead.email_norm:
-                leads_of.setdefault(t.lead.email_norm, []).append(t.lead.id)
-        prefix = self.connection.uri_prefix()
-        queries = mapping.email_queries("Lead", mapping.LEAD_COLUMNS, sorted(leads_of), prefix)
-        # an address no query can hold (none can: an email has at most 254 characters) is found nowhere
-        asked = {address for _, chunk in queries for address in chunk}
-        undecided: dict[str, list[dict]] = {address: [] for address in leads_of if address not in asked}
-        for (_, emails), rows in zip(queries, self._pool.map(self.connection.query, [q for q, _ in queries]),
-                                     strict=True):
-            found = _by_address(rows)
+        missing: list[int] = []
+        undecided: dict[str, list[dict]] = {}
+        waiting: list[str] = []  # leased addresses not in a query yet, in lease order
+        ready: deque[tuple[str, list[str]]] = deque()  # full queries, not sent yet
+        going: deque = deque()  # (answer to come, the addresses it asks for)
+        room, more = LOOKUP_TAKE, True
+        while True:
+            while len(going) < IN_FLIGHT and (ready or more or waiting):
+                if ready:
+                    soql, chunk = ready.popleft()
+                    going.append((self._pool.submit(self.connection.query, soql), chunk))
+                    continue
+                if more:
+                    want = min(LOOKUP_CHUNK, room)
+                    taken = lease(want)
+                    room -= len(taken)
+                    more = len(taken) == want and room > 0
+                    for t in taken:
+                        address = t.lead.email_norm
+                        if not address:
+                            missing.append(t.lead.id)
+                        elif address in leads_of:
+                            leads_of[address].append(t.lead.id)
+                        else:
+                            leads_of[address] = [t.lead.id]
+                            waiting.append(address)
+                if not waiting:
+                    continue
+                prefix = prefix or self.connection.uri_prefix()
+                queries = mapping.email_queries("Lead", mapping.LEAD_COLUMNS, waiting, prefix)
+                asked = {address for _, chunk in queries for address in chunk}
+                # an address no query can hold (none can: an email has at most 254 characters) is found nowhere
+                undecided.update((address, []) for address in waiting if address not in asked)
+                if more and queries:  # the last query may have room left: its addresses wait for the next chunk
+                    *full, (_, waiting) = queries
+                else:
+                    full, waiting = queries, []
+                ready.extend(full)
+            if not going:
+                break
+            answer, chunk = going.popleft()
+            found = _by_address(answer.result())
             hits = []
-            for address in emails:
+            for address in chunk:
                 records = found.get(address, [])
                 if any(not r.get("IsConverted") or r.get("ConvertedContactId") for r in records):
                     record_id = mapping.choose(records, [])[0]
@@ -487,8 +530,9 @@ class SalesforceWriter(CrmLane):
                 else:
                     undecided[address] = records
             settle(hits)
-        contacts = self._found("Contact", mapping.CONTACT_COLUMNS, sorted(undecided), prefix)
-        hits, missing = [], [t.lead.id for t in taken if not t.lead.email_norm]
+        contacts = self._found("Contact", mapping.CONTACT_COLUMNS, sorted(undecided),
+                               prefix or self.connection.uri_prefix()) if undecided else {}
+        hits = []
         for address, records in undecided.items():
             chosen = mapping.choose(records, contacts.get(address, []))
             if chosen:

@@ -35,8 +35,14 @@ def lookup(connection, leads):
 
     writer._pool = ThreadPoolExecutor(2)
     settled: list[list[tuple[int, str]]] = []
+    remaining = list(leads)
+
+    def lease(limit: int):
+        got = remaining[:limit]
+        del remaining[:limit]
+        return got
     try:
-        missing = writer._by_email(leads, settled.append)
+        missing = writer._by_email(lease, settled.append)
     finally:
         writer._pool.shutdown()
     return settled, missing
@@ -67,3 +73,18 @@ def test_an_address_no_query_can_hold_is_found_nowhere_not_taken_again_and_again
     connection = TableConnection({}, prefix=mapping.URI_LIMIT - mapping.HEADROOM - 100)
     settled, missing = lookup(connection, [taken(1, "x" * 200 + "@example.com")])
     assert settled == [[]] and missing == {"no Salesforce Lead or Contact with this email": [1]}
+
+
+def test_leased_a_chunk_at_a_time_the_queries_are_as_few_as_leasing_all_at_once(monkeypatch):
+    import outbox.salesforce as lane
+
+    monkeypatch.setattr(lane, "LOOKUP_CHUNK", 7)  # chunks that end in the middle of a query
+    prefix = mapping.URI_LIMIT - mapping.HEADROOM - 300  # room for about ten addresses a query
+    addresses = [f"l{i}@example.com" for i in range(45)]
+    records = {a: [{"Id": f"00Q{i:012d}AAA", "Email": a, "IsConverted": False}] for i, a in enumerate(addresses)}
+    connection = TableConnection(records, prefix=prefix)
+    settled, missing = lookup(connection, [taken(i, a) for i, a in enumerate(addresses)])
+    at_once = mapping.email_queries("Lead", mapping.LEAD_COLUMNS, addresses, prefix)
+    assert len(connection.asked) == len(at_once) and len(at_once) >= 4
+    assert sorted(hit for part in settled for hit in part) == [(i, f"00Q{i:012d}AAA") for i in range(45)]
+    assert missing == {"no Salesforce Lead or Contact with this email": []}
