@@ -247,7 +247,7 @@ class _ProcessFiles:
     The library creates a process's file and only then sizes it, so a scrape that lands in between (a child
     counting its first Slack call) finds a file of 0 bytes, and the library's reader fails on it, taking the
     whole scrape down with it. Such a file holds nothing yet: it is left out of this scrape, and the next one
-    reads it. A file that vanished since the listing (a dead process's file removed) is left out the same way."""
+    reads it. A file removed between the listing and its size being read is left out too."""
 
     def __init__(self, mp):
         self.mp = mp
