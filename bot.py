@@ -721,7 +721,7 @@ def parser() -> argparse.ArgumentParser:
                                        "the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
-    pv = sub.add_parser("privacy", help="export or erase everything held about a person (docs/privacy.md)",
+    pv = sub.add_parser("privacy", help="export everything held about a person (docs/privacy.md)",
                         usage="bot.py privacy export EMAIL")
     pv.add_argument("words", nargs=argparse.REMAINDER, metavar="export EMAIL")
     rt = sub.add_parser("routing", help="check a routing file, or see where a lead would go (docs/routing.md)",

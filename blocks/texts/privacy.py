@@ -1,12 +1,9 @@
-"""Personal data: `privacy export`, `privacy erase`, `privacy log` on the command line (docs/privacy.md)."""
+"""Personal data: `privacy export` on the command line (docs/privacy.md)."""
 from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
-    "cli.privacy.usage": {
-        "en": "usage: bot.py privacy export EMAIL | privacy erase EMAIL | privacy erase --external-id ID "
-              "[--suppress] [--yes] | privacy log",
-        "ja": "使い方: bot.py privacy export メールアドレス | privacy erase メールアドレス | privacy erase "
-              "--external-id ID [--suppress] [--yes] | privacy log"},
+    "cli.privacy.usage": {"en": "usage: bot.py privacy export EMAIL",
+                          "ja": "使い方: bot.py privacy export メールアドレス"},
     "cli.privacy.not_an_email": {
         "en": "{value!r} is not an email address: give the person's email, e.g. taro@example.co.jp",
         "ja": "{value!r} はメールアドレスではありません。本人のメールアドレスを指定してください(例: taro@example.co.jp)"},
