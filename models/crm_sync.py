@@ -254,10 +254,11 @@ def written_bulk(session: Session, destination_id: int, done: list[tuple[int, in
     for lead_id, want in done:
         by_want.setdefault(want, []).append(lead_id)
     for want, ids in by_want.items():
-        session.execute(_SETTLED, {"dest": destination_id, "ids": ids, "b_want": want, "b_now": now})
+        session.execute(_settled(), {"dest": destination_id, "ids": ids, "b_want": want, "b_now": now})
 
 
-def _settled_statement():
+@lru_cache(maxsize=1)
+def _settled():
     """Written up to `b_want`: done, or (changed meanwhile, `want` above it) due again at once."""
     t = CrmSync.__table__
     want = bindparam("b_want", type_=t.c.want.type)
@@ -266,8 +267,6 @@ def _settled_statement():
                     updated_at=bindparam("b_now", type_=UTCDateTime()),
                     next_attempt_at=case((t.c.want > want, bindparam("b_now", type_=UTCDateTime())), else_=None)))
 
-
-_SETTLED = _settled_statement()
 
 
 def refused(session: Session, destination_id: int, lead_id: int, why: str, now: datetime) -> None:

@@ -68,7 +68,7 @@ def status_of(lead: Lead) -> str:
     return "new"
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
@@ -78,10 +78,10 @@ def snapshot(lead: Lead) -> dict:
         "id": lead.id, "external_id": lead.external_id, "email": lead.email, "name": lead.name,
         "company": lead.company, "title": lead.title, "source": lead.source, "score": lead.score,
         "status": status_of(lead), "owner": lead.owner, "team": lead.team, "qualified_by": lead.qualified_by,
-        "mql_at": _iso(lead.mql_at),
-        "claim_due": _iso(lead.claim_due), "claimed_at": _iso(lead.claimed_at),
-        "contacted_at": _iso(lead.contacted_at), "sql_at": _iso(lead.sql_at), "won_at": _iso(lead.won_at),
-        "lost_at": _iso(lead.lost_at), "lost_reason": lead.lost_reason, "disqualified_at": _iso(lead.disqualified_at),
+        "mql_at": iso(lead.mql_at),
+        "claim_due": iso(lead.claim_due), "claimed_at": iso(lead.claimed_at),
+        "contacted_at": iso(lead.contacted_at), "sql_at": iso(lead.sql_at), "won_at": iso(lead.won_at),
+        "lost_at": iso(lead.lost_at), "lost_reason": lead.lost_reason, "disqualified_at": iso(lead.disqualified_at),
         "disqualify_reason": lead.disqualify_reason, "card_url": lead.card_url,
     }
 
@@ -134,7 +134,7 @@ def emit_many(session: Session, changes: list[Change], now: datetime) -> list[st
 
 def _row(c: Change, lead: Lead, now: datetime) -> dict:
     """The stored event of one change: its id and body, the lead as it is now."""
-    body = {"type": c.type, "timestamp": _iso(now),
+    body = {"type": c.type, "timestamp": iso(now),
             "data": {"lead": snapshot(lead), "actor": c.actor, "reason": c.reason, "note": c.note, **(c.extra or {})}}
     return {"event_id": f"evt_{uuid.uuid4().hex}", "type": c.type, "lead_id": c.lead_id, "occurred_at": now,
             "body": body}

@@ -3,7 +3,8 @@
 `export` reads, in one transaction, every lead with the person's email (compared case-insensitively, as
 Handoff keeps emails), and for each: every stored column, its history (the audit trail: every change with its
 time, actor and source), the Slack messages Handoff posted that show it, and the event deliveries and CRM
-writes that carried it. What it returns is JSON-ready (instants as ISO 8601 UTC strings).
+writes that carried it. What it returns is JSON-ready (instants as ISO 8601 UTC strings ending in Z, as in
+events).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.events import iso
 from models.outbox import Kind
 from models.tables import AuditEvent, CrmSync, CrmTask, Destination, Event, EventDelivery, Lead, OutboxMessage
 
@@ -39,9 +41,10 @@ def normalized(email: str) -> str:
 
 
 def _json(value):
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+    """Instants as events carry them (models/events.py `iso`), other values as they are."""
+    if isinstance(value, datetime):
+        return iso(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _columns(row) -> dict:
@@ -52,7 +55,7 @@ def export(session: Session, email: str, now: datetime) -> dict:
     """Everything held about the person with this email (docs/privacy.md#export)."""
     norm = normalized(email)
     leads = list(session.scalars(select(Lead).where(Lead.email_norm == norm).order_by(Lead.id)))
-    return {"email": email.strip(), "exported_at": now.isoformat(), "leads": [_lead(session, lead) for lead in leads]}
+    return {"email": email.strip(), "exported_at": iso(now), "leads": [_lead(session, lead) for lead in leads]}
 
 
 def _lead(session: Session, lead: Lead) -> dict:
