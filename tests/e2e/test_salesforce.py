@@ -351,6 +351,8 @@ def test_salesforce_status_says_where_the_write_back_stands(make_app, salesforce
     status, _ = submit(app, "lead_disqualify", c, REP, reason="spam")
     assert status == 200
     assert wait_until(lambda: "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in (sync_row(db, c).last_error or ""))
+    # the not-a-fit's Task goes after the records, in the same pass: the report is read once it is written
+    assert wait_until(lambda: [t.status for t in tasks_of(db, c)] == ["written"])
     assert salesforce.record(found)["Handoff_Status__c"] == "mql"
     for name, value in salesforce_settings(salesforce, DATABASE_URL=db.url).items():
         monkeypatch.setenv(name, value)
