@@ -52,7 +52,7 @@ def _serve(settings: Settings) -> int:
         rt.db.engine.dispose()  # the workers open their own
         on_sigterm()
         processes = t("cli.web_processes", settings.LANGUAGE, n=settings.WEB_CONCURRENCY)
-        return prefork.serve(settings, on_ready=lambda: logs.announce(
+        return prefork.serve(settings, rt.slack_identity, on_ready=lambda: logs.announce(
             t("cli.serving", settings.LANGUAGE, port=settings.PORT, mode=f"{mode}, {processes}")))
     if settings.WEB_CONCURRENCY > 1:
         log.warning("WEB_CONCURRENCY applies to HTTP mode; Socket Mode runs one web process")
@@ -77,7 +77,7 @@ def cmd_web(settings: Settings, args) -> int:
     """Started by `serve` with WEB_CONCURRENCY above 1: gunicorn's arbiter and its workers (prefork.py)."""
     import prefork
 
-    return prefork.run_web(settings, args.wake_fd, args.state, args.lifeline_fd)
+    return prefork.run_web(settings, args.wake_fd, args.state, args.lifeline_fd, json.loads(args.identity) or None)
 
 
 def connect_socket_mode(rt):
@@ -686,6 +686,7 @@ def parser() -> argparse.ArgumentParser:
     web.add_argument("--wake-fd", type=int, required=True, help="the delivery process's wake pipe, from serve")
     web.add_argument("--state", required=True, help="the file where serve keeps the delivery process's state")
     web.add_argument("--lifeline-fd", type=int, help="a pipe from serve: the web processes stop at its end")
+    web.add_argument("--identity", default="{}", help="the bot token's auth.test answer (JSON), as serve checked it")
     rj = sub.add_parser("run-job", help="run one job once")
     rj.add_argument("name", help=" | ".join(JOBS))
     rj.add_argument("--at", help="act as if the clock read this ISO 8601 instant")

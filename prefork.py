@@ -22,6 +22,7 @@ delivery process then stops too, as every holder of its wake pipe is gone.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -47,9 +48,10 @@ STOP_SECONDS = GRACEFUL_SECONDS + 5  # how long `serve` waits for the web proces
 
 
 # serve: the supervisor ------------------------------------------------------------------------------
-def serve(settings: Settings, on_ready=None) -> int:
+def serve(settings: Settings, slack_identity: dict | None, on_ready=None) -> int:
     """Run the delivery process and the pre-forked web processes until SIGTERM / Ctrl-C (KeyboardInterrupt)
-    or until the web processes stop by themselves; the exit code."""
+    or until the web processes stop by themselves; the exit code. `slack_identity`: the token's auth.test
+    answer `serve` got when it checked it, handed to every worker (ops/slack_client.py IdentifiedWebClient)."""
     from outbox.process import DeliveryProcess, publish_state, terminate
 
     workdir = tempfile.mkdtemp(prefix="handoff-serve-")
@@ -60,7 +62,8 @@ def serve(settings: Settings, on_ready=None) -> int:
     try:
         web = subprocess.Popen(
             [sys.executable, str(ROOT / "bot.py"), "web", "--wake-fd", str(delivery.wake_fd),
-             "--lifeline-fd", str(lifeline_read), "--state", state_path],
+             "--lifeline-fd", str(lifeline_read), "--state", state_path,
+             "--identity", json.dumps(slack_identity or {})],
             pass_fds=(delivery.wake_fd, lifeline_read), cwd=ROOT)
     except OSError:
         delivery.stop()
@@ -88,8 +91,10 @@ def serve(settings: Settings, on_ready=None) -> int:
 class WebApplication(BaseApplication):
     """gunicorn's application: its settings, and in each worker (after the fork) the runtime it serves."""
 
-    def __init__(self, settings: Settings, wake_fd: int, state_path: str, lifeline_fd: int | None):
+    def __init__(self, settings: Settings, wake_fd: int, state_path: str, lifeline_fd: int | None,
+                 slack_identity: dict | None = None):
         self.settings, self.wake_fd, self.state_path, self.lifeline_fd = settings, wake_fd, state_path, lifeline_fd
+        self.slack_identity = slack_identity
         self.runtime = None
         super().__init__()
 
@@ -139,8 +144,9 @@ class WebApplication(BaseApplication):
         from outbox.process import DeliveryHandle
         from runtime import build_runtime, quiet_garbage_collector
 
-        # `serve` migrated, reconciled the destinations and checked the token once, before forking
-        rt = build_runtime(self.settings, verify_token=False, reconcile=False)
+        # `serve` migrated, reconciled the destinations and checked the token once, before forking: the worker
+        # keeps its auth.test answer, and asks Slack nothing before answering its first request
+        rt = build_runtime(self.settings, verify_token=False, reconcile=False, slack_identity=self.slack_identity)
         rt.services.delivery = DeliveryHandle(self.wake_fd, self.state_path)
         self.runtime = rt
         quiet_garbage_collector()
@@ -188,8 +194,9 @@ def _serve(server) -> None:
             raise
 
 
-def run_web(settings: Settings, wake_fd: int, state_path: str, lifeline_fd: int | None) -> int:
+def run_web(settings: Settings, wake_fd: int, state_path: str, lifeline_fd: int | None,
+            slack_identity: dict | None = None) -> int:
     """`bot.py web` (started by `serve`): gunicorn's arbiter until SIGTERM."""
     os.set_blocking(wake_fd, False)
-    WebApplication(settings, wake_fd, state_path, lifeline_fd).run()
+    WebApplication(settings, wake_fd, state_path, lifeline_fd, slack_identity).run()
     return 0

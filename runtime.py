@@ -48,6 +48,7 @@ class Runtime:
     stop: threading.Event | None = None  # set by start_background: ends the sender
     scheduler: BaseScheduler | None = None  # the APScheduler started by start_background, if any
     delivery: DeliveryProcess | None = None  # serve's delivery process, started by start_delivery_process
+    slack_identity: dict | None = None  # the bot token's auth.test answer, when it was checked
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until every acknowledged Slack request has finished its work (deploys, the demo): the clicks
@@ -205,8 +206,11 @@ def salesforce_writer(settings: Settings, db, destination_id: int, now: Callable
 
 
 def build_runtime(settings: Settings, db: Database | None = None, now: Callable[[], datetime] | None = None,
-                  verify_token: bool = True, reconcile: bool = True, web: bool = True) -> Runtime:
-    """`reconcile`: this process owns where changes go (serve, clock): the endpoints and CRMs in the database
+                  verify_token: bool = True, reconcile: bool = True, web: bool = True,
+                  slack_identity: dict | None = None) -> Runtime:
+    """`verify_token`: check the bot token with `auth.test` now (a one-line error if Slack refuses it), unless
+    `slack_identity` is that answer already (a pre-forked web worker is given `serve`'s, prefork.py).
+    `reconcile`: this process owns where changes go (serve, clock): the endpoints and CRMs in the database
     become those of its settings. A one-off command leaves them as they are (docs/events.md).
     `web`: build Bolt and the WSGI app; the delivery process only sends (outbox/process.py)."""
     from handlers.actions import click_work
@@ -216,7 +220,7 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
     from models import crm_sync, events
     from outbox.events import EventSender
     from outbox.hubspot import HubSpotWriter
-    from outbox.sender import Sender
+    from outbox.sender import Sender, make_client
 
     db = db or open_database(settings)
     now = now or utcnow
@@ -239,10 +243,12 @@ def build_runtime(settings: Settings, db: Database | None = None, now: Callable[
         return Runtime(settings, db, services, None, None)
     if settings.SLACK_BOT_TOKEN:
         listeners = ListenerPool(max_workers=8)
-        try:
-            bolt = build_bolt_app(services, verify_token=verify_token, listeners=listeners)
-        except Exception as exc:  # auth.test failed: a bad token or no route to Slack
-            raise StartupError(t("cli.token_refused", settings.LANGUAGE, url=settings.SLACK_API_URL,
-                                 error=exc)) from None
+        if verify_token and slack_identity is None:
+            try:
+                slack_identity = make_client(settings).auth_test().data
+            except Exception as exc:  # auth.test failed: a bad token or no route to Slack
+                raise StartupError(t("cli.token_refused", settings.LANGUAGE, url=settings.SLACK_API_URL,
+                                     error=exc)) from None
+        bolt = build_bolt_app(services, slack_identity, listeners=listeners)
     http = build_flask_app(services, None if settings.socket_mode else bolt)
-    return Runtime(settings, db, services, bolt, http, listeners)
+    return Runtime(settings, db, services, bolt, http, listeners, slack_identity=slack_identity)

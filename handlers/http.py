@@ -80,11 +80,13 @@ def _timed(fn):
     return run
 
 
-def build_bolt_app(services, verify_token: bool = True, listeners: ListenerPool | None = None) -> App:
+def build_bolt_app(services, identity: dict | None, listeners: ListenerPool | None = None) -> App:
+    """`identity`: the token's `auth.test` answer, checked by the caller (runtime.py); Bolt keeps it instead of
+    asking Slack again. None (a one-off command that answers no request): Bolt would ask on a first request."""
     s = services.settings
     listeners = listeners or ListenerPool(max_workers=8)
     app = App(signing_secret=s.SLACK_SIGNING_SECRET or "",  # the token travels in the client
-              client=make_client(s), token_verification_enabled=verify_token,
+              client=make_client(s, identity), token_verification_enabled=identity is not None,
               request_verification_enabled=not s.socket_mode,
               # Listeners ack on the request thread; slow work goes to lazy listeners on the executor, and a
               # click's work to the click queue (handlers/clicks.py), written down on the same threads.

@@ -76,7 +76,7 @@ from blocks.texts import t
 from models import outbox as queue
 from models.db import Database
 from models.tables import Lead, OutboxMessage
-from ops.slack_client import CountedWebClient
+from ops.slack_client import CountedWebClient, IdentifiedWebClient
 from outbox.deliveries import REGISTRY
 from outbox.deliveries.base import Context, Delivery, Message, Outcome
 
@@ -114,11 +114,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_client(settings: Settings) -> WebClient:
+def make_client(settings: Settings, identity: dict | None = None) -> WebClient:
     """A Web API client that honours SLACK_API_URL; retries are the outbox's job. Each call is counted in
-    `handoff_slack_calls_total` (ops/slack_client.py)."""
-    return CountedWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=10,
-                            retry_handlers=[])
+    `handoff_slack_calls_total` (ops/slack_client.py). `identity`: the token's `auth.test` answer, known
+    already (`IdentifiedWebClient`)."""
+    options = {"token": settings.SLACK_BOT_TOKEN, "base_url": settings.SLACK_API_URL, "timeout": 10,
+               "retry_handlers": []}
+    if identity is not None:
+        return IdentifiedWebClient(identity=identity, **options)
+    return CountedWebClient(**options)
 
 
 class TokenBucket:

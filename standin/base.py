@@ -15,6 +15,7 @@ class QuietServer(ThreadingHTTPServer):
     make it) is what a real service meets too, not an error of the stand-in; any other error is printed."""
 
     daemon_threads = True
+    request_queue_size = 128  # a real service takes a burst of connections; socketserver's 5 drops SYNs (1 s waits)
 
     def handle_error(self, request, client_address) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError, …
