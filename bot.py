@@ -648,23 +648,89 @@ def routing_explain(settings: Settings, text: str) -> int:
 
 
 def cmd_privacy(settings: Settings, args) -> int:
-    """`privacy export EMAIL`: everything held about one person, as one JSON document (docs/privacy.md)."""
+    """`privacy export EMAIL`, `privacy erase EMAIL | --external-id ID [--suppress] [--yes]`, `privacy log`
+    (docs/privacy.md)."""
     from handlers.services import utcnow
     from models import privacy
 
     lang = settings.LANGUAGE
-    words = args.words
-    if len(words) != 2 or words[0] != "export":
+    words = list(args.words)
+    verb = words.pop(0) if words else None
+    if verb == "log" and not words:
+        return _privacy_log(settings)
+    if verb == "erase":
+        return _privacy_erase(settings, words)
+    if verb != "export" or len(words) != 1:
         raise CommandError(t("cli.privacy.usage", lang))
-    try:
-        privacy.normalized(words[1])
-    except privacy.NotAnEmail:
-        raise CommandError(t("cli.privacy.not_an_email", lang, value=words[1])) from None
+    _email_or_refuse(words[0], lang)
     db = open_database(settings)
     with db.begin() as session:
-        document = privacy.export(session, words[1], utcnow())
+        document = privacy.export(session, words[0], utcnow())
     sys.stdout.buffer.write(json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
     sys.stdout.flush()
+    return 0
+
+
+def _email_or_refuse(value: str, lang: str) -> None:
+    from models import privacy
+
+    try:
+        privacy.normalized(value)
+    except privacy.NotAnEmail:
+        raise CommandError(t("cli.privacy.not_an_email", lang, value=value)) from None
+
+
+def _privacy_erase(settings: Settings, words: list[str]) -> int:
+    """Erase one person (by email or external id) in one transaction; ask first on a terminal unless --yes."""
+    from handlers.services import utcnow
+    from models import privacy
+
+    lang = settings.LANGUAGE
+    flags = {w for w in words if w in ("--suppress", "--yes")}
+    rest = [w for w in words if w not in flags]
+    email = external_id = None
+    if len(rest) == 2 and rest[0] == "--external-id" and rest[1].strip():
+        external_id = rest[1]
+    elif len(rest) == 1 and not rest[0].startswith("--"):
+        email = rest[0]
+        _email_or_refuse(email, lang)
+    else:
+        raise CommandError(t("cli.privacy.usage", lang))
+    who = email if email is not None else f"external_id {external_id}"
+    db = open_database(settings)
+    if "--yes" not in flags and sys.stdin.isatty():
+        with db.begin() as session:
+            ids = privacy.leads_of(session, email=email, external_id=external_id if email is None else None)
+        answer = input(t("cli.privacy.confirm", lang, who=who, n=len(ids), ids=_ids(ids))).strip().lower()
+        if answer not in ("y", "yes", "はい"):
+            print(t("cli.privacy.not_erased", lang))
+            return 1
+    done = db.transact(lambda session: privacy.erase_person(
+        session, email=email, external_id=external_id, suppress_it="--suppress" in flags, how="cli", now=utcnow()))
+    print(t("cli.privacy.erased", lang, n=len(done.lead_ids), ids=_ids(done.lead_ids)))
+    if done.suppressed:
+        print(t("cli.privacy.suppressed", lang))
+    return 0
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids) or "-"
+
+
+def _privacy_log(settings: Settings) -> int:
+    """The erasures, newest first: when, how, how many leads and their ids; never an email."""
+    from models import privacy
+    from models.events import iso
+
+    db = open_database(settings)
+    with db.begin() as session:
+        rows = privacy.erasures(session)
+    if not rows:
+        print(t("cli.privacy.log_empty", settings.LANGUAGE))
+    for row in rows:
+        print(t("cli.privacy.log_line", settings.LANGUAGE, at=iso(row.at), how=row.how, n=row.leads,
+                ids=_ids(list(row.lead_ids or [])),
+                suppressed=t("cli.privacy.log_suppressed", settings.LANGUAGE) if row.suppressed else ""))
     return 0
 
 
@@ -672,6 +738,9 @@ def cmd_demo(settings: Settings, args) -> int:
     from standin.demo import run_demo
 
     return run_demo(settings)
+
+
+PRIVACY_USAGE = "bot.py privacy export EMAIL | privacy erase EMAIL | --external-id ID [--suppress] [--yes] | privacy log"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -722,9 +791,9 @@ def parser() -> argparse.ArgumentParser:
                                        "the endpoints")
     dr.add_argument("--before-serve", action="store_true", help="`make run`: show what fails, but exit 0")
     sub.add_parser("demo", help="the product offline against the local Slack stand-in")
-    pv = sub.add_parser("privacy", help="export everything held about a person (docs/privacy.md)",
-                        usage="bot.py privacy export EMAIL")
-    pv.add_argument("words", nargs=argparse.REMAINDER, metavar="export EMAIL")
+    pv = sub.add_parser("privacy", help="export or erase everything held about a person (docs/privacy.md)",
+                        usage=PRIVACY_USAGE)
+    pv.add_argument("words", nargs=argparse.REMAINDER, metavar="export EMAIL | erase … | log")
     rt = sub.add_parser("routing", help="check a routing file, or see where a lead would go (docs/routing.md)",
                         usage="bot.py routing check [FILE] | routing explain 'LEAD-JSON'")
     rt.add_argument("words", nargs=argparse.REMAINDER, metavar="check [FILE] | explain 'LEAD-JSON'")

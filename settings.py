@@ -63,6 +63,9 @@ _HINTS = {
     "SALESFORCE_API_BUDGET": "use a share of the daily API requests above 0 and at most 1, e.g. 0.8",
     "METRICS_TOKEN": "use a long random string of letters, digits and - . _ ~ + /, e.g. from `openssl rand -hex 32`",
     "LOG_FORMAT": "use text or json",
+    "PRIVACY_TOKEN": "use a random string of at least 32 letters, digits and - . _ ~ + /, e.g. from "
+                     "`openssl rand -hex 32`",
+    "RETENTION_DAYS": "use a whole number of days, 0 to keep leads until they are erased by hand",
     "METRICS_PORT": "use a TCP port number between 1 and 65535, other than PORT, or leave it empty",
 }
 
@@ -195,13 +198,17 @@ class Settings(BaseSettings):
     METRICS_TOKEN: str | None = None
     METRICS_PORT: int | None = Field(None, ge=1, le=65535)
     LOG_FORMAT: Literal["text", "json"] = "text"
+    # Personal data (docs/privacy.md): the bearer token POST /hooks/privacy asks for (unset: the endpoint is off),
+    # and the days without activity after which the daily `retention` job erases a lead (0: keep).
+    PRIVACY_TOKEN: str | None = None
+    RETENTION_DAYS: int = Field(0, ge=0, le=36_500)
     # Teams and routing (docs/routing.md): a YAML file of teams and the rules that route MQLs to them, read and
     # checked at start (`routing`); unset, Handoff is the one team the settings above describe.
     ROUTING_FILE: str | None = None
 
     @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HANDOFF_CHANNEL",
                      "DIGEST_CHANNEL", "MARKETING_CHANNEL", "LEAD_WEBHOOK_TOKEN", "METRICS_TOKEN", "ROUTING_FILE",
-                     mode="before")
+                     "PRIVACY_TOKEN", mode="before")
     @classmethod
     def _empty_is_unset(cls, v):
         if isinstance(v, str) and not v.strip():
@@ -226,6 +233,13 @@ class Settings(BaseSettings):
     @classmethod
     def _no_port(cls, v):
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("PRIVACY_TOKEN")
+    @classmethod
+    def _privacy_token(cls, v):
+        if v is not None and len(v) < 32:
+            raise ValueError(f"{len(v)} characters; it lets whoever holds it erase leads, so it must have at least 32")
+        return cls._metrics_token(v)
 
     @field_validator("METRICS_TOKEN")
     @classmethod
@@ -426,6 +440,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required when "
                                  "SALESFORCE_LOGIN_URL is set: the consumer key and secret of the External Client "
                                  "App whose client credentials flow gives Handoff its token")
+        return self
+
+    @model_validator(mode="after")
+    def _privacy_token_apart(self):
+        if self.PRIVACY_TOKEN and self.PRIVACY_TOKEN == self.LEAD_WEBHOOK_TOKEN:
+            raise ValueError("PRIVACY_TOKEN is the same as LEAD_WEBHOOK_TOKEN: whoever may send leads must not be "
+                             "able to erase them; give the privacy endpoint a token of its own")
         return self
 
     @model_validator(mode="after")

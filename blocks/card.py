@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from blocks.format import button, clip, duration, escape, local_time, plain, reason_label, who
 from blocks.ids import ActionId, BlockId
+from blocks.privacy import erased_card
 from blocks.texts import t
 from models.clock import BusinessClock
 from models.handover import HANDED
@@ -48,7 +49,9 @@ def routed_line(lead: Lead, team_name: str | None, lang: str) -> dict | None:
 def card(lead: Lead, lang: str, clock: BusinessClock, team_name: str | None = None,
          handed_name: str | None = None) -> tuple[str, list[dict]]:
     """The card's fallback text and blocks for the lead as it stands now (`team_name`: its team's, when
-    routed; `handed_name`: the team its SQL was handed to)."""
+    routed; `handed_name`: the team its SQL was handed to). An erased lead's card shows no personal data."""
+    if lead.erased_at is not None:
+        return erased_card(lead, lang, clock)
     company, name, blocks = _who(lead, lang, "card.header")
     attrs = list((lead.attributes or {}).items())[:MAX_ATTRIBUTES]
     if attrs:
@@ -137,6 +140,8 @@ def handover_card(lead: Lead, lang: str, clock: BusinessClock, from_team: str | 
                   to_team: str | None) -> tuple[str, list[dict]]:
     """The card of an SQL handed to the next team: who qualified it and their note, the lead's history so far,
     and the claim button (then, once claimed, the owner's controls)."""
+    if lead.erased_at is not None:
+        return erased_card(lead, lang, clock)
     tz = clock.tz
     company, name, blocks = _who(lead, lang, "card.handover.header")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t(

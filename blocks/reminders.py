@@ -107,7 +107,10 @@ def message(action: str, lead: Lead, payload: dict, now: datetime, lang: str,
 
 
 def still_relevant(action: str, lead: Lead, payload: dict) -> bool:
-    """Whether the message still has a reason to be sent now (nothing stale ever goes out)."""
+    """Whether the message still has a reason to be sent now (nothing stale ever goes out; nothing about a lead
+    whose person was erased)."""
+    if lead.erased_at is not None:
+        return False
     user = payload.get("user")
     if action == "quality":
         return lead.quality is None and lead.claimed_by == user

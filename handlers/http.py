@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 import handlers
 from blocks.texts import t
-from handlers import status_hook, webhook
+from handlers import privacy_hook, status_hook, webhook
 from models import clicks, crm_sync, crm_tasks, events
 from models import outbox as queue
 from models.db import is_transient, sqlstate
@@ -110,6 +110,7 @@ def build_flask_app(services, bolt_app: App | None) -> Flask:
 
     webhook.register(flask_app, services)
     status_hook.register(flask_app, services)
+    privacy_hook.register(flask_app, services)
 
     @flask_app.errorhandler(Exception)
     def unexpected(exc):

@@ -62,13 +62,16 @@ def parse_body(raw: bytes, tz, score_property: str = "hubspotscore") -> tuple[li
     return items, isinstance(data, dict) and "leads" in data, 0, None
 
 
-def authorized_body(settings) -> bytes | Response:
-    """The request's body, read once its bearer token (LEAD_WEBHOOK_TOKEN) is right and its size is allowed;
-    else the answer to give (503 unset, 401, 413). Shared by /hooks/leads and /hooks/status."""
+def authorized_body(settings, token: str | None = None, unset: int = 503) -> bytes | Response:
+    """The request's body, read once its bearer token (LEAD_WEBHOOK_TOKEN, or `token`) is right and its size is
+    allowed; else the answer to give (`unset` while no token is set, 401, 413). Shared by /hooks/leads,
+    /hooks/status and (with PRIVACY_TOKEN, 404 unset) /hooks/privacy."""
     lang = settings.LANGUAGE
-    expected = settings.LEAD_WEBHOOK_TOKEN
+    expected = token if token is not None else settings.LEAD_WEBHOOK_TOKEN
     if not expected:
-        return json_answer(503, {"error": t("api.not_configured", lang)})
+        if unset == 404:
+            return json_answer(404, {"error": t("api.not_found", lang)})
+        return json_answer(unset, {"error": t("api.not_configured", lang)})
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
         return json_answer(401, {"error": t("api.unauthorized", lang)})
@@ -109,7 +112,8 @@ def register(flask_app, services) -> None:
             return json_answer(422, {"errors": [{"field": error.field, "message": t(error.key, lang, **error.params)}]})
         services.notify()
 
-        answers = [{"id": r.id, "status": r.status, "created": r.created} for r in results]
+        answers = [{"id": r.id, "status": r.status, "created": r.created} if r.id is not None
+                   else {"status": r.status, "created": False} for r in results]
         any_created = any(r.created for r in results)
         if not is_batch:
             return json_answer(201 if any_created else 200, answers[0])

@@ -37,6 +37,7 @@ class Type:
     CLAIM_BREACHED = "sla.claim_breached"
     CONTACT_BREACHED = "sla.contact_breached"
     HANDED_OVER = "lead.handed_over"
+    ERASED = "lead.erased"  # the person was erased (docs/privacy.md): data.lead holds only id and external_id
 
 
 ALL_TYPES = tuple(v for k, v in vars(Type).items() if k.isupper())
@@ -132,6 +133,16 @@ def emit_many(session: Session, changes: list[Change], now: datetime) -> list[st
     return [r["event_id"] for r in rows]
 
 
+def emit_erased(session: Session, leads: list[tuple[int, str | None]], now: datetime) -> None:
+    """`lead.erased` for each (lead id, external id), to every active endpoint only: the CRM lanes are not
+    written for it (an erasure cancels what they still had to write, docs/privacy.md)."""
+    rows = [{"event_id": f"evt_{uuid.uuid4().hex}", "type": Type.ERASED, "lead_id": lead_id, "occurred_at": now,
+             "body": {"type": Type.ERASED, "timestamp": iso(now),
+                      "data": {"lead": {"id": lead_id, "external_id": external_id}}}}
+            for lead_id, external_id in leads]
+    _store(session, rows, now, crms=False)
+
+
 def _row(c: Change, lead: Lead, now: datetime) -> dict:
     """The stored event of one change: its id and body, the lead as it is now."""
     body = {"type": c.type, "timestamp": iso(now),
@@ -145,9 +156,11 @@ def _write_deferred(session: Session, rows: list[dict]) -> None:
         _store(session, rows, rows[-1]["occurred_at"])
 
 
-def _store(session: Session, rows: list[dict], now: datetime) -> None:
-    """Insert the events, in order, with a delivery per active endpoint and a due write-back per CRM."""
+def _store(session: Session, rows: list[dict], now: datetime, crms: bool = True) -> None:
+    """Insert the events, in order, with a delivery per active endpoint and (`crms`) a due write-back per CRM."""
     active = session.execute(select(Destination.id, Destination.kind).where(Destination.active.is_(True))).all()
+    if not crms:
+        active = [(d, kind) for d, kind in active if kind == WEBHOOK]
     endpoints = [d for d, kind in active if kind == WEBHOOK]
     activity = [d for d, kind in active if kind in crm_sync.ACTIVITY_KINDS]  # outcomes become Tasks there
     outcomes = [r for r in rows if r["type"] in TASK_TYPES] if activity else []

@@ -23,6 +23,7 @@ from models.leads import (
     AlreadyClaimed,
     AlreadyYours,
     LeadClosed,
+    LeadErased,
     LeadError,
     LeadNotFound,
     audit,
@@ -92,7 +93,7 @@ def claim_handed(session: Session, *, lead_id: int, user: str, now: datetime) ->
     won = session.execute(
         update(Lead.__table__)
         .where(Lead.id == lead_id, Lead.handed_to.is_not(None), Lead.handed_claimed_at.is_(None),
-               Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None))
+               Lead.erased_at.is_(None), Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None))
         .values(handed_claimed_at=now, handed_claimed_by=user, updated_at=now)
         .returning(Lead.handed_claim_due, Lead.handed_to)).first()
     if won is not None:
@@ -106,6 +107,8 @@ def claim_handed(session: Session, *, lead_id: int, user: str, now: datetime) ->
     lead = session.get(Lead, lead_id)
     if lead is None:
         raise LeadNotFound()
+    if lead.erased_at is not None:
+        raise LeadErased()
     if lead.handed_to is None:
         raise NotHandedOver()
     if lead.closed:

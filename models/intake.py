@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from models import events, sla
+from models import events, privacy, sla
 from models.leads import (
     IdentityConflict,
     LeadIn,
@@ -31,17 +31,35 @@ from models.teams import AccountOwner, Route, company_domain
 
 @dataclass(frozen=True)
 class IngestResult:
-    id: int
+    id: int | None  # None for a suppressed email: nothing was stored
     status: str
     created: bool
 
 
+SUPPRESSED = IngestResult(None, "suppressed", False)
+
+
 def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
            actor: str = "webhook") -> list[IngestResult]:
-    """Create or update each lead; hand off (queue one card) those that first reach the threshold.
+    """Create or update each lead; hand off (queue one card) those that first reach the threshold. An item whose
+    email was erased with suppression (docs/privacy.md) is dropped: nothing of it is stored or sent, and its
+    result says `suppressed`.
 
     Raises IdentityConflict (with the item's index) for an item that names two different leads.
     """
+    blocked = privacy.suppressed(session, [item.email for item in items])
+    if not blocked:
+        return _ingest(session, items, now, policy, actor)
+    kept = [i for i, item in enumerate(items) if item.email not in blocked]
+    try:
+        results = iter(_ingest(session, [items[i] for i in kept], now, policy, actor) if kept else [])
+    except IdentityConflict as conflict:
+        conflict.index = kept[conflict.index]
+        raise
+    return [next(results) if item.email not in blocked else SUPPRESSED for item in items]
+
+
+def _ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy, actor: str) -> list[IngestResult]:
     by_ext, by_email, inserted = resolve(session, items, now)
     owners = account_owners_of(session, items, policy, now)
     results: list[tuple[Lead, bool]] = []

@@ -79,6 +79,12 @@ class LeadNotFound(LeadError):
     key = "notice.not_found"
 
 
+class LeadErased(LeadError):
+    """The lead's person was erased (docs/privacy.md): its buttons change nothing."""
+
+    key = "notice.erased"
+
+
 class AlreadyClaimed(LeadError):
     key = "notice.already_claimed"
 
@@ -405,7 +411,7 @@ def claim(session: Session, *, lead_id: int, user: str, now: datetime, sla_polic
 
     While a round-robin offer runs, only the rep it is offered to (or a manager) may take it.
     """
-    conds = [Lead.id == lead_id, Lead.mql_at.is_not(None), Lead.claimed_at.is_(None),
+    conds = [Lead.id == lead_id, Lead.mql_at.is_not(None), Lead.claimed_at.is_(None), Lead.erased_at.is_(None),
              Lead.lost_at.is_(None), Lead.disqualified_at.is_(None), Lead.won_at.is_(None)]
     if user not in managers:
         conds.append(or_(Lead.offered_to.is_(None), Lead.offered_to == user, Lead.offer_until <= now))
@@ -420,6 +426,8 @@ def claim(session: Session, *, lead_id: int, user: str, now: datetime, sla_polic
     lead = session.get(Lead, lead_id)
     if lead is None:
         raise LeadNotFound()
+    if lead.erased_at is not None:
+        raise LeadErased()
     if lead.mql_at is None:
         raise NotHandedOff()
     if lead.claimed_by == user and not lead.closed:

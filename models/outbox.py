@@ -31,6 +31,8 @@ class Kind(StrEnum):
     RETRO = "retro"              # the monthly retro agenda: payload label, as_of
     REMINDER = "reminder"        # an SLA nag, escalation or offer: payload action, step, user
     HANDOVER_CARD = "handover_card"  # the card of an SQL handed to the next team (docs/routing.md)
+    REDACT = "redact"            # a sent message about an erased lead, edited to show no personal data: payload
+                                 # channel, ts, of (the kind it was), docs/privacy.md
 
 
 def enqueue(session: Session, *, kind: Kind, dedupe_key: str, now: datetime, channel: str | None = None,
@@ -91,9 +93,11 @@ def lease(session: Session, row_id: int, now: datetime, seconds: float = 60) -> 
     return res.rowcount == 1
 
 
-def mark_sent(session: Session, row_id: int, now: datetime, ts: str | None = None, note: str | None = None) -> None:
+def mark_sent(session: Session, row_id: int, now: datetime, ts: str | None = None, note: str | None = None,
+              channel: str | None = None) -> None:
+    """`ts` and `channel`: where Slack put the message (a DM's D… channel), for editing it later."""
     session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-        status="sent", sent_at=now, result_ts=ts, lease_until=None, last_error=note,
+        status="sent", sent_at=now, result_ts=ts, result_channel=channel, lease_until=None, last_error=note,
         attempts=OutboxMessage.attempts + 1))
 
 

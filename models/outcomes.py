@@ -22,7 +22,17 @@ from sqlalchemy.orm import Session
 
 from models import events, sla
 from models.deferred import flush_now
-from models.leads import Actor, LeadClosed, LeadError, LeadNotFound, NotAllowed, NotHandedOff, audit, queue_card_update
+from models.leads import (
+    Actor,
+    LeadClosed,
+    LeadErased,
+    LeadError,
+    LeadNotFound,
+    NotAllowed,
+    NotHandedOff,
+    audit,
+    queue_card_update,
+)
 from models.outbox import Kind, enqueue
 from models.ownership import NotClaimed, reminder
 from models.tables import AuditEvent, Lead
@@ -76,6 +86,8 @@ def check_can_record(session: Session, lead: Lead | None, *, user: str, outcome:
     """Raise the reason this user cannot record `outcome` on the lead now; else return the lead."""
     if lead is None:
         raise LeadNotFound()
+    if lead.erased_at is not None:
+        raise LeadErased()
     if lead.mql_at is None:
         raise NotHandedOff()
     if lead.closed:
@@ -155,6 +167,8 @@ def undo(session: Session, *, lead_id: int, user: str, now: datetime, managers: 
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
     if lead is None:
         raise LeadNotFound()
+    if lead.erased_at is not None:
+        raise LeadErased()
     if lead.owner != user and user not in managers:
         raise NotAllowed(user=lead.owner or "-")
     was = outcome_of(lead)
@@ -197,6 +211,8 @@ def rate_quality(session: Session, *, lead_id: int, user: str, good: bool, now: 
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
     if lead is None:
         raise LeadNotFound()
+    if lead.erased_at is not None:
+        raise LeadErased()
     if lead.claimed_by != user and user not in managers:
         raise NotAllowed(user=lead.claimed_by or "-")
     value = "good" if good else "bad"

@@ -20,6 +20,7 @@ from models.leads import (
     Actor,
     AlreadyYours,
     LeadClosed,
+    LeadErased,
     LeadError,
     LeadNotFound,
     NotAllowed,
@@ -60,6 +61,8 @@ def _locked(session: Session, lead_id: int) -> Lead:
     lead = session.scalars(select(Lead).where(Lead.id == lead_id).with_for_update()).first()
     if lead is None:
         raise LeadNotFound()
+    if lead.erased_at is not None:
+        raise LeadErased()
     if lead.mql_at is None:
         raise NotHandedOff()
     return lead

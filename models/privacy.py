@@ -1,4 +1,4 @@
-"""Personal data (docs/privacy.md): everything Handoff holds about one person, as one JSON document.
+"""Personal data (docs/privacy.md): everything Handoff holds about one person, exported or erased.
 
 `export` reads, in one transaction, every lead with the person's email (compared case-insensitively, as
 Handoff keeps emails), and for each: every stored column, its history (the audit trail: every change with its
@@ -8,15 +8,35 @@ events).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from models import events
+from models.db import insert_ignore
 from models.events import iso
-from models.outbox import Kind
-from models.tables import AuditEvent, CrmSync, CrmTask, Destination, Event, EventDelivery, Lead, OutboxMessage
+from models.leads import queue_card_update
+from models.outbox import Kind, enqueue, queue_home
+from models.tables import (
+    AuditEvent,
+    CrmSync,
+    CrmTask,
+    Destination,
+    Erasure,
+    Event,
+    EventDelivery,
+    InstallationKey,
+    Lead,
+    OutboxMessage,
+    SlaTimer,
+    Suppression,
+)
 
 # What an address looks like for `privacy export` and `privacy erase`: one @, something on both sides, no spaces.
 # Deliberately loose (what marketing tools send is stored as they send it); it refuses what is plainly not one.
@@ -124,3 +144,206 @@ def _crm(session: Session, lead_id: int) -> list[dict]:
         out.append({"crm": kind, "task_for_event": event_id, "record_id": task.record_id, "status": task.status,
                     "written_at": _json(task.written_at)})
     return out
+
+
+# Erasure ---------------------------------------------------------------------------------------------------------
+ERASED = "[erased]"  # what a stored text that held the person's data reads once they are erased
+HOW = ("cli", "http", "retention")
+KEY_NAME = "suppression"  # the installation's HMAC key of suppressed emails (installation_keys)
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What one erasure did: the leads it erased (ids), and whether the email is now suppressed."""
+
+    lead_ids: list[int]
+    suppressed: bool = False
+
+
+def leads_of(session: Session, *, email: str | None = None, external_id: str | None = None) -> list[int]:
+    """The ids of the leads held for a person, not erased yet: by email (any case), or by external id."""
+    if email is not None:
+        where = Lead.email_norm == normalized(email)
+    else:
+        where = Lead.external_id == external_id
+    return list(session.scalars(select(Lead.id).where(where, Lead.erased_at.is_(None)).order_by(Lead.id)))
+
+
+def erase_person(session: Session, *, email: str | None = None, external_id: str | None = None,
+                 suppress_it: bool = False, how: str, now: datetime) -> Erased:
+    """Erase the person with this email (any case) or external id, in the caller's transaction; `suppress_it`:
+    keep the email's keyed hash (by external id: the email of each lead found). Erasing again erases nothing."""
+    if email is not None:
+        ids = leads_of(session, email=email)
+        emails = [email] if suppress_it else []
+    else:
+        ids = leads_of(session, external_id=external_id)
+        emails = list(session.scalars(select(Lead.email_norm).where(Lead.id.in_(ids)))) if suppress_it else []
+    done = erase(session, ids, how=how, now=now, log=False)
+    for address in emails:
+        suppress(session, address, now)
+    if done.lead_ids or emails:
+        session.add(Erasure(at=now, how=how, leads=len(done.lead_ids), lead_ids=done.lead_ids,
+                            suppressed=bool(emails)))
+    return Erased(done.lead_ids, bool(emails))
+
+
+def erase(session: Session, lead_ids: list[int], *, how: str, now: datetime, log: bool = True) -> Erased:
+    """Erase these leads' personal data everywhere in the database, in the caller's transaction (docs/privacy.md):
+    the lead rows keep what is not personal (times, source, score, status, team, owners, reasons, ratings) and are
+    marked erased; every stored text that held the person's data (audit details, outbox payloads and errors,
+    event bodies and delivery errors, CRM rows) no longer does; what was still to go to the endpoints and CRMs
+    is cancelled; the Slack messages that showed them are queued to be edited; `lead.erased` goes out; the
+    erasure is logged (`log`) without the email. A lead already erased is skipped (erasing twice is harmless)."""
+    if how not in HOW:
+        raise ValueError(f"how: {how!r}")
+    leads = list(session.scalars(select(Lead).where(Lead.id.in_(sorted(set(lead_ids))), Lead.erased_at.is_(None))
+                                 .order_by(Lead.id).with_for_update().execution_options(populate_existing=True)))
+    ids = [lead.id for lead in leads]
+    if ids:
+        needles = {lead.id: _needles(lead) for lead in leads}
+        _scrub_rows(session, ids, needles)
+        _cancel_downstream(session, ids, needles)
+        _queue_edits(session, leads, now)
+        _emit_erased(session, leads, now)
+        for lead in leads:
+            _blank(lead, now)
+        session.flush()
+    if log and ids:
+        session.add(Erasure(at=now, how=how, leads=len(ids), lead_ids=ids, suppressed=False))
+    return Erased(ids)
+
+
+def _needles(lead: Lead) -> list[str]:
+    """The person's strings on this lead, lower-cased, longest first: what no stored text may hold after."""
+    values = [lead.email, lead.email_norm, lead.name, lead.company, lead.title, lead.outcome_note, lead.handed_note]
+    # an attribute's value is the person's; its name (`job_function`) is marketing's vocabulary, and stays
+    values += [v for v in (lead.attributes or {}).values() if isinstance(v, str)]
+    found = {v.strip().lower() for v in values if isinstance(v, str) and len(v.strip()) >= 2}
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(value, needles: list[str]):
+    """`value` (JSON: dicts, lists, strings, numbers) with every string that holds one of `needles` (any case)
+    replaced by ERASED; dict keys are names, not data, and stay. Returns the same object when nothing changed."""
+    if isinstance(value, str):
+        low = value.lower()
+        return ERASED if any(n in low for n in needles) else value
+    if isinstance(value, dict):
+        out = {k: scrub(v, needles) for k, v in value.items()}
+        return value if all(out[k] is value[k] for k in value) else out
+    if isinstance(value, list):
+        out = [scrub(v, needles) for v in value]
+        return value if all(a is b for a, b in zip(out, value, strict=True)) else out
+    return value
+
+
+def _scrub_rows(session: Session, ids: list[int], needles: dict[int, list[str]]) -> None:
+    """Every stored JSON and error text of these leads' rows, without the person's strings."""
+    for model, key, columns in ((AuditEvent, AuditEvent.id, ("detail",)),
+                                (OutboxMessage, OutboxMessage.id, ("payload", "last_error")),
+                                (Event, Event.id, ("body",)),
+                                (EventDelivery, EventDelivery.id, ("last_error",)),
+                                (CrmTask, CrmTask.id, ("last_error",))):
+        cols = [getattr(model, c) for c in columns]
+        changed = []
+        for row in session.execute(select(key, model.lead_id, *cols).where(model.lead_id.in_(ids))):
+            values = {c: scrub(getattr(row, c), needles[row.lead_id]) for c in columns}
+            if any(values[c] is not getattr(row, c) for c in columns):
+                changed.append({"_id": row[0], **values})
+        for values in changed:
+            row_id = values.pop("_id")
+            session.execute(update(model).where(key == row_id).values(**values))
+
+
+def _cancel_downstream(session: Session, ids: list[int], needles: dict[int, list[str]]) -> None:
+    """Nothing more goes to the endpoints or the CRMs about these leads, and their CRM rows keep nothing personal;
+    no reminder is due for them any more."""
+    session.execute(update(EventDelivery).where(EventDelivery.lead_id.in_(ids), EventDelivery.status == "pending")
+                    .values(status="cancelled", lease_until=None))
+    session.execute(update(CrmTask).where(CrmTask.lead_id.in_(ids), CrmTask.status == "pending")
+                    .values(status="cancelled", next_attempt_at=None, lease_until=None))
+    session.execute(update(CrmSync).where(CrmSync.lead_id.in_(ids))
+                    .values(sent=None, next_attempt_at=None, lease_until=None, last_error=None))
+    session.execute(delete(SlaTimer).where(SlaTimer.lead_id.in_(ids)))
+
+
+def _queue_edits(session: Session, leads: list[Lead], now: datetime) -> None:
+    """Every Slack message that showed the person, queued to be edited: the cards (re-rendered as erased), each
+    reminder, escalation, DM and marketing post (REDACT), and the owners' App Home."""
+    ids = [lead.id for lead in leads]
+    for lead in leads:
+        if lead.card_ts or lead.handed_card_ts or _card_pending(session, lead.id):
+            queue_card_update(session, lead_id=lead.id, transition="erased", now=now)
+        for user in {lead.claimed_by, lead.handed_claimed_by, lead.offered_to} - {None}:
+            queue_home(session, user, now, f"erased:{lead.id}")
+    rows = session.execute(select(OutboxMessage.id, OutboxMessage.lead_id, OutboxMessage.kind,
+                                  OutboxMessage.result_channel, OutboxMessage.channel, OutboxMessage.result_ts)
+                           .where(OutboxMessage.lead_id.in_(ids), OutboxMessage.kind.in_([str(k) for k in OWN_MESSAGES]),
+                                  OutboxMessage.status == "sent", OutboxMessage.result_ts.is_not(None)))
+    for row in rows:
+        channel = row.result_channel or row.channel
+        if not channel or channel[0] in "UW":  # sent before Handoff kept a DM's conversation: cannot be edited
+            continue
+        enqueue(session, kind=Kind.REDACT, dedupe_key=f"redact:{row.id}", now=now, lead_id=row.lead_id,
+                channel=channel, payload={"channel": channel, "ts": row.result_ts, "of": row.kind})
+
+
+def _card_pending(session: Session, lead_id: int) -> bool:
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.lead_id == lead_id, OutboxMessage.kind.in_([str(Kind.CARD_POST), str(Kind.HANDOVER_CARD)]),
+        OutboxMessage.status == "pending")) > 0
+
+
+def _emit_erased(session: Session, leads: list[Lead], now: datetime) -> None:
+    """`lead.erased` to every endpoint, carrying only the lead's id and external id (docs/events.md)."""
+    events.emit_erased(session, [(lead.id, lead.external_id) for lead in leads], now)
+
+
+def _blank(lead: Lead, now: datetime) -> None:
+    """The lead row without the person: what is kept is what KPIs, digests and retros read."""
+    lead.email = ""
+    lead.email_norm = f"erased:{lead.id}"  # unique, as every lead's is; never an address
+    lead.name = lead.company = lead.title = None
+    lead.attributes = {}
+    lead.outcome_note = lead.handed_note = None
+    lead.external_id = None  # the marketing tool may send the person again: a new lead, not this one
+    lead.erased_at = now
+
+
+# Suppression ------------------------------------------------------------------------------------------------------
+def installation_key(session: Session, now: datetime) -> bytes:
+    """The installation's random key for suppressed emails' digests, made by the first process that needs it."""
+    value = session.scalar(select(InstallationKey.value).where(InstallationKey.name == KEY_NAME))
+    if value is None:
+        insert_ignore(session, InstallationKey, {"name": KEY_NAME, "value": secrets.token_hex(32), "created_at": now})
+        value = session.scalar(select(InstallationKey.value).where(InstallationKey.name == KEY_NAME))
+    return bytes.fromhex(value)
+
+
+def digest_of(key: bytes, email: str) -> str:
+    """HMAC-SHA256 of the lower-cased email with the installation's key (hex)."""
+    return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def suppress(session: Session, email: str, now: datetime) -> bool:
+    """Keep this email's digest so that a later webhook for it stores nothing; True (also when it already was)."""
+    digest = digest_of(installation_key(session, now), email)
+    insert_ignore(session, Suppression, {"digest": digest, "created_at": now})
+    return True
+
+
+def suppressed(session: Session, emails: list[str]) -> set[str]:
+    """Which of these emails (as given) are suppressed. Reads nothing more while no email ever was."""
+    if not emails or session.scalar(select(Suppression.digest).limit(1)) is None:
+        return set()
+    key = bytes.fromhex(session.scalar(select(InstallationKey.value).where(InstallationKey.name == KEY_NAME)))
+    digests = {digest_of(key, e): e for e in emails if isinstance(e, str)}
+    held = set(session.scalars(select(Suppression.digest).where(Suppression.digest.in_(list(digests)))))
+    return {digests[d] for d in held}
+
+
+def erasures(session: Session, limit: int = 100) -> list[Erasure]:
+    """The latest erasures, newest first (`privacy log`)."""
+    return list(session.scalars(select(Erasure).order_by(Erasure.id.desc()).limit(limit)))
+

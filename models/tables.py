@@ -122,6 +122,9 @@ class Lead(Base):
     card_channel: Mapped[str | None] = mapped_column(String(32))
     card_ts: Mapped[str | None] = mapped_column(String(32))
     card_url: Mapped[str | None] = mapped_column(String(300))  # its permalink, for events and the CRM
+    # Personal data (docs/privacy.md): when the person was erased. The row stays, without anything personal, so
+    # past KPIs read the same; its buttons answer that it was erased.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def status(self) -> str:
@@ -176,6 +179,9 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result_ts: Mapped[str | None] = mapped_column(String(32))
+    # The conversation Slack put the message in: a DM queued to a user id (U…) lives in a D… channel, which is
+    # what editing it needs (an erasure's edits, docs/privacy.md)
+    result_channel: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -386,6 +392,41 @@ class CrmTask(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Erasure(Base):
+    """One erasure (docs/privacy.md): when, how it was asked for (cli, http, retention) and which leads it
+    erased. Never the email: this log proves what was done without keeping what was removed."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    how: Mapped[str] = mapped_column(String(16))  # cli | http | retention
+    leads: Mapped[int] = mapped_column(Integer)
+    lead_ids: Mapped[list] = mapped_column(JSON, default=list)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Suppression(Base):
+    """An email that must never be stored again, kept as a keyed hash (HMAC-SHA256 of the lower-cased email
+    with the installation's key, `InstallationKey`), never as the email."""
+
+    __tablename__ = "suppressions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InstallationKey(Base):
+    """Random keys made once per installation and kept in the database, by name (`suppression`: the HMAC key of
+    suppressed emails), so that every process of the installation computes the same digests."""
+
+    __tablename__ = "installation_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # Indexes only a migration makes: their expression is written per database (migration 0010's index of each

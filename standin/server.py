@@ -67,6 +67,12 @@ class _Bucket:
 
 
 CHANNEL_ID = re.compile(r"[CGDUW][A-Z0-9]+")
+
+
+def dm_channel(channel: str) -> str:
+    """The conversation a message posted to `channel` lands in: a user id (U…, W…) means their DM with the bot,
+    whose id starts with D (made up here from the user's, so that it is stable)."""
+    return f"D{channel[1:]}" if channel[:1] in ("U", "W") else channel
 BLOCK_TYPES = {"section", "header", "context", "actions", "divider", "image", "input", "rich_text", "file",
                "video", "markdown", "table"}
 MESSAGE_BLOCKS, VIEW_BLOCKS = 50, 100
@@ -473,14 +479,17 @@ class SlackStandIn(LocalServer):
             return refused
         ts = self._new_ts()
         msg = {"ts": ts, "text": p.get("text"), "blocks": p.get("blocks"), "thread_ts": p.get("thread_ts")}
+        channel = dm_channel(p["channel"])  # as Slack does: a message to a user goes into their DM, a D… id
         with self._lock:
-            self.messages[(p["channel"], ts)] = msg
-        return {"ok": True, "channel": p["channel"], "ts": ts, "message": msg}
+            self.messages[(channel, ts)] = msg
+        return {"ok": True, "channel": channel, "ts": ts, "message": msg}
 
     def _m_chat_update(self, p):
         error = self._channel_error(p.get("channel"), posting=False)
         if error:
             return _refused(error)
+        if p["channel"][0] in "UW":  # Slack edits a DM by its conversation (D…), never by the user's id
+            return {"ok": False, "error": "channel_not_found"}
         key = (p.get("channel"), p.get("ts"))
         refused = self._message_error(p)
         if refused:

@@ -7,6 +7,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "このリードはすでに <@{user}> さんが担当しています。",
     },
     "notice.already_yours": {"en": "You have already claimed this lead.", "ja": "このリードはすでにあなたが担当しています。"},
+    "notice.erased": {"en": "This lead's personal data was erased on request; nothing changed.",
+                      "ja": "このリードは本人の求めにより個人データが消去されています。何も変更していません。"},
     "notice.closed": {"en": "This lead is already closed; nothing changed.",
                       "ja": "このリードはすでにクローズされています。変更はありません。"},
     "notice.not_found": {"en": "This lead no longer exists.", "ja": "このリードは見つかりません。"},

@@ -14,6 +14,7 @@ from outbox.deliveries import (
     handover_card,
     home,
     notice,
+    redact,
     reminder,
     report,
     retro,
@@ -32,4 +33,5 @@ REGISTRY: dict[str, Delivery] = {d.kind: d for d in (
     chart.DELIVERY,
     retro.DELIVERY,
     handover_card.DELIVERY,
+    redact.DELIVERY,
 )}

@@ -19,6 +19,8 @@ def deliver(ctx: Context, msg: Message[Feedback]) -> Outcome:
     lead, p = msg.lead, msg.payload
     if lead is None:
         return Outcome("failed", error=f"lead {msg.lead_id} is gone")
+    if lead.erased_at is not None:
+        return Outcome("sent", error="skipped: the person was erased before it was sent")
     outcome = p.outcome or "disqualified"
     if outcome in ("lost", "disqualified") and outcome_of(lead) != outcome:
         return Outcome("sent", error="skipped: the outcome was undone before it was sent")
@@ -29,7 +31,7 @@ def deliver(ctx: Context, msg: Message[Feedback]) -> Outcome:
                                            when=msg.created_at, tz=ctx.clock.tz, lang=ctx.lang,
                                            permalink=permalink, crm=p.crm)
     resp = ctx.post(msg.channel, text, blocks)
-    return Outcome("sent", ts=resp["ts"])
+    return Outcome("sent", ts=resp["ts"], channel=resp.get("channel"))
 
 
 DELIVERY = Delivery(kind=Kind.FEEDBACK, payload=Feedback, deliver=deliver, lane="channel")

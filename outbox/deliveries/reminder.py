@@ -32,7 +32,7 @@ def deliver(ctx: Context, msg: Message[Reminder]) -> Outcome:
         channel, thread_ts = lead.card_channel or channel, lead.card_ts
     text, blocks = reminder_blocks.message(p.action, lead, fields, ctx.now(), ctx.lang, ctx.clock)
     resp = ctx.post(channel, text, blocks, thread_ts=thread_ts)
-    return Outcome("sent", ts=resp.get("ts"))
+    return Outcome("sent", ts=resp.get("ts"), channel=resp.get("channel"))
 
 
 DELIVERY = Delivery(kind=Kind.REMINDER, payload=Reminder, deliver=deliver, lane="channel",

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from blocks.ids import ActionId
-from tests.conftest import EVENT_SECRET, HANDOFF, wait_until
+from models.tables import Lead
+from tests.conftest import EVENT_SECRET, HANDOFF, MARKETING, wait_until
 from tests.e2e.test_events import click, new_mql
 from tests.test_cli import run_bot
 
@@ -56,3 +59,131 @@ def test_export_of_someone_not_held_is_empty_and_a_bad_address_is_one_line(db):
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "not an email address" in res.stderr
     assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+# Erasure ----------------------------------------------------------------------------------------------------------
+PRIVACY_TOKEN = "privacy-" + "p" * 40
+PERSON = {"email": "Hanako.Sato@Example.co.jp", "name": "佐藤 花子", "company": "Sato Kogyo", "title": "Director",
+          "external_id": "crm-778", "attributes": {"industry": "Precision Optics", "phone": "+81-3-5555-0101"}}
+NOTE = "She said the budget is frozen until April"
+NEEDLES = ["hanako.sato@example.co.jp", "佐藤 花子", "sato kogyo", "director", "precision optics", "+81-3-5555-0101",
+           "budget is frozen"]
+
+
+def erase_over_http(app, body: dict, token: str = PRIVACY_TOKEN):
+    return app.request("/hooks/privacy", json.dumps(body),
+                       {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+
+def personal_text_left(db, needles: list[str]) -> list[tuple[str, str]]:
+    """Every (table.column, value) in the database whose text holds one of `needles` (any case): each text and
+    JSON column of every table, every row."""
+    from sqlalchemy import JSON, String, Text, inspect
+
+    from models.tables import Base
+
+    found = []
+    with db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            cols = [c for c in table.columns if isinstance(c.type, (String, Text, JSON))
+                    or isinstance(getattr(c.type, "impl", None), (String, Text, JSON))]
+            if not cols or not inspect(conn).has_table(table.name):
+                continue
+            for row in conn.execute(select(*cols)):
+                for col, value in zip(cols, row, strict=True):
+                    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+                    if value is not None and any(n in text.lower() for n in needles):
+                        found.append((f"{table.name}.{col.name}", text[:200]))
+    return found
+
+
+def slack_text_left(slack, needles: list[str]) -> list[str]:
+    """Every message now in the Slack stand-in's channels and DMs that shows one of `needles`."""
+    out = []
+    for (channel, ts), msg in list(slack.messages.items()):
+        text = json.dumps({"text": msg.get("text"), "blocks": msg.get("blocks")}, ensure_ascii=False).lower()
+        if any(n in text for n in needles):
+            out.append(f"{channel}/{ts}: {text[:200]}")
+    return out
+
+
+def test_erase_over_http_removes_the_person_from_every_table_and_every_slack_message(make_app, receivers, slack,
+                                                                                        db):
+    app = make_app(EVENT_WEBHOOK_URLS=receivers[0].url, EVENT_WEBHOOK_SECRET=EVENT_SECRET, PRIVACY_TOKEN=PRIVACY_TOKEN)
+    lead_id = new_mql(app, **PERSON)
+    other = new_mql(app, email="kept@example.com", name="Kept Person", company="Kept Co")
+    click(app, ActionId.CLAIM, lead_id)
+    app.drain()
+    status, body = app.post_status({"external_id": "crm-778", "status": "lost", "reason": "no_budget", "note": NOTE})
+    assert status == 200 and body["results"][0]["applied"], body
+    app.drain()
+    assert slack.wait_for(lambda calls: any(c.method == "chat.postMessage" and c.params.get("channel") == MARKETING
+                                            for c in calls))
+    assert slack_text_left(slack, NEEDLES) and personal_text_left(db, NEEDLES)  # the person is everywhere before
+    with db.begin() as s:
+        before = s.get(Lead, lead_id)
+        kept = {k: getattr(before, k) for k in ("claimed_at", "claimed_by", "lost_at", "lost_reason", "mql_at",
+                                                 "claim_due", "score", "source", "created_at")}
+
+    status, body = erase_over_http(app, {"action": "erase", "email": "HANAKO.sato@example.co.jp"})  # any case
+    assert (status, body) == (200, {"erased": 1})
+    app.drain()
+    assert wait_until(lambda: not slack_text_left(slack, NEEDLES), timeout=15), slack_text_left(slack, NEEDLES)
+    assert personal_text_left(db, NEEDLES) == []
+    with db.begin() as s:
+        after = s.get(Lead, lead_id)
+        assert {k: getattr(after, k) for k in kept} == kept and after.erased_at is not None
+        assert s.get(Lead, other).name == "Kept Person"  # nobody else is touched
+    # the endpoints hear of it, with nothing but the ids
+    assert wait_until(lambda: "lead.erased" in [d.type for d in receivers[0].events()])
+    [erased] = [d for d in receivers[0].events() if d.type == "lead.erased"]
+    assert erased.body["data"] == {"lead": {"id": lead_id, "external_id": "crm-778"}}
+
+    # its buttons answer privately that it was erased, and change nothing
+    ephemerals = len(slack.calls_to("chat.postEphemeral"))
+    click(app, ActionId.CLAIM, lead_id, user="UREP9")
+    assert slack.wait_for(lambda calls: sum(c.method == "chat.postEphemeral" for c in calls) > ephemerals)
+    assert "erased" in slack.calls_to("chat.postEphemeral")[-1].params["text"]
+    with db.begin() as s:
+        assert s.get(Lead, lead_id).claimed_by == REP
+
+    # twice is harmless; the log proves it without the email
+    assert erase_over_http(app, {"action": "erase", "external_id": "crm-778"}) == (200, {"erased": 0})
+    res = run_bot("privacy", "log", env_extra={"DATABASE_URL": db.url})
+    assert res.returncode == 0 and f"http  1 lead(s): {lead_id}" in res.stdout
+    assert "hanako" not in res.stdout.lower()
+
+
+def test_the_privacy_endpoint_answers_only_its_own_token(make_app, db):
+    app = make_app()  # PRIVACY_TOKEN unset: the endpoint is off
+    assert erase_over_http(app, {"action": "erase", "email": "a@example.com"})[0] == 404
+    app = make_app(PRIVACY_TOKEN=PRIVACY_TOKEN)
+    lead_id = new_mql(app, email="keep.me@example.com")
+    from tests.conftest import HOOK_TOKEN
+    for token in ("wrong-" + "x" * 40, HOOK_TOKEN, ""):
+        status, _ = erase_over_http(app, {"action": "erase", "email": "keep.me@example.com"}, token=token)
+        assert status == 401
+    status, body = erase_over_http(app, {"action": "export", "email": "keep.me@example.com"})
+    assert status == 422 and body["errors"][0]["field"] == "action"
+    status, body = erase_over_http(app, {"action": "erase", "email": "keep.me@example.com", "external_id": "x"})
+    assert status == 422 and body["errors"][0]["field"] == "email"
+    with db.begin() as s:
+        assert s.get(Lead, lead_id).erased_at is None and s.get(Lead, lead_id).email == "keep.me@example.com"
+
+
+def test_a_suppressed_email_is_dropped_from_a_batch_and_nothing_of_it_is_kept(make_app, slack, db):
+    app = make_app(PRIVACY_TOKEN=PRIVACY_TOKEN)
+    new_mql(app, email="gone@example.com", name="Gone Person")
+    assert erase_over_http(app, {"action": "erase", "email": "gone@example.com", "suppress": True}) == \
+        (200, {"erased": 1})
+    app.drain()
+    posts = len(slack.calls_to("chat.postMessage"))
+    status, body = app.post_leads({"leads": [{"email": "GONE@example.com", "score": 90, "name": "Gone Again"},
+                                             {"email": "new@example.com", "score": 90, "name": "New One"}]})
+    assert status == 201, body
+    assert body["leads"][0] == {"status": "suppressed", "created": False} and body["leads"][1]["created"]
+    status, body = app.post_leads({"email": "gone@EXAMPLE.com", "score": 90})
+    assert (status, body) == (200, {"status": "suppressed", "created": False})
+    app.drain()
+    assert len(slack.calls_to("chat.postMessage")) == posts + 1  # the new one's card only
+    assert personal_text_left(db, ["gone@example.com", "gone person", "gone again"]) == []
