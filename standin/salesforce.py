@@ -2167,6 +2167,7 @@ class SalesforceStandIn(LocalServer):
             def send_error(self, code, message=None, explain=None):
                 if code == 414:  # a request line beyond http.server's own 64 KiB: Salesforce's edge answer
                     self.close_connection = True
+                    self._drain_request()
                     self.send_response(414)
                     self.send_header("Content-Type", "text/html;charset=iso-8859-1")
                     self.send_header("Content-Length", str(len(URI_TOO_LONG_PAGE)))
@@ -2175,6 +2176,22 @@ class SalesforceStandIn(LocalServer):
                     self.wfile.write(URI_TOO_LONG_PAGE)
                     return
                 super().send_error(code, message, explain)
+
+            def _drain_request(self, most: int = 4 << 20):
+                """Read the rest of an over-long request line and its headers before answering, as a server's edge
+                does: closing with the client's bytes unread resets the connection, and the client meets a broken
+                pipe (or a TLS EOF) instead of the 414."""
+                self.request.settimeout(2.0)
+                try:
+                    ended = False
+                    while most > 0:
+                        line = self.rfile.readline(65537)
+                        most -= len(line)
+                        if not line or (ended and line in (b"\r\n", b"\n")):
+                            return
+                        ended = line.endswith(b"\n")
+                except OSError:
+                    return
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
