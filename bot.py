@@ -16,7 +16,7 @@ from runtime import StartupError, build_runtime, open_database, quiet_garbage_co
 from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("handoff")
-JOBS = ("sla-sweep", "weekly-digest", "monthly-retro", "outbox")
+JOBS = ("sla-sweep", "weekly-digest", "monthly-retro", "retention", "outbox")
 
 
 class CommandError(Exception):
@@ -178,6 +178,13 @@ def cmd_run_job(settings: Settings, args) -> int:
         job = scheduler.weekly_digest if args.name == "weekly-digest" else scheduler.monthly_retro
         queued = job(rt.services)
         print(t("cli.report.queued" if queued else "cli.report.already", lang, name=args.name))
+    elif args.name == "retention":
+        from jobs.scheduler import retention
+
+        if settings.RETENTION_DAYS <= 0:
+            print(t("cli.retention.off", lang))
+        else:
+            print(t("cli.retention.done", lang, n=retention(rt.services), days=settings.RETENTION_DAYS))
     until = rt.services.now()  # what is due by the job's instant goes out; later retries wait for their time
     rt.services.clicks.drain(args.timeout)  # clicks written down and not yet applied first: they queue messages
     counts = rt.services.sender.drain(timeout=args.timeout)

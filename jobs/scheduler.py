@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from jobs import reports
 from jobs import sla_sweep as sweep
-from models import clicks
+from models import clicks, privacy
 from models.requests import prune
 from ops.metrics import timed_job
 
@@ -36,6 +36,26 @@ def sla_sweep(services, now: datetime | None = None) -> sweep.SweepResult:
                  ", ".join(f"{k} {v}" for k, v in sorted(res.actions.items())))
         services.notify()
     return res
+
+
+def retention(services, now: datetime | None = None) -> int:
+    """With RETENTION_DAYS above 0, erase every lead with no activity for that long (docs/privacy.md), a batch to
+    a transaction, each once (an erased lead is never stale again); how many were erased."""
+    days = services.settings.RETENTION_DAYS
+    if days <= 0:
+        return 0
+    now = now or services.now()
+    erased = 0
+    while True:
+        ids = services.db.transact(lambda session: privacy.retention_batch(session, now, days))
+        if not ids:
+            break
+        erased += len(ids)
+        services.notify()  # the Slack edits and lead.erased of this batch go out meanwhile
+    if erased:
+        log.info("retention at %s: %d lead(s) without activity for %d days erased", now.isoformat(timespec="seconds"),
+                 erased, days)
+    return erased
 
 
 def weekly_digest(services, now: datetime | None = None) -> bool:
@@ -74,6 +94,8 @@ def build_scheduler(services) -> BackgroundScheduler:
         for fn, name in ((weekly_digest, "weekly-digest"), (monthly_retro, "monthly-retro")):
             sched.add_job(timed_job(name, fn), "interval", minutes=5, args=[services], id=name,
                           next_run_time=datetime.now(services.settings.tz))
+    if services.settings.RETENTION_DAYS > 0:  # daily at 03:00 local time, when nobody is working the leads
+        sched.add_job(timed_job("retention", retention), "cron", hour=3, minute=0, args=[services], id="retention")
     return sched
 
 

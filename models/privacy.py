@@ -13,16 +13,15 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import events
 from models.db import insert_ignore
 from models.events import iso
-from models.leads import queue_card_update
-from models.outbox import Kind, enqueue, queue_home
+from models.outbox import Kind, enqueue_many
 from models.tables import (
     AuditEvent,
     CrmSync,
@@ -239,21 +238,18 @@ def scrub(value, needles: list[str]):
 
 
 def _scrub_rows(session: Session, ids: list[int], needles: dict[int, list[str]]) -> None:
-    """Every stored JSON and error text of these leads' rows, without the person's strings."""
-    for model, key, columns in ((AuditEvent, AuditEvent.id, ("detail",)),
-                                (OutboxMessage, OutboxMessage.id, ("payload", "last_error")),
-                                (Event, Event.id, ("body",)),
-                                (EventDelivery, EventDelivery.id, ("last_error",)),
-                                (CrmTask, CrmTask.id, ("last_error",))):
+    """Every stored JSON and error text of these leads' rows, without the person's strings: the rows that held
+    them are rewritten, a batch of statements per table."""
+    for model, columns in ((AuditEvent, ("detail",)), (OutboxMessage, ("payload", "last_error")),
+                           (Event, ("body",)), (EventDelivery, ("last_error",)), (CrmTask, ("last_error",))):
         cols = [getattr(model, c) for c in columns]
         changed = []
-        for row in session.execute(select(key, model.lead_id, *cols).where(model.lead_id.in_(ids))):
+        for row in session.execute(select(model.id, model.lead_id, *cols).where(model.lead_id.in_(ids))):
             values = {c: scrub(getattr(row, c), needles[row.lead_id]) for c in columns}
             if any(values[c] is not getattr(row, c) for c in columns):
-                changed.append({"_id": row[0], **values})
-        for values in changed:
-            row_id = values.pop("_id")
-            session.execute(update(model).where(key == row_id).values(**values))
+                changed.append({"id": row.id, **values})
+        if changed:
+            session.execute(update(model), changed)  # by primary key, as one executemany
 
 
 def _cancel_downstream(session: Session, ids: list[int], needles: dict[int, list[str]]) -> None:
@@ -269,30 +265,32 @@ def _cancel_downstream(session: Session, ids: list[int], needles: dict[int, list
 
 
 def _queue_edits(session: Session, leads: list[Lead], now: datetime) -> None:
-    """Every Slack message that showed the person, queued to be edited: the cards (re-rendered as erased), each
-    reminder, escalation, DM and marketing post (REDACT), and the owners' App Home."""
+    """Every Slack message that showed the person, queued to be edited: the cards (re-rendered as erased; one still
+    queued is posted as erased), each reminder, escalation, DM and marketing post (REDACT), and the App Home of
+    whoever owned or was offered the lead."""
     ids = [lead.id for lead in leads]
-    for lead in leads:
-        if lead.card_ts or lead.handed_card_ts or _card_pending(session, lead.id):
-            queue_card_update(session, lead_id=lead.id, transition="erased", now=now)
-        for user in {lead.claimed_by, lead.handed_claimed_by, lead.offered_to} - {None}:
-            queue_home(session, user, now, f"erased:{lead.id}")
-    rows = session.execute(select(OutboxMessage.id, OutboxMessage.lead_id, OutboxMessage.kind,
-                                  OutboxMessage.result_channel, OutboxMessage.channel, OutboxMessage.result_ts)
-                           .where(OutboxMessage.lead_id.in_(ids), OutboxMessage.kind.in_([str(k) for k in OWN_MESSAGES]),
-                                  OutboxMessage.status == "sent", OutboxMessage.result_ts.is_not(None)))
-    for row in rows:
+    queued_cards = set(session.scalars(select(OutboxMessage.lead_id).where(
+        OutboxMessage.lead_id.in_(ids), OutboxMessage.kind.in_([str(Kind.CARD_POST), str(Kind.HANDOVER_CARD)]),
+        OutboxMessage.status == "pending")))
+    enqueue_many(session, Kind.CARD_UPDATE, [
+        {"dedupe_key": f"card:{lead.id}:erased", "lead_id": lead.id} for lead in leads
+        if lead.card_ts or lead.handed_card_ts or lead.id in queued_cards], now)
+    homes = {(user, lead.id) for lead in leads for user in (lead.claimed_by, lead.handed_claimed_by, lead.offered_to)
+             if user is not None}
+    enqueue_many(session, Kind.HOME, [{"dedupe_key": f"home:{user}:erased:{lead_id}", "channel": user,
+                                       "payload": {"user": user}} for user, lead_id in sorted(homes)], now)
+    redactions = []
+    for row in session.execute(select(OutboxMessage.id, OutboxMessage.lead_id, OutboxMessage.kind,
+                                      OutboxMessage.result_channel, OutboxMessage.channel, OutboxMessage.result_ts)
+                               .where(OutboxMessage.lead_id.in_(ids),
+                                      OutboxMessage.kind.in_([str(k) for k in OWN_MESSAGES]),
+                                      OutboxMessage.status == "sent", OutboxMessage.result_ts.is_not(None))):
         channel = row.result_channel or row.channel
         if not channel or channel[0] in "UW":  # sent before Handoff kept a DM's conversation: cannot be edited
             continue
-        enqueue(session, kind=Kind.REDACT, dedupe_key=f"redact:{row.id}", now=now, lead_id=row.lead_id,
-                channel=channel, payload={"channel": channel, "ts": row.result_ts, "of": row.kind})
-
-
-def _card_pending(session: Session, lead_id: int) -> bool:
-    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.lead_id == lead_id, OutboxMessage.kind.in_([str(Kind.CARD_POST), str(Kind.HANDOVER_CARD)]),
-        OutboxMessage.status == "pending")) > 0
+        redactions.append({"dedupe_key": f"redact:{row.id}", "lead_id": row.lead_id, "channel": channel,
+                           "payload": {"channel": channel, "ts": row.result_ts, "of": row.kind}})
+    enqueue_many(session, Kind.REDACT, redactions, now)
 
 
 def _emit_erased(session: Session, leads: list[Lead], now: datetime) -> None:
@@ -309,6 +307,29 @@ def _blank(lead: Lead, now: datetime) -> None:
     lead.outcome_note = lead.handed_note = None
     lead.external_id = None  # the marketing tool may send the person again: a new lead, not this one
     lead.erased_at = now
+
+
+# Retention ------------------------------------------------------------------------------------------------------
+RETENTION_BATCH = 500  # stale leads erased per transaction by the retention job
+
+# A lead's last activity (docs/privacy.md): the latest of its creation, a webhook update, a claim, contact or
+# outcome. Every change sets updated_at, so a stale lead is first one whose updated_at is old (the partial index
+# ix_leads_retention); the others are checked too, for times given from outside (a CRM's `at`, an import).
+ACTIVITY = ("created_at", "updated_at", "claimed_at", "contacted_at", "sql_at", "won_at", "lost_at",
+            "disqualified_at", "handed_claimed_at")
+
+
+def stale(session: Session, cutoff: datetime, limit: int) -> list[int]:
+    """Up to `limit` ids of leads not erased whose last activity is before `cutoff`, oldest first."""
+    conds = [or_(getattr(Lead, c).is_(None), getattr(Lead, c) < cutoff) for c in ACTIVITY if c != "updated_at"]
+    return list(session.scalars(select(Lead.id).where(Lead.erased_at.is_(None), Lead.updated_at < cutoff, *conds)
+                                .order_by(Lead.updated_at, Lead.id).limit(limit)))
+
+
+def retention_batch(session: Session, now: datetime, days: int, limit: int = RETENTION_BATCH) -> list[int]:
+    """Erase one batch of stale leads (logged as `retention`); their ids (none: nothing is stale)."""
+    ids = stale(session, now - timedelta(days=days), limit)
+    return erase(session, ids, how="retention", now=now).lead_ids if ids else []
 
 
 # Suppression ------------------------------------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class Lead(Base):
         # Claimed leads by claim time ("claimed only after the as-of instant"). Partial, so that
         # "claimed_at IS NULL" is never tempted to read it instead of the index above.
         Index("ix_leads_claimed_at", "claimed_at", sqlite_where=text(CLAIMED), postgresql_where=text(CLAIMED)),
+        # The daily retention job (docs/privacy.md): leads not erased, by their last change, so that finding the
+        # stale ones reads those and nothing else; an erased lead leaves the index.
+        Index("ix_leads_retention", "updated_at", sqlite_where=text("erased_at IS NULL"),
+              postgresql_where=text("erased_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -31,4 +31,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "privacy.message.erased": {
         "en": "This message was about lead #{id}, whose personal data was erased on request.",
         "ja": "このメッセージはリード #{id} についてのものでした。ご本人の求めにより個人データを消去しました。"},
+    "cli.retention.off": {"en": "retention is off (RETENTION_DAYS=0): nothing erased",
+                          "ja": "保持期限は無効です(RETENTION_DAYS=0)。何も消去していません"},
+    "cli.retention.done": {"en": "retention: {n} lead(s) without activity for {days} days erased",
+                           "ja": "保持期限: {days} 日間活動のないリード {n} 件を消去しました"},
 }

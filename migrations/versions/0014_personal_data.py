@@ -19,6 +19,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.add_column(sa.Column('erased_at', sa.DateTime(), nullable=True))
+        batch_op.create_index('ix_leads_retention', ['updated_at'], unique=False,
+                              sqlite_where=sa.text('erased_at IS NULL'), postgresql_where=sa.text('erased_at IS NULL'))
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('result_channel', sa.String(length=32), nullable=True))
     op.create_table(
@@ -57,4 +59,6 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('result_channel')
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index('ix_leads_retention', sqlite_where=sa.text('erased_at IS NULL'),
+                            postgresql_where=sa.text('erased_at IS NULL'))
         batch_op.drop_column('erased_at')

@@ -4,12 +4,16 @@ and an outcome clicked in Slack, events delivered to a verifying receiver)."""
 from __future__ import annotations
 
 import json
+import threading
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from blocks.ids import ActionId
+from jobs.scheduler import retention, sla_sweep
 from models.tables import Lead
-from tests.conftest import EVENT_SECRET, HANDOFF, MARKETING, wait_until
+from standin.server import dm_channel
+from tests.conftest import EVENT_SECRET, HANDOFF, MARKETING, FakeClock, wait_until
 from tests.e2e.test_events import click, new_mql
 from tests.test_cli import run_bot
 
@@ -25,8 +29,7 @@ def test_export_holds_the_lead_its_history_its_messages_and_its_deliveries(make_
     app = make_app(EVENT_WEBHOOK_URLS=receivers[0].url, EVENT_WEBHOOK_SECRET=EVENT_SECRET)
     lead_id = new_mql(app, email="Taro.Yamada@Example.co.jp", name="山田 太郎", company="Acme",
                       title="部長", attributes={"industry": "製造"})
-    click(app, ActionId.CLAIM, lead_id)
-    app.drain()
+    claim(app, db, lead_id)
     assert receivers[0].wait_count(2)
 
     res, doc = export(db, "taro.yamada@example.CO.JP")  # in any case form
@@ -68,6 +71,17 @@ PERSON = {"email": "Hanako.Sato@Example.co.jp", "name": "佐藤 花子", "compan
 NOTE = "She said the budget is frozen until April"
 NEEDLES = ["hanako.sato@example.co.jp", "佐藤 花子", "sato kogyo", "director", "precision optics", "+81-3-5555-0101",
            "budget is frozen"]
+
+
+def claim(app, db, lead_id: int) -> None:
+    """Click Claim as REP and wait until it is applied (on PostgreSQL the click queue applies it just after)."""
+    click(app, ActionId.CLAIM, lead_id)
+
+    def claimed():
+        with db.begin() as s:
+            return s.get(Lead, lead_id).claimed_by == REP
+    assert wait_until(claimed)
+    app.drain()
 
 
 def erase_over_http(app, body: dict, token: str = PRIVACY_TOKEN):
@@ -112,8 +126,7 @@ def test_erase_over_http_removes_the_person_from_every_table_and_every_slack_mes
     app = make_app(EVENT_WEBHOOK_URLS=receivers[0].url, EVENT_WEBHOOK_SECRET=EVENT_SECRET, PRIVACY_TOKEN=PRIVACY_TOKEN)
     lead_id = new_mql(app, **PERSON)
     other = new_mql(app, email="kept@example.com", name="Kept Person", company="Kept Co")
-    click(app, ActionId.CLAIM, lead_id)
-    app.drain()
+    claim(app, db, lead_id)
     status, body = app.post_status({"external_id": "crm-778", "status": "lost", "reason": "no_budget", "note": NOTE})
     assert status == 200 and body["results"][0]["applied"], body
     app.drain()
@@ -187,3 +200,96 @@ def test_a_suppressed_email_is_dropped_from_a_batch_and_nothing_of_it_is_kept(ma
     app.drain()
     assert len(slack.calls_to("chat.postMessage")) == posts + 1  # the new one's card only
     assert personal_text_left(db, ["gone@example.com", "gone person", "gone again"]) == []
+
+
+# Retention, DMs and hostile cases ---------------------------------------------------------------------------------
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 10:00 in Tokyo
+
+
+def test_retention_erases_each_stale_lead_once_and_logs_it(make_app, db):
+    clock = FakeClock(T0)
+    app = make_app(now=clock, RETENTION_DAYS=30)
+    stale_id = new_mql(app, email="stale@example.com", name="Stale Person", company="Old Co")
+    active_id = new_mql(app, email="active@example.com", name="Active Person", company="Busy Co")
+    clock.set(T0 + timedelta(days=20))
+    assert app.post_leads({"email": "active@example.com", "score": 90})[0] == 200  # a webhook update is activity
+    clock.set(T0 + timedelta(days=31))
+    assert retention(app.runtime.services) == 1
+    with db.begin() as s:
+        assert s.get(Lead, stale_id).erased_at is not None and s.get(Lead, active_id).erased_at is None
+    assert retention(app.runtime.services) == 0  # once
+    clock.set(T0 + timedelta(days=51))
+    assert retention(app.runtime.services) == 1
+    assert personal_text_left(db, ["stale@example.com", "stale person", "old co", "active person", "busy co"]) == []
+    res = run_bot("privacy", "log", env_extra={"DATABASE_URL": db.url})
+    lines = res.stdout.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["retention", "retention"]
+    assert f"1 lead(s): {active_id}" in lines[0] and f"1 lead(s): {stale_id}" in lines[1]
+
+
+def test_a_dm_to_the_owner_is_edited_in_its_own_conversation(make_app, slack, db):
+    clock = FakeClock(T0)
+    app = make_app(now=clock, PRIVACY_TOKEN=PRIVACY_TOKEN)
+    lead_id = new_mql(app, email="dm.me@example.com", name="Direct Person", company="DM Co")
+    claim(app, db, lead_id)
+    for hours in range(1, 30 * 24, 6):  # until the owner was nagged in a DM about contacting them
+        clock.set(T0 + timedelta(hours=hours))
+        sla_sweep(app.runtime.services)
+        app.drain()
+        if any(c.params.get("channel") == REP for c in slack.calls_to("chat.postMessage")):
+            break
+    assert any(channel == dm_channel(REP) for channel, _ts in slack.messages)
+    assert slack_text_left(slack, ["dm co"])
+    assert erase_over_http(app, {"action": "erase", "email": "dm.me@example.com"}) == (200, {"erased": 1})
+    app.drain()
+    assert wait_until(lambda: not slack_text_left(slack, ["dm co", "direct person", "dm.me@example.com"]))
+    assert not [c for c in slack.rejected if c.method == "chat.update"]  # never by the user's id
+
+
+def test_an_erase_while_slack_is_down_lands_its_edits_once_slack_is_back(make_app, slack, db):
+    app = make_app(PRIVACY_TOKEN=PRIVACY_TOKEN)
+    lead_id = new_mql(app, email="outage@example.com", name="Outage Person", company="Outage Co")
+    claim(app, db, lead_id)
+    slack.fail_next(6, 503)
+    assert erase_over_http(app, {"action": "erase", "email": "outage@example.com"}) == (200, {"erased": 1})
+    assert personal_text_left(db, ["outage person", "outage co"]) == []  # the database part is done at once
+    assert wait_until(lambda: not slack_text_left(slack, ["outage person", "outage co"]), timeout=30)
+
+
+def test_a_card_still_queued_when_its_lead_is_erased_is_posted_without_the_person(make_app, slack, db):
+    app = make_app(PRIVACY_TOKEN=PRIVACY_TOKEN)
+    slack.fail_next(3, 429, method="chat.postMessage", retry_after=1)  # the card is rate limited
+    status, body = app.post_leads({"email": "queued@example.com", "score": 90, "name": "Queued Person",
+                                   "company": "Queued Co"})
+    assert status == 201
+    assert erase_over_http(app, {"action": "erase", "email": "queued@example.com"}) == (200, {"erased": 1})
+    assert wait_until(lambda: any(c.params.get("channel") == HANDOFF for c in slack.calls_to("chat.postMessage")),
+                      timeout=30)
+    app.drain()
+    assert not slack_text_left(slack, ["queued person", "queued co", "queued@example.com"])
+    [card] = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == HANDOFF]
+    assert f"#{body['id']}" in card.params["text"]
+
+
+def test_two_erasures_at_once_and_a_claim_during_one_end_in_one_erased_lead(make_app, receivers, slack, db):
+    app = make_app(EVENT_WEBHOOK_URLS=receivers[0].url, EVENT_WEBHOOK_SECRET=EVENT_SECRET, PRIVACY_TOKEN=PRIVACY_TOKEN)
+    lead_id = new_mql(app, email="race@example.com", name="Race Person", company="Race Co")
+    answers = []
+
+    def erasing():
+        answers.append(erase_over_http(app, {"action": "erase", "email": "RACE@example.com"}))
+
+    threads = [threading.Thread(target=erasing) for _ in range(3)]
+    threads.append(threading.Thread(target=click, args=(app, ActionId.CLAIM, lead_id)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a[1]["erased"] for a in answers) == [0, 0, 1] and {a[0] for a in answers} == {200}
+    app.drain()
+    assert wait_until(lambda: "lead.erased" in [d.type for d in receivers[0].events()])
+    assert [d.type for d in receivers[0].events()].count("lead.erased") == 1
+    assert personal_text_left(db, ["race@example.com", "race person", "race co"]) == []
+    assert wait_until(lambda: not slack_text_left(slack, ["race person", "race co"]))
+    res = run_bot("privacy", "log", env_extra={"DATABASE_URL": db.url})
+    assert len(res.stdout.strip().splitlines()) == 1  # one erasure: the others found nobody left to erase
