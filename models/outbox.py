@@ -94,11 +94,12 @@ def lease(session: Session, row_id: int, now: datetime, seconds: float = 60) -> 
 
 
 def mark_sent(session: Session, row_id: int, now: datetime, ts: str | None = None, note: str | None = None,
-              channel: str | None = None) -> None:
-    """`ts` and `channel`: where Slack put the message (a DM's D… channel), for editing it later."""
+              channel: str | None = None, detail: dict | None = None) -> None:
+    """`ts` and `channel`: where Slack put the message (a DM's D… channel), for editing it later; `detail`: what
+    it showed that an erasure may have to take back (the digest's overdue leads)."""
     session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-        status="sent", sent_at=now, result_ts=ts, result_channel=channel, lease_until=None, last_error=note,
-        attempts=OutboxMessage.attempts + 1))
+        status="sent", sent_at=now, result_ts=ts, result_channel=channel, result_detail=detail, lease_until=None,
+        last_error=note, attempts=OutboxMessage.attempts + 1))
 
 
 def retry_later(session: Session, row_id: int, at: datetime, error: str | None, count_attempt: bool = True) -> None:

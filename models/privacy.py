@@ -290,7 +290,28 @@ def _queue_edits(session: Session, leads: list[Lead], now: datetime) -> None:
             continue
         redactions.append({"dedupe_key": f"redact:{row.id}", "lead_id": row.lead_id, "channel": channel,
                            "payload": {"channel": channel, "ts": row.result_ts, "of": row.kind}})
+    redactions += _digests_naming(session, set(ids))
     enqueue_many(session, Kind.REDACT, redactions, now)
+
+
+def _digests_naming(session: Session, ids: set[int]) -> list[dict]:
+    """A REDACT row for each sent weekly digest that listed one of these leads as overdue (by the ids it kept,
+    outbox.result_detail): it is rendered again as it was, the erased lead by its number only. One per digest
+    and lead, so a second person erased from the same digest edits it again."""
+    out = []
+    for row in session.execute(select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.result_channel,
+                                      OutboxMessage.result_ts, OutboxMessage.payload, OutboxMessage.result_detail)
+                               .where(OutboxMessage.kind == str(Kind.DIGEST), OutboxMessage.status == "sent",
+                                      OutboxMessage.result_detail.is_not(None))):
+        shown = row.result_detail or {}
+        named = {lead_id for part in (shown.get("overdue") or {}).values() for lead_id, _owner in part["leads"]}
+        channel = row.result_channel or row.channel
+        for lead_id in sorted(named & ids):
+            out.append({"dedupe_key": f"redact:{row.id}:{lead_id}", "lead_id": lead_id, "channel": channel,
+                        "payload": {"channel": channel, "ts": row.result_ts, "of": str(Kind.DIGEST),
+                                    "label": row.payload.get("label"), "as_of": row.payload.get("as_of"),
+                                    "shown": shown}})
+    return out
 
 
 def _emit_erased(session: Session, leads: list[Lead], now: datetime) -> None:

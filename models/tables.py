@@ -186,6 +186,9 @@ class OutboxMessage(Base):
     # The conversation Slack put the message in: a DM queued to a user id (U…) lives in a D… channel, which is
     # what editing it needs (an erasure's edits, docs/privacy.md)
     result_channel: Mapped[str | None] = mapped_column(String(32))
+    # What a sent message showed that an erasure may have to take back, without anything personal: the weekly
+    # digest's overdue leads by id and owner (docs/privacy.md)
+    result_detail: Mapped[dict | None] = mapped_column(JSON)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

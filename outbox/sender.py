@@ -317,7 +317,7 @@ class Sender:
             if row is None:  # deleted meanwhile (only ever by hand)
                 return
             if outcome.state == "sent":
-                queue.mark_sent(s, row_id, now, outcome.ts, outcome.error, outcome.channel)
+                queue.mark_sent(s, row_id, now, outcome.ts, outcome.error, outcome.channel, outcome.detail)
                 delivery = REGISTRY.get(kind)
                 if delivery is not None and delivery.on_sent is not None:
                     delivery.on_sent(s, row, outcome, now)

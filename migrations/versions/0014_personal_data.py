@@ -23,6 +23,7 @@ def upgrade() -> None:
                               sqlite_where=sa.text('erased_at IS NULL'), postgresql_where=sa.text('erased_at IS NULL'))
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('result_channel', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('result_detail', sa.JSON(), nullable=True))
     op.create_table(
         'erasures',
         sa.Column('id', BigId, nullable=False),
@@ -57,6 +58,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_erasures_at'))
     op.drop_table('erasures')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('result_detail')
         batch_op.drop_column('result_channel')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_retention', sqlite_where=sa.text('erased_at IS NULL'),

@@ -50,6 +50,7 @@ class Outcome:
     error: str | None = None
     exc: BaseException | None = None  # for `render`: what was raised, logged once when the row gives up
     permalink: str | None = None  # a posted message's link, where the row keeps it (the card)
+    detail: dict | None = None  # kept with the sent row: what an erasure may have to edit (models/privacy.py)
 
 
 @dataclass(frozen=True)

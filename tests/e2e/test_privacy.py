@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from blocks.ids import ActionId
-from jobs.scheduler import retention, sla_sweep
+from jobs.scheduler import retention, sla_sweep, weekly_digest
 from models.tables import Lead
 from standin.server import dm_channel
 from tests.conftest import EVENT_SECRET, HANDOFF, MARKETING, FakeClock, wait_until
@@ -293,3 +293,29 @@ def test_two_erasures_at_once_and_a_claim_during_one_end_in_one_erased_lead(make
     assert wait_until(lambda: not slack_text_left(slack, ["race person", "race co"]))
     res = run_bot("privacy", "log", env_extra={"DATABASE_URL": db.url})
     assert len(res.stdout.strip().splitlines()) == 1  # one erasure: the others found nobody left to erase
+
+
+def test_a_digest_that_named_the_lead_is_edited_to_its_number_and_keeps_the_rest(make_app, slack, db):
+    clock = FakeClock(T0)
+    app = make_app(now=clock, PRIVACY_TOKEN=PRIVACY_TOKEN)
+    gone = new_mql(app, email="digest.gone@example.com", name="Digest Gone", company="Vanishing KK")
+    new_mql(app, email="digest.kept@example.com", name="Digest Kept", company="Staying KK")
+    clock.set(T0 + timedelta(days=7, minutes=5))  # the next Monday 09:05 in Tokyo: both are overdue, unclaimed
+    assert weekly_digest(app.runtime.services)
+    app.drain()
+
+    def digest_text() -> str:
+        texts = [json.dumps(m["blocks"], ensure_ascii=False) for (channel, _ts), m in slack.messages.items()
+                 if channel == HANDOFF and (m.get("text") or "").startswith("Weekly handoff digest")
+                 and "Staying KK" in json.dumps(m["blocks"], ensure_ascii=False)]  # this test's (Slack is shared)
+        assert len(texts) <= 1
+        return texts[0] if texts else ""
+    assert wait_until(lambda: "Vanishing KK" in digest_text() and "Staying KK" in digest_text())
+    before = digest_text()
+    assert erase_over_http(app, {"action": "erase", "email": "digest.gone@example.com"}) == (200, {"erased": 1})
+    app.drain()
+    assert wait_until(lambda: "Vanishing KK" not in digest_text())
+    after = digest_text()
+    assert "Staying KK" in after and f"#{gone}" in after
+    assert before.replace("Vanishing KK", "—") == after  # the same digest, that one name taken out
+    assert not slack_text_left(slack, ["vanishing kk", "digest gone", "digest.gone@example.com"])
