@@ -100,9 +100,9 @@ def _messages(session: Session, lead: Lead) -> list[dict]:
         OutboxMessage.lead_id == lead.id, OutboxMessage.kind.in_([str(k) for k in OWN_MESSAGES]),
         OutboxMessage.status == "sent", OutboxMessage.result_ts.is_not(None)).order_by(OutboxMessage.id))
     for row in rows:
-        out.append({"channel": row.channel, "ts": row.result_ts,
-                    "permalink": _permalink(base, row.channel, row.result_ts), "kind": row.kind,
-                    "sent_at": _json(row.sent_at)})
+        channel = row.result_channel or row.channel  # a DM: its conversation, where Slack keeps it
+        out.append({"channel": channel, "ts": row.result_ts, "permalink": _permalink(base, channel, row.result_ts),
+                    "kind": row.kind, "sent_at": _json(row.sent_at)})
     return out
 
 
