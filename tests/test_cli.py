@@ -100,6 +100,9 @@ def test_cli_import_reports_lines_and_exits_non_zero(db, tmp_path):
     ({"HOLIDAYS": "XX"}, "HOLIDAYS is invalid"),
     ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN is invalid"),
     ({"MANAGER_IDS": "alice"}, "MANAGER_IDS is invalid"),
+    ({"PRIVACY_TOKEN": "short-token"}, "PRIVACY_TOKEN is invalid"),
+    ({"PRIVACY_TOKEN": "t" * 40, "LEAD_WEBHOOK_TOKEN": "t" * 40}, "PRIVACY_TOKEN is the same as LEAD_WEBHOOK_TOKEN"),
+    ({"RETENTION_DAYS": "-1"}, "RETENTION_DAYS is invalid"),
 ])
 def test_bad_settings_stop_with_one_line(tmp_path, env, needle):
     res = run_bot("migrate", env_extra={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", **env}, cwd=tmp_path)

@@ -319,3 +319,25 @@ def test_a_digest_that_named_the_lead_is_edited_to_its_number_and_keeps_the_rest
     assert "Staying KK" in after and f"#{gone}" in after
     assert before.replace("Vanishing KK", "—") == after  # the same digest, that one name taken out
     assert not slack_text_left(slack, ["vanishing kk", "digest gone", "digest.gone@example.com"])
+
+
+def test_privacy_erase_on_the_command_line_by_email_or_external_id(make_app, db):
+    app = make_app()
+    first = new_mql(app, email="cli.one@example.com", name="Cli One", external_id="ma-1")
+    second = new_mql(app, email="cli.two@example.com", name="Cli Two", external_id="ma-2")
+    env = {"DATABASE_URL": db.url}
+    res = run_bot("privacy", "erase", "CLI.ONE@example.com", "--yes", env_extra=env)
+    assert res.returncode == 0 and f"erased 1 lead(s): {first}" in res.stdout, res.stderr
+    res = run_bot("privacy", "erase", "--external-id", "ma-2", "--suppress", env_extra=env)  # no terminal: no question
+    assert res.returncode == 0 and f"erased 1 lead(s): {second}" in res.stdout and "suppressed" in res.stdout
+    res = run_bot("privacy", "erase", "cli.one@example.com", "--yes", env_extra=env)
+    assert res.returncode == 0 and "erased 0 lead(s)" in res.stdout  # nothing held any more: still 0
+    for bad in (["erase"], ["erase", "not-an-email"], ["erase", "--external-id"], ["shred", "a@example.com"]):
+        res = run_bot("privacy", *bad, env_extra=env)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, bad
+    assert app.post_leads({"email": "cli.two@example.com", "score": 90}) == \
+        (200, {"status": "suppressed", "created": False})
+    assert app.post_leads({"email": "cli.one@example.com", "score": 90})[1]["created"]  # not suppressed: a new lead
+    res = run_bot("privacy", "log", env_extra=env)
+    assert res.stdout.count("cli  1 lead(s)") == 2 and "(email suppressed)" in res.stdout
+    assert "cli.one" not in res.stdout and "cli.two" not in res.stdout
