@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from blocks.format import button, clip, duration, escape, local_time, plain, reason_label, who
 from blocks.ids import ActionId, BlockId
-from blocks.privacy import erased_card
 from blocks.texts import t
 from models.clock import BusinessClock
 from models.handover import HANDED
@@ -88,6 +87,16 @@ def card(lead: Lead, lang: str, clock: BusinessClock, team_name: str | None = No
     return fallback, blocks
 
 
+
+
+def erased_card(lead: Lead, lang: str, clock: BusinessClock) -> tuple[str, list[dict]]:
+    """A card (the first team's or the handed-over one) once its person was erased: the lead's number, that it
+    was erased, and its status lines (owner, SLA, outcome, rating); no buttons."""
+    blocks = [{"type": "header", "text": plain(t("privacy.card.header", lang, id=lead.id))},
+              {"type": "context", "elements": [{"type": "mrkdwn", "text": t("privacy.card.erased", lang)}]}]
+    if lead.claimed_at is not None or lead.disqualified_at is not None:
+        blocks.append({"type": "context", "elements": status_lines(lead, lang, clock)})
+    return t("privacy.card.fallback", lang, id=lead.id), blocks
 
 
 def status_lines(lead: Lead, lang: str, clock: BusinessClock) -> list[dict]:

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from blocks.privacy import erased_message
 from models.outbox import Kind
-from outbox.deliveries import digest
 from outbox.deliveries.base import Context, Delivery, Message, Outcome, Payload, PeriodPayload
+from outbox.deliveries.digest import rerender
 
 
 class Redact(Payload):
@@ -25,7 +25,7 @@ class Redact(Payload):
 def deliver(ctx: Context, msg: Message[Redact]) -> Outcome:
     p = msg.payload
     if p.of == Kind.DIGEST and p.label and p.as_of and p.shown:
-        text, blocks = digest.rerender(ctx, PeriodPayload(label=p.label, as_of=p.as_of), p.shown)
+        text, blocks = rerender(ctx, PeriodPayload(label=p.label, as_of=p.as_of), p.shown)
     else:
         text, blocks = erased_message(msg.lead_id or 0, ctx.lang)
     resp = ctx.client.chat_update(channel=p.channel, ts=p.ts, text=text, blocks=blocks)
