@@ -87,8 +87,6 @@ def card(lead: Lead, lang: str, clock: BusinessClock, team_name: str | None = No
     return fallback, blocks
 
 
-
-
 def erased_card(lead: Lead, lang: str, clock: BusinessClock) -> tuple[str, list[dict]]:
     """A card (the first team's or the handed-over one) once its person was erased: the lead's number, that it
     was erased, and its status lines (owner, SLA, outcome, rating); no buttons."""
