@@ -83,7 +83,7 @@ def test_every_family_and_the_delivery_process_slack_calls_scraped_from_the_web_
                  route="/slack/events") > 0
     # A scanner's paths are one route, `other`: no label is made from what a client sends.
     routes = {x.labels["route"] for x in after["handoff_http_request_seconds"].samples}
-    assert routes == {"/slack/events", "/hooks/leads", "/hooks/status", "/healthz", "/metrics", "other"}
+    assert routes == {"/slack/events", "/hooks/leads", "/hooks/status", "/hooks/privacy", "/healthz", "/metrics", "other"}
     assert value(after, "handoff_http_request_seconds", "handoff_http_request_seconds_count", route="other") >= 2
 
     # The delivery process dies and is started again: what it counted is still counted.
