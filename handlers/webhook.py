@@ -117,6 +117,8 @@ def register(flask_app, services) -> None:
         any_created = any(r.created for r in results)
         if not is_batch:
             return json_answer(201 if any_created else 200, answers[0])
+        dropped = sum(r.id is None for r in results)  # suppressed (docs/privacy.md): counted apart, said only then
         return json_answer(201 if any_created else 200, {"leads": answers,
                                                    "created": sum(a["created"] for a in answers),
-                                                   "updated": sum(not a["created"] for a in answers)})
+                                                   "updated": sum(not a["created"] for a in answers) - dropped,
+                                                   **({"suppressed": dropped} if dropped else {})})

@@ -334,8 +334,8 @@ def _blank(lead: Lead, now: datetime) -> None:
 RETENTION_BATCH = 500  # stale leads erased per transaction by the retention job
 
 # A lead's last activity (docs/privacy.md): the latest of its creation, a webhook update, a claim, contact or
-# outcome. Every change sets updated_at, so a stale lead is first one whose updated_at is old (the partial index
-# ix_leads_retention); the others are checked too, for times given from outside (a CRM's `at`, an import).
+# outcome. Every change sets updated_at, so a stale lead is one whose updated_at is old, found through the partial
+# index ix_leads_retention; the other times are checked too, for those given from outside (a CRM's `at`, an import).
 ACTIVITY = ("created_at", "updated_at", "claimed_at", "contacted_at", "sql_at", "won_at", "lost_at",
             "disqualified_at", "handed_claimed_at")
 
@@ -376,11 +376,12 @@ def suppress(session: Session, email: str, now: datetime) -> bool:
 
 
 def suppressed(session: Session, emails: list[str]) -> set[str]:
-    """Which of these emails (as given) are suppressed. Reads nothing more while no email ever was."""
+    """Which of these emails are suppressed, lower-cased (compare `email.strip().lower()`). Reads nothing more
+    while no email ever was."""
     if not emails or session.scalar(select(Suppression.digest).limit(1)) is None:
         return set()
     key = bytes.fromhex(session.scalar(select(InstallationKey.value).where(InstallationKey.name == KEY_NAME)))
-    digests = {digest_of(key, e): e for e in emails if isinstance(e, str)}
+    digests = {digest_of(key, e): e.strip().lower() for e in emails if isinstance(e, str)}
     held = set(session.scalars(select(Suppression.digest).where(Suppression.digest.in_(list(digests)))))
     return {digests[d] for d in held}
 

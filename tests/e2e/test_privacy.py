@@ -202,9 +202,11 @@ def test_a_suppressed_email_is_dropped_from_a_batch_and_nothing_of_it_is_kept(ma
     app.drain()
     posts = len(slack.calls_to("chat.postMessage"))
     status, body = app.post_leads({"leads": [{"email": "GONE@example.com", "score": 90, "name": "Gone Again"},
-                                             {"email": "new@example.com", "score": 90, "name": "New One"}]})
+                                             {"email": "new@example.com", "score": 90, "name": "New One"},
+                                             {"email": "Gone@Example.com", "score": 95}]})  # two case forms
     assert status == 201, body
-    assert body["leads"][0] == {"status": "suppressed", "created": False} and body["leads"][1]["created"]
+    assert body["leads"][0] == body["leads"][2] == {"status": "suppressed", "created": False}
+    assert body["leads"][1]["created"] and (body["created"], body["updated"], body["suppressed"]) == (1, 0, 2)
     status, body = app.post_leads({"email": "gone@EXAMPLE.com", "score": 90})
     assert (status, body) == (200, {"status": "suppressed", "created": False})
     app.drain()
