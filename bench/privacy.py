@@ -5,11 +5,12 @@
 Writes its section of BENCHMARKS.md (replacing the one there); `make bench` includes it too.
 
 TOTAL leads (default 1,000,000) are filled with core bulk inserts, most of them MQLs with a card, most of those
-claimed, all of them active in the last year. PEOPLE of them, spread over the id range, have what a person who
-went through Handoff has elsewhere: audit rows, events (bodies carrying their email and name) delivered to one
-endpoint, their card's post, a sent reminder DM (kept with its D… conversation) and a sent feedback post.
-STALE others (one in a hundred) had their last activity more than RETENTION_DAYS ago, each with a card, two
-audit rows and a sent reminder DM.
+claimed; every card's post is in the outbox and every lead's event delivered to one endpoint, as an installation
+keeps them (`history`). PEOPLE of them, spread over the id range, have what a person who went through Handoff has
+elsewhere: audit rows, events (bodies carrying their email and name), their card's post, a sent reminder DM (kept
+with its D… conversation) and a sent feedback post. STALE others (one in a hundred) had their last activity more
+than RETENTION_DAYS ago, each with a card, two audit rows and a sent reminder DM; the rest were active in the
+last year.
 
 *Erase*: each of the PEOPLE erased by email, one at a time, as `privacy erase` does (`erase_person` in one
 `Database.transact`, the commit included in the time). *Retention*: `retention_batch` in a transaction of its
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -128,9 +131,16 @@ def fill(db: Database, total: int) -> None:
 
 
 def history(conn, people: list[int]) -> None:
-    """Every other lead's event (its body the lead with its email, as events carry it) and its delivery to the
-    endpoint, sent: an installation with an endpoint keeps every event and delivery (nothing prunes them), and
-    an erasure reads the deliveries of its leads. Made by the database (INSERT … SELECT), a row per lead."""
+    """What every other lead left behind, as an installation keeps it (nothing prunes the outbox, events or
+    deliveries): its card's post (sent), and its event (the body the lead with its email, as events carry it)
+    delivered to the endpoint. Made by the database (INSERT … SELECT), a row per lead."""
+    others = ", ".join(str(i) for i in people)
+    empty = "CAST('{}' AS JSON)" if conn.dialect.name == "postgresql" else "'{}'"
+    conn.exec_driver_sql(
+        "INSERT INTO outbox (dedupe_key, kind, lead_id, channel, payload, status, attempts, created_at, "
+        "next_attempt_at, sent_at, result_ts, result_channel) SELECT 'card:' || id, 'card_post', id, card_channel, "
+        f"{empty}, 'sent', 1, created_at, created_at, created_at, card_ts, card_channel FROM leads "
+        f"WHERE card_ts IS NOT NULL AND id NOT IN ({others}) ORDER BY id")
     body = ("'{\"type\": \"lead.created\", \"data\": {\"lead\": {\"id\": ' || id || ', \"email\": \"' || email "
             "|| '\", \"name\": \"' || name || '\"}}}'")
     if conn.dialect.name == "postgresql":
@@ -138,7 +148,7 @@ def history(conn, people: list[int]) -> None:
     conn.exec_driver_sql(
         "INSERT INTO events (event_id, type, lead_id, occurred_at, body) "
         f"SELECT 'evt_bg' || id, 'lead.created', id, created_at, {body} FROM leads "
-        f"WHERE id NOT IN ({', '.join(str(i) for i in people)}) ORDER BY id")
+        f"WHERE id NOT IN ({others}) ORDER BY id")
     conn.exec_driver_sql(
         "INSERT INTO event_deliveries (event_row, destination_id, lead_id, status, attempts, created_at, "
         "next_attempt_at, delivered_at, last_status) SELECT id, 1, lead_id, 'sent', 1, occurred_at, occurred_at, "
@@ -190,6 +200,18 @@ def related_events(lead: dict, n: int) -> list[dict]:
     return out
 
 
+def revision() -> str:
+    """The commit measured, and whether the code under test had changes not committed yet."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "models", "jobs", "migrations"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return f"{head} with uncommitted changes to models/, jobs/ or migrations/" if dirty else head
+
+
 def queued_by_kind(db: Database) -> Counter:
     with db.begin() as s:
         return Counter(dict(s.execute(select(OutboxMessage.kind, func.count()).where(OutboxMessage.status == "pending")
@@ -220,8 +242,10 @@ def check_person(db: Database, lead_id: int) -> dict:
 def measure(db_url: str, total: int = 1_000_000) -> dict:
     db, fill_s = filled_database(db_url, total, fill)
     people, stale = layout(total)
+    measured_at = revision()
     with db.begin() as s:
         deliveries = s.scalar(select(func.count()).select_from(EventDelivery))
+        outbox = s.scalar(select(func.count()).select_from(OutboxMessage))
     if db.engine.dialect.name == "postgresql":
         time.sleep(SETTLE_S)  # the checkpoints writing out the load (and its VACUUM) end before the measures begin
     # Erasure: each person alone, as `privacy erase EMAIL` does (models/privacy.py erase_person, one transaction).
@@ -257,7 +281,8 @@ def measure(db_url: str, total: int = 1_000_000) -> dict:
     assert added.get("card_update") == len(stale) and added.get("redact") == len(stale), added
     assert added.get("home", 0) == stale_claimed, (added, stale_claimed)
     db.dispose()
-    return {"total": total, "fill_s": fill_s, "deliveries": deliveries, "machine": machine(), "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+    return {"total": total, "fill_s": fill_s, "deliveries": deliveries, "outbox": outbox,
+            "revision": measured_at, "machine": machine(), "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "people": len(people), "erase_p50_s": statistics.median(times), "erase_max_s": max(times),
             "erase_first_s": times[0], "erase_queued": dict(queued),
             "stale": len(stale), "erased": len(erased), "batches": len(batches), "retention_s": retention_s,
@@ -283,9 +308,10 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             f"{'yes' if r['leads_per_s'] >= RETENTION_AIM and r['edits'] == 2 * r['stale'] else 'no'} |")
     return ["## Personal data: erase and retention",
             f"{r0['total']:,} leads (docs/privacy.md), filled with bulk inserts: most MQLs with a card in "
-            "`C0HANDOFF`, most of those claimed, three in four with a CRM id; one webhook endpoint, and every lead's "
-            "event (its body carrying the email and name) delivered to it, as an installation with an endpoint "
-            f"keeps them (nothing prunes events or deliveries): {r0['deliveries']:,} rows in `event_deliveries`. "
+            "`C0HANDOFF`, most of those claimed, three in four with a CRM id; one webhook endpoint. Every card's "
+            "post is in the outbox (sent), and every lead's event (its body carrying the email and name) delivered "
+            "to the endpoint, as an installation keeps them (nothing prunes the outbox, events or deliveries): "
+            f"{r0['outbox']:,} rows in `outbox` and {r0['deliveries']:,} in `event_deliveries` before the measures. "
             f"{r0['people']} people spread over the id range have what a person who went through Handoff has "
             "elsewhere: 5 audit rows, 3 events (each delivered), their card's post, a reminder DM sent into its "
             f"`D…` conversation and a feedback post to marketing. {r0['stale']:,} other leads (one in a hundred) "
@@ -293,7 +319,8 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             "each with a card, 2 audit rows and a sent reminder DM; every other lead was active in the last year. "
             f"On PostgreSQL the measures begin {SETTLE_S} s after the load, once the server's checkpoints have "
             "written it out (on its default settings they run for tens of seconds after a load of this size and "
-            "compete with the measures for the machine's two cores and disk); SQLite is measured at once.\n\n"
+            "compete with the measures for the machine's two cores and disk); SQLite is measured at once, without "
+            "`ANALYZE` statistics (Handoff never gathers them), so its planner chooses as in production.\n\n"
             f"*Erase*: each of the {r0['people']} erased by email, one at a time, as `privacy erase` does: "
             "`erase_person` in one `Database.transact`, timed around the whole transaction, commit included; "
             "*first* is the first of them (nothing cached yet, as in a fresh `privacy erase` process). After each, "
@@ -308,7 +335,8 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             "erased, no other; the outbox rows queued counted by kind: a `card_update` for each card and a "
             "`redact` for each reminder DM (together twice the stale leads), and an App Home update (`home`) for "
             "the owner of each claimed one. Aim: ≥ 1,000 leads/s with their edits queued. "
-            f"Measured {r0['at']} on {r0['machine']} (`python -m bench.privacy`, bench/privacy.py).\n",
+            f"Measured {r0['at']} at {r0['revision']} on {r0['machine']} (`python -m bench.privacy`, "
+            "bench/privacy.py).\n",
             "| database | leads | people erased | erase p50 s | erase max s | first s | under 1 s |",
             "|---|---|---|---|---|---|---|", *erase_rows, "",
             "| database | leads | stale erased | batches | s | leads/s | longest batch s | card_update | redact | "
@@ -323,14 +351,17 @@ def main(argv: list[str]) -> int:
     if os.environ.get("BENCH_POSTGRES_URL"):
         targets.append(("PostgreSQL", fresh_postgres(os.environ["BENCH_POSTGRES_URL"])))
     results = []
-    for label, url in targets:
-        t0 = time.monotonic()
-        print(f"[{label}] personal data: {PEOPLE} people erased and the retention job among {total:,} leads …",
-              flush=True)
-        r = measure(url, total)
-        print(f"  {r}", flush=True)
-        print(f"[{label}] done in {time.monotonic() - t0:.0f} s", flush=True)
-        results.append((label, r))
+    try:
+        for label, url in targets:
+            t0 = time.monotonic()
+            print(f"[{label}] personal data: {PEOPLE} people erased, then {STALE:,} stale leads by the retention job, "
+                  f"among {total:,} leads …", flush=True)
+            r = measure(url, total)
+            print(f"  {r}", flush=True)
+            print(f"[{label}] done in {time.monotonic() - t0:.0f} s", flush=True)
+            results.append((label, r))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     lines = section(results)
     if total == 1_000_000:  # a smaller trial run leaves BENCHMARKS.md as it is
         bench_md = ROOT / "BENCHMARKS.md"

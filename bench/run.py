@@ -1,5 +1,5 @@
 """`make bench`: claim latency, webhook ingest, a paced MQL burst, events out, HubSpot and Salesforce write-back (and
-the sweep, KPI, routing, CRM status and import benchmarks); writes BENCHMARKS.md.
+the sweep, KPI, routing, CRM status, import and personal data benchmarks); writes BENCHMARKS.md.
 
 Runs `bot.py serve` as a real process against the local Slack stand-in, on
 SQLite and, when BENCH_POSTGRES_URL is set, on PostgreSQL too.
@@ -46,6 +46,10 @@ from bench.import_leads import ROWS as IMPORT_ROWS
 from bench.import_leads import measure as measure_import
 from bench.import_leads import section as import_section
 from bench.kpi import measure as measure_kpi
+from bench.privacy import PEOPLE as PRIVACY_PEOPLE
+from bench.privacy import STALE as PRIVACY_STALE
+from bench.privacy import measure as measure_privacy
+from bench.privacy import section as privacy_section
 from bench.routing import measure as measure_routing
 from bench.routing import section as routing_section
 from bench.salesforce import LEADS as SALESFORCE_LEADS
@@ -344,6 +348,14 @@ def main() -> int:
         print(f"  {rr}", flush=True)
         routing_results.append((label, rr))
 
+    privacy_results = []
+    for label, fresh in targets:
+        print(f"[{label}] personal data: {PRIVACY_PEOPLE} people erased, then {PRIVACY_STALE:,} stale leads by the "
+              "retention job, among 1,000,000 leads …", flush=True)
+        pv = measure_privacy(fresh("privacy.db"), 1_000_000)
+        print(f"  {pv}", flush=True)
+        privacy_results.append((label, pv))
+
     crm_results = []
     with SlackStandIn() as slack:
         for label, fresh in targets:
@@ -448,7 +460,8 @@ def main() -> int:
               *crm_status_section(crm_results),
               *import_section(import_results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
               *events_section(events_results), *hubspot_section(hubspot_results),
-              *salesforce_section(salesforce_results)]
+              *salesforce_section(salesforce_results),
+              *privacy_section(privacy_results)]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -360,11 +360,14 @@ def insert_ignore(session: Session, model, values: dict) -> bool:
     return session.connection().execute(stmt).first() is not None
 
 
-def insert_ignore_many(session: Session, model, rows: list[dict]) -> int:
+def insert_ignore_many(session: Session, model, rows: list[dict], count: bool = True) -> int | None:
     """`insert_ignore` for many rows (all with the same keys): a few multi-row statements, not one per row.
-    Returns how many were inserted."""
+    Returns how many were inserted (`count`; else None, with no RETURNING)."""
     if not rows:
         return 0
+    stmt = upsert_insert(session)(model.__table__).on_conflict_do_nothing()
+    if not count:
+        session.connection().execute(stmt, rows)
+        return None
     pk = list(model.__table__.primary_key.columns)[0]
-    stmt = upsert_insert(session)(model.__table__).on_conflict_do_nothing().returning(pk)
-    return len(session.connection().execute(stmt, rows).all())
+    return len(session.connection().execute(stmt.returning(pk), rows).all())

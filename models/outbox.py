@@ -54,13 +54,14 @@ def _write_deferred(session: Session, rows: dict[str, dict]) -> None:
         insert_ignore_many(session, OutboxMessage, list(rows.values()))
 
 
-def enqueue_many(session: Session, kind: Kind, rows: list[dict], now: datetime) -> int:
+def enqueue_many(session: Session, kind: Kind, rows: list[dict], now: datetime, count: bool = True) -> int | None:
     """`enqueue` for many rows of one kind (each a dict of dedupe_key, channel, lead_id and payload) in one
-    statement, as a batch of new MQLs needs; a row whose key exists is skipped. Returns how many were queued."""
+    statement, as a batch of new MQLs needs; a row whose key exists is skipped. Returns how many were queued
+    (`count`; else None, and the statement returns nothing, which spares the driver reading a row per insert)."""
     if not rows:
         return 0
     session.flush()
-    return insert_ignore_many(session, OutboxMessage, [dict(
+    return insert_ignore_many(session, OutboxMessage, count=count, rows=[dict(
         dedupe_key=r["dedupe_key"], kind=str(kind), lead_id=r.get("lead_id"), channel=r.get("channel"),
         payload=r.get("payload") or {}, status="pending", attempts=0, created_at=now, next_attempt_at=now)
         for r in rows])

@@ -24,6 +24,8 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('result_channel', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('result_detail', sa.JSON(), nullable=True))
+        batch_op.create_index('ix_outbox_digests', ['id'], unique=False, sqlite_where=sa.text("kind = 'digest'"),
+                              postgresql_where=sa.text("kind = 'digest'"))
     op.create_table(
         'erasures',
         sa.Column('id', BigId, nullable=False),
@@ -58,6 +60,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_erasures_at'))
     op.drop_table('erasures')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_digests', sqlite_where=sa.text("kind = 'digest'"),
+                            postgresql_where=sa.text("kind = 'digest'"))
         batch_op.drop_column('result_detail')
         batch_op.drop_column('result_channel')
     with op.batch_alter_table('leads', schema=None) as batch_op:
