@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.schema import CreateTable, DropTable
 
+from models import privacy
 from models.db import is_race
 from models.leads import (
     SLACK_USER_RE,
@@ -509,11 +510,23 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "locked" in str(exc.orig)  # SQLite: busy_timeout ran out
 
 
+def _unsuppressed(db, rows: list[_Row]) -> list[_Row]:
+    """The rows whose email was not erased with suppression (docs/privacy.md): the others are left out, as the
+    webhook leaves them out, and only their number is logged."""
+    with db.begin() as session:
+        blocked = privacy.suppressed(session, [row.item.email for row in rows])
+    if not blocked:
+        return rows
+    kept = [row for row in rows if row.item.email.strip().lower() not in blocked]
+    log.warning("import: %d row(s) of suppressed emails left out (docs/privacy.md)", len(rows) - len(kept))
+    return kept
+
+
 def import_csv(db, path: str | Path, policy: Policy, tz: ZoneInfo, now: datetime, progress=None) -> tuple[int, int]:
     """Validate every row first; any bad row and nothing is imported. Returns (created, updated)."""
     path = Path(path)
     started = time.perf_counter()
-    rows = _validated(path, tz, policy, progress)
+    rows = _unsuppressed(db, _validated(path, tz, policy, progress))
     validated = time.perf_counter()
     with db.engine.connect() as conn:
         st = _Staging(conn)

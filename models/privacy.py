@@ -399,7 +399,9 @@ def suppressed(session: Session, emails: list[str]) -> set[str]:
         return set()
     key = bytes.fromhex(session.scalar(select(InstallationKey.value).where(InstallationKey.name == KEY_NAME)))
     digests = {digest_of(key, e): e.strip().lower() for e in emails if isinstance(e, str)}
-    held = set(session.scalars(select(Suppression.digest).where(Suppression.digest.in_(list(digests)))))
+    wanted, held = list(digests), set()
+    for at in range(0, len(wanted), 500):  # an import's many emails, a bounded statement at a time
+        held.update(session.scalars(select(Suppression.digest).where(Suppression.digest.in_(wanted[at:at + 500]))))
     return {digests[d] for d in held}
 
 

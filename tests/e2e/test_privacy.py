@@ -353,3 +353,19 @@ def test_privacy_erase_on_the_command_line_by_email_or_external_id(make_app, db)
     res = run_bot("privacy", "log", env_extra=env)
     assert res.stdout.count("cli  1 lead(s)") == 2 and "(email suppressed)" in res.stdout
     assert "cli.one" not in res.stdout and "cli.two" not in res.stdout
+
+
+def test_an_import_leaves_a_suppressed_email_out(make_app, db, tmp_path):
+    app = make_app(PRIVACY_TOKEN=PRIVACY_TOKEN)
+    new_mql(app, email="never.again@example.com", name="Never Again")
+    assert erase_over_http(app, {"action": "erase", "email": "never.again@example.com", "suppress": True}) == \
+        (200, {"erased": 1})
+    path = tmp_path / "leads.csv"
+    path.write_text("email,score,name\nNEVER.AGAIN@example.com,90,Never Again\nfresh@example.com,40,Fresh One\n",
+                    encoding="utf-8")
+    res = run_bot("import-leads", str(path), env_extra={"DATABASE_URL": db.url}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "1 row(s) of suppressed emails left out" in res.stderr and "never.again" not in res.stderr.lower()
+    assert personal_text_left(db, ["never.again@example.com", "never again"]) == []
+    with db.begin() as s:
+        assert s.scalar(select(Lead.id).where(Lead.email_norm == "fresh@example.com")) is not None
