@@ -178,22 +178,19 @@ def erase_person(session: Session, *, email: str | None = None, external_id: str
     else:
         ids = leads_of(session, external_id=external_id)
         emails = list(session.scalars(select(Lead.email_norm).where(Lead.id.in_(ids)))) if suppress_it else []
-    done = erase(session, ids, how=how, now=now, log=False)
     for address in emails:
         suppress(session, address, now)
-    if done.lead_ids or emails:
-        session.add(Erasure(at=now, how=how, leads=len(done.lead_ids), lead_ids=done.lead_ids,
-                            suppressed=bool(emails)))
-    return Erased(done.lead_ids, bool(emails))
+    return erase(session, ids, how=how, now=now, suppressed=bool(emails))
 
 
-def erase(session: Session, lead_ids: list[int], *, how: str, now: datetime, log: bool = True) -> Erased:
+def erase(session: Session, lead_ids: list[int], *, how: str, now: datetime, suppressed: bool = False) -> Erased:
     """Erase these leads' personal data everywhere in the database, in the caller's transaction (docs/privacy.md):
     the lead rows keep what is not personal (times, source, score, status, team, owners, reasons, ratings) and are
     marked erased; every stored text that held the person's data (audit details, outbox payloads and errors,
     event bodies and delivery errors, CRM rows) no longer does; what was still to go to the endpoints and CRMs
     is cancelled; the Slack messages that showed them are queued to be edited; `lead.erased` goes out; the
-    erasure is logged (`log`) without the email. A lead already erased is skipped (erasing twice is harmless)."""
+    erasure is logged without the email (also one that erased nobody but `suppressed` the email). A lead already
+    erased is skipped (erasing twice is harmless)."""
     if how not in HOW:
         raise ValueError(f"how: {how!r}")
     leads = list(session.scalars(select(Lead).where(Lead.id.in_(sorted(set(lead_ids))), Lead.erased_at.is_(None))
@@ -208,9 +205,9 @@ def erase(session: Session, lead_ids: list[int], *, how: str, now: datetime, log
         for lead in leads:
             _blank(lead, now)
         session.flush()
-    if log and ids:
-        session.add(Erasure(at=now, how=how, leads=len(ids), lead_ids=ids, suppressed=False))
-    return Erased(ids)
+    if ids or suppressed:
+        session.add(Erasure(at=now, how=how, leads=len(ids), lead_ids=ids, suppressed=suppressed))
+    return Erased(ids, suppressed)
 
 
 def _needles(lead: Lead) -> list[str]:
@@ -385,11 +382,9 @@ def digest_of(key: bytes, email: str) -> str:
     return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def suppress(session: Session, email: str, now: datetime) -> bool:
-    """Keep this email's digest so that a later webhook for it stores nothing; True (also when it already was)."""
-    digest = digest_of(installation_key(session, now), email)
-    insert_ignore(session, Suppression, {"digest": digest, "created_at": now})
-    return True
+def suppress(session: Session, email: str, now: datetime) -> None:
+    """Keep this email's digest so that a later webhook for it stores nothing (once, however often asked)."""
+    insert_ignore(session, Suppression, {"digest": digest_of(installation_key(session, now), email), "created_at": now})
 
 
 def suppressed(session: Session, emails: list[str]) -> set[str]:
