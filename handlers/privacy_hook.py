@@ -59,7 +59,7 @@ def register(flask_app, services) -> None:
     @flask_app.post("/hooks/privacy")
     def hooks_privacy():
         lang = settings.LANGUAGE
-        raw = authorized_body(settings, token=settings.PRIVACY_TOKEN or "", unset=404)
+        raw = authorized_body(settings, settings.PRIVACY_TOKEN, unset=(404, "api.not_found"))
         if isinstance(raw, Response):
             return raw
         asked, status, problem = parse_body(raw)

@@ -122,7 +122,7 @@ def register(flask_app, services) -> None:
     @flask_app.post("/hooks/status")
     def hooks_status():
         lang = settings.LANGUAGE
-        raw = authorized_body(settings)
+        raw = authorized_body(settings, settings.LEAD_WEBHOOK_TOKEN)
         if isinstance(raw, Response):
             return raw
         updates, status, problem = parse_body(raw, settings.tz)

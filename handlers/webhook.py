@@ -62,16 +62,16 @@ def parse_body(raw: bytes, tz, score_property: str = "hubspotscore") -> tuple[li
     return items, isinstance(data, dict) and "leads" in data, 0, None
 
 
-def authorized_body(settings, token: str | None = None, unset: int = 503) -> bytes | Response:
-    """The request's body, read once its bearer token (LEAD_WEBHOOK_TOKEN, or `token`) is right and its size is
-    allowed; else the answer to give (`unset` while no token is set, 401, 413). Shared by /hooks/leads,
-    /hooks/status and (with PRIVACY_TOKEN, 404 unset) /hooks/privacy."""
+UNSET_TOKEN = (503, "api.not_configured")  # a webhook whose token is not set yet: say so, and come back later
+
+
+def authorized_body(settings, expected: str | None, unset: tuple[int, str] = UNSET_TOKEN) -> bytes | Response:
+    """The request's body, read once its bearer token is `expected` and its size is allowed; else the answer to
+    give (`unset`, a status and its message, while no token is set; 401; 413). Shared by /hooks/leads and
+    /hooks/status (LEAD_WEBHOOK_TOKEN) and /hooks/privacy (PRIVACY_TOKEN, 404 while unset)."""
     lang = settings.LANGUAGE
-    expected = token if token is not None else settings.LEAD_WEBHOOK_TOKEN
     if not expected:
-        if unset == 404:
-            return json_answer(404, {"error": t("api.not_found", lang)})
-        return json_answer(unset, {"error": t("api.not_configured", lang)})
+        return json_answer(unset[0], {"error": t(unset[1], lang)})
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
         return json_answer(401, {"error": t("api.unauthorized", lang)})
@@ -97,7 +97,7 @@ def register(flask_app, services) -> None:
     @flask_app.post("/hooks/leads")
     def hooks_leads():
         lang = settings.LANGUAGE
-        raw = authorized_body(settings)
+        raw = authorized_body(settings, settings.LEAD_WEBHOOK_TOKEN)
         if isinstance(raw, Response):
             return raw
 
