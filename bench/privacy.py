@@ -279,7 +279,7 @@ def measure(db_url: str, total: int = 1_000_000) -> dict:
         stale_claimed = s.scalar(select(func.count()).where(Lead.id.in_(sorted(stale)), Lead.claimed_by.is_not(None)))
     assert not_erased == 0 and erased_total == len(stale) + len(people), (not_erased, erased_total)
     assert added.get("card_update") == len(stale) and added.get("redact") == len(stale), added
-    assert added.get("home", 0) == stale_claimed, (added, stale_claimed)
+    assert 0 < added.get("home", 0) <= stale_claimed, (added, stale_claimed)  # once per owner and batch
     db.dispose()
     return {"total": total, "fill_s": fill_s, "deliveries": deliveries, "outbox": outbox,
             "revision": measured_at, "machine": machine(), "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -334,7 +334,7 @@ def section(results: list[tuple[str, dict]]) -> list[str]:
             "transaction (on SQLite the time the write lock is held). Read back after: exactly the stale leads "
             "erased, no other; the outbox rows queued counted by kind: a `card_update` for each card and a "
             "`redact` for each reminder DM (together twice the stale leads), and an App Home update (`home`) for "
-            "the owner of each claimed one. Aim: ≥ 1,000 leads/s with their edits queued. "
+            "each owner of the claimed ones, once per batch. Aim: ≥ 1,000 leads/s with their edits queued. "
             f"Measured {r0['at']} at {r0['revision']} on {r0['machine']} (`python -m bench.privacy`, "
             "bench/privacy.py).\n",
             "| database | leads | people erased | erase p50 s | erase max s | first s | under 1 s |",

@@ -286,10 +286,11 @@ def _queue_edits(session: Session, leads: list[Lead], now: datetime) -> None:
     enqueue_many(session, Kind.CARD_UPDATE, [
         {"dedupe_key": f"card:{lead.id}:erased", "lead_id": lead.id} for lead in leads
         if lead.card_ts or lead.handed_card_ts or lead.id in queued_cards], now, count=False)
-    homes = {(user, lead.id) for lead in leads for user in (lead.claimed_by, lead.handed_claimed_by, lead.offered_to)
-             if user is not None}
-    enqueue_many(session, Kind.HOME, [{"dedupe_key": f"home:{user}:erased:{lead_id}", "channel": user,
-                                       "payload": {"user": user}} for user, lead_id in sorted(homes)], now, count=False)
+    # once per person and erasure: a Home is rendered when it is sent, so one shows every lead of this erasure
+    homes = sorted({user for lead in leads for user in (lead.claimed_by, lead.handed_claimed_by, lead.offered_to)
+                    if user is not None})
+    enqueue_many(session, Kind.HOME, [{"dedupe_key": f"home:{user}:erased:{ids[0]}", "channel": user,
+                                       "payload": {"user": user}} for user in homes], now, count=False)
     redactions = []
     for row in rows:
         if row.kind not in own or row.status != "sent" or not row.result_ts:
