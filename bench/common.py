@@ -92,6 +92,19 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def revision(*paths: str) -> str:
+    """The commit measured, and whether the code under `paths` (all of it when none) had changes not committed."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *(paths or (".", ":!BENCHMARKS.md"))],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    where = ", ".join(f"{p}/" for p in paths) if paths else "the code"
+    return f"{head} with uncommitted changes to {where}" if dirty else head
+
+
 def filled_database(db_url: str, total: int, fill) -> tuple[Database, float]:
     """Migrate `db_url`, run `fill(db, total)`; return the database and the seconds the fill took."""
     db = Database(db_url)

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import ROOT, filled_database, fresh_postgres, fresh_sqlite, machine
+from bench.common import ROOT, filled_database, fresh_postgres, fresh_sqlite, machine, revision
 from bench.import_leads import replace_section
 from models import privacy
 from models.db import Database
@@ -200,18 +199,6 @@ def related_events(lead: dict, n: int) -> list[dict]:
     return out
 
 
-def revision() -> str:
-    """The commit measured, and whether the code under test had changes not committed yet."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "models", "jobs", "migrations"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "an unknown commit"
-    return f"{head} with uncommitted changes to models/, jobs/ or migrations/" if dirty else head
-
-
 def queued_by_kind(db: Database) -> Counter:
     with db.begin() as s:
         return Counter(dict(s.execute(select(OutboxMessage.kind, func.count()).where(OutboxMessage.status == "pending")
@@ -242,7 +229,7 @@ def check_person(db: Database, lead_id: int) -> dict:
 def measure(db_url: str, total: int = 1_000_000) -> dict:
     db, fill_s = filled_database(db_url, total, fill)
     people, stale = layout(total)
-    measured_at = revision()
+    measured_at = revision("models", "jobs", "migrations")
     with db.begin() as s:
         deliveries = s.scalar(select(func.count()).select_from(EventDelivery))
         outbox = s.scalar(select(func.count()).select_from(OutboxMessage))

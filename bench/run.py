@@ -30,6 +30,7 @@ from bench.common import (
     fresh_sqlite,
     machine,
     pct,
+    revision,
     run_clients,
 )
 from bench.crm_status import BATCH as CRM_BATCH
@@ -44,6 +45,7 @@ from bench.hubspot import measure as measure_hubspot
 from bench.hubspot import section as hubspot_section
 from bench.import_leads import ROWS as IMPORT_ROWS
 from bench.import_leads import measure as measure_import
+from bench.import_leads import replace_section
 from bench.import_leads import section as import_section
 from bench.kpi import measure as measure_kpi
 from bench.privacy import PEOPLE as PRIVACY_PEOPLE
@@ -240,6 +242,24 @@ def claims_against_floor(label: str, fresh, slack: SlackStandIn, rounds: int = R
     return [*rows, f"| {label} | **median of {rounds}** | | | | | | **{p50:.2f}** | **{p99:.2f}** |"]
 
 
+def floor_section(rows: list[str], stamp: str) -> list[str]:
+    """BENCHMARKS.md's section on claim clicks against the floor app (`claims_against_floor`'s rows)."""
+    return ["## Claim click against the floor",
+            f"{CLICKS:,} signed `lead_claim` clicks from 50 concurrent keep-alive connections (wrk) on {CARDS:,} "
+            "cards, each card clicked by two different reps (one claim, one \"already claimed\"), every click "
+            "sent exactly once (checked after each Handoff run: every card claimed once and refused once), "
+            "sent once the cards are out (the clicks are measured alone). Handoff writes a click down before "
+            "the answer on PostgreSQL and applies it in its delivery process; on SQLite it answers first "
+            "(docs/http.md#clicks). *Floor*: "
+            "bench/floor.py, the least an app on the same stack does for a claim (Bolt, the same server "
+            "and limits, one conditional UPDATE before the answer). Both run as `Procfile` runs `web`: "
+            f"`WEB_CONCURRENCY={PROCFILE_WORKERS}`, on a fresh database each run, back to back in rounds with "
+            "the order swapped each round. Aim: Handoff's p50 within 1.25× and its p99 within 1.5× of the "
+            f"floor's. Measured {stamp} on {machine()}.\n",
+            "| database | round | floor p50 ms | floor p99 ms | Handoff p50 ms | Handoff p99 ms | Handoff max ms | "
+            "ratio p50 | ratio p99 |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
 PAIRS = 6  # runs without and with events + HubSpot, compared pair by pair
 
 
@@ -301,12 +321,35 @@ def bench_burst(db_url: str) -> dict:
             server.stop()
 
 
-def main() -> int:
+def claims_only(targets) -> int:
+    """`python -m bench.run claims`: only the claim clicks against the floor; puts their section of BENCHMARKS.md
+    in place, the rest as the last `make bench` wrote it."""
+    rows = []
+    with SlackStandIn() as slack:
+        for label, fresh in targets:
+            rows += claims_against_floor(label, fresh, slack)
+    lines = floor_section(rows, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC at {revision()} "
+                                "(`python -m bench.run claims`)")
+    bench_md = ROOT / "BENCHMARKS.md"
+    bench_md.write_text(replace_section(bench_md.read_text(), lines))
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     targets = [("SQLite", lambda name: fresh_sqlite(tmp, name))]
     pg = os.environ.get("BENCH_POSTGRES_URL")
     if pg:
         targets.append(("PostgreSQL", lambda name: fresh_postgres(pg)))
+    if argv == ["claims"]:
+        try:
+            return claims_only(targets)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if argv:
+        print("usage: python -m bench.run [claims]", file=sys.stderr)
+        return 2
     lines = ["# Benchmarks\n", f"Machine: {machine()}  ", f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ",
              "Command: `make bench` (set `BENCH_POSTGRES_URL` to include PostgreSQL)\n"]
     ingest_rows, claim_rows, floor_rows, noise_rows = [], [], [], []
@@ -394,20 +437,7 @@ def main() -> int:
             print(f"  {sf}", flush=True)
             salesforce_results.append((label, sf))
 
-    lines += ["## Claim click against the floor",
-              f"{CLICKS:,} signed `lead_claim` clicks from 50 concurrent keep-alive connections (wrk) on {CARDS:,} "
-              "cards, each card clicked by two different reps (one claim, one \"already claimed\"), every click "
-              "sent exactly once (checked after each Handoff run: every card claimed once and refused once), "
-              "sent once the cards are out (the clicks are measured alone). Handoff writes a click down before "
-              "the answer on PostgreSQL and applies it in its delivery process; on SQLite it answers first "
-              "(docs/http.md#clicks). *Floor*: "
-              "bench/floor.py, the least an app on the same stack does for a claim (Bolt, the same server "
-              "and limits, one conditional UPDATE before the answer). Both run as `Procfile` runs `web`: "
-              f"`WEB_CONCURRENCY={PROCFILE_WORKERS}`, on a fresh database each run, back to back in rounds with "
-              "the order swapped each round. Aim: Handoff's p50 within 1.25× and its p99 within 1.5× of the "
-              "floor's.\n",
-              "| database | round | floor p50 ms | floor p99 ms | Handoff p50 ms | Handoff p99 ms | Handoff max ms | "
-              "ratio p50 | ratio p99 |", "|---|---|---|---|---|---|---|---|---|", *floor_rows, "",
+    lines += [*floor_section(floor_rows, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC at {revision()} (`make bench`)"),
               "## Claim click: time to the HTTP answer",
               "The clicks above, Handoff alone, as `Procfile` runs it, on a fresh database each run. Aim: p99 under "
               "100 ms (Slack allows 3,000). *With events + HubSpot*: the same with `EVENT_WEBHOOK_URLS` (one verifying receiver) "
@@ -469,4 +499,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
