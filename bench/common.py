@@ -93,11 +93,12 @@ def machine() -> str:
 
 
 def revision(*paths: str) -> str:
-    """The commit measured, and whether the code under `paths` (all of it when none) had changes not committed."""
+    """The commit measured, and whether the code under `paths` (when none, all but the tests and docs) had changes
+    not committed."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *(paths or (".", ":!BENCHMARKS.md"))],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *(paths or (".", ":!BENCHMARKS.md", ":!tests", ":!docs"))],
                                cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "an unknown commit"

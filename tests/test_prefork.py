@@ -1,6 +1,6 @@
 """`serve` with WEB_CONCURRENCY=2 (prefork.py): two web processes on one port, one delivery process for
 both, claims with one owner across processes, a worker that dies replaced, and nothing left running when
-`serve` stops or is killed."""
+`serve` stops or is killed; two `clock` processes post each report once."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,9 @@ import threading
 import urllib.request
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from models.tables import Lead
+from models.tables import Lead, OutboxMessage
 from standin import slack_requests
 from tests.conftest import HANDOFF, ROOT, SECRET, wait_until
 from tests.outbox.test_delivery_process import children, gone, health, stop
@@ -161,3 +161,49 @@ def test_a_wrong_setting_is_one_line_before_anything_starts(db, slack):
     assert out.returncode == 2
     assert "WEB_CONCURRENCY" in out.stderr and "1 to 32" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_two_clock_processes_post_one_digest_and_one_retro(db, slack, tmp_path):
+    """Any number of `clock` processes: each runs the report jobs at start, each has its own outbox sender, and
+    the week's digest (with its chart) and the month's retro still go out once."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.ops.serving import value
+    from tests.outbox.test_outbox import free_port
+
+    ports = [free_port(), free_port()]
+    logs = [tmp_path / f"clock{i}.log" for i in range(2)]
+    procs = []
+    for port, path in zip(ports, logs, strict=True):
+        with path.open("wb") as log:
+            procs.append(subprocess.Popen([sys.executable, "bot.py", "clock"], cwd=ROOT, stdout=log, stderr=log,
+                                          env={**serve_env(db, slack), "METRICS_PORT": str(port)}))
+
+    def ran_reports(port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                families = {f.name: f for f in text_string_to_metric_families(resp.read().decode())}
+        except OSError:
+            return False
+        return all((value(families, "handoff_job_seconds", "handoff_job_seconds_count", job=job) or 0) >= 1
+                   for job in ("weekly-digest", "monthly-retro"))
+
+    def all_sent() -> bool:
+        with db.begin() as s:
+            return not s.scalar(select(func.count()).select_from(OutboxMessage)
+                                .where(OutboxMessage.status != "sent"))
+
+    try:
+        assert wait_until(lambda: all(ran_reports(p) for p in ports), timeout=60, every=0.2), \
+            [path.read_text()[-2000:] for path in logs]
+        assert wait_until(all_sent, timeout=30)
+        posts = [c.params["text"] for c in slack.calls_to("chat.postMessage")]
+        assert len(posts) == 2 and len(slack.files) == 1, posts
+        with db.begin() as s:
+            kinds = sorted(s.scalars(select(OutboxMessage.kind)))
+        assert kinds == ["chart", "digest", "retro"]  # the chart is uploaded as a row of its own
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(30) for proc in procs]
+    assert codes == [0, 0]
