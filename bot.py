@@ -572,7 +572,7 @@ def cmd_doctor(settings: Settings, args) -> int:
     """`doctor`: one line per check, ✓ or ✗ with the fix; exit 1 if any ✗ (docs/operating.md#the-doctor).
     `--before-serve` (`make run`): a ✗ is shown but exits 0, and without the settings serve needs it says
     nothing, leaving serve to say what to set."""
-    from ops import doctor
+    import doctor
 
     lang = settings.LANGUAGE
     if args.before_serve and any(getattr(settings, n) in (None, "") for n in serve_needs(settings)):

@@ -3,7 +3,7 @@
 One table, METHOD_SCOPES, says which bot scope each Slack Web API method needs (from each method's reference
 page, "Required scopes" for a bot token). Three things use it:
 
-- `python bot.py doctor` (ops/doctor.py) compares the scopes the token was granted (Slack's `x-oauth-scopes`
+- `python bot.py doctor` (doctor.py) compares the scopes the token was granted (Slack's `x-oauth-scopes`
   response header) with `app_scopes()`, the scopes the code in this checkout uses;
 - the least-privilege test compares `app_scopes()` with the bot scopes manifest.yml asks for, both ways;
 - the Slack stand-in (standin/server.py) refuses a call with `missing_scope` as Slack does.
@@ -74,7 +74,7 @@ EVENT_SCOPES: dict[str, str | None] = {
 
 # The code of the app (what runs against Slack), and what is not: a new top-level module or package must be
 # put in one of the two (the least-privilege test checks), so nothing that calls Slack is left unread.
-APP_CODE = ("bot.py", "runtime.py", "prefork.py", "settings.py", "logsafe.py", "handlers", "jobs", "models", "blocks", "outbox",
+APP_CODE = ("bot.py", "doctor.py", "runtime.py", "prefork.py", "settings.py", "logsafe.py", "handlers", "jobs", "models", "blocks", "outbox",
             "ops")
 NOT_APP_CODE = ("standin", "tests", "bench", "migrations")  # the local stand-ins and demo, tests, benchmarks
 

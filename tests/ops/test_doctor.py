@@ -14,10 +14,10 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
+import doctor
 from bot import main
 from models.db import alembic_config
 from models.hubspot import PROPERTIES
-from ops import doctor
 from tests.conftest import EVENT_SECRET, HANDOFF, MANAGER, MARKETING, ROOT
 
 LATEST = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()  # migrations/versions' head

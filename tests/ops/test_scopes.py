@@ -38,7 +38,7 @@ def test_the_derivation_finds_the_calls_the_app_makes():
         assert method in used.methods, method
     assert any(w.startswith("outbox/deliveries/chart.py:") for w in used.methods["files.completeUploadExternal"])
     assert any(w.startswith("outbox/sender.py:") for w in used.methods["conversations.join"])
-    assert any(w.startswith("ops/doctor.py:") for w in used.methods["users.info"])
+    assert any(w.startswith("doctor.py:") for w in used.methods["users.info"])
     assert scopes.app_scopes().why["commands"] == ["features.slash_commands"]
 
 
