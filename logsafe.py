@@ -26,5 +26,9 @@ class RedactingFormatter(logging.Formatter):
 def configure(level: int = logging.INFO) -> None:
     """Root logging for every command: one line per record, emails masked."""
     logging.basicConfig(level=level, format=FORMAT)
+    # APScheduler says at INFO that each run started and ended: two lines a minute for the sweep alone. The jobs
+    # log what they did themselves (jobs/scheduler.py); a run that fails or is missed is still APScheduler's
+    # ERROR or WARNING line.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     for handler in logging.getLogger().handlers:
         handler.setFormatter(RedactingFormatter(FORMAT))

@@ -179,3 +179,13 @@ def test_the_start_line_is_a_json_object_in_json(monkeypatch):
     stream = io.StringIO()
     logs.announce("Handoff is serving on port 3000", stream)
     assert stream.getvalue() == "Handoff is serving on port 3000\n"
+
+
+def test_the_scheduler_library_writes_only_what_went_wrong():
+    """APScheduler's per-run INFO lines (two a minute for the sweep) are not written; its failures are."""
+    import logsafe
+
+    logsafe.configure()
+    scheduler = logging.getLogger("apscheduler.executors.default")
+    assert not scheduler.isEnabledFor(logging.INFO)
+    assert scheduler.isEnabledFor(logging.WARNING) and logging.getLogger("handoff.clock").isEnabledFor(logging.INFO)
