@@ -98,8 +98,9 @@ def revision(*paths: str) -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *(paths or (".", ":!BENCHMARKS.md", ":!tests", ":!docs"))],
-                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        code = paths or (".", ":!BENCHMARKS.md", ":!tests", ":!docs")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *code], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "an unknown commit"
     where = ", ".join(f"{p}/" for p in paths) if paths else "the code"

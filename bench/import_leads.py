@@ -225,11 +225,14 @@ def section(results: list[tuple[str, dict]], machine: str, date: str) -> list[st
 
 
 def replace_section(text: str, lines: list[str]) -> str:
-    """BENCHMARKS.md with this benchmark's section put in place of the one there (or at the end)."""
-    title = lines[0]
-    parts = text.split("\n## ")
-    kept = [p for p in parts if not ("## " + p).startswith(title)]
-    return "\n## ".join(kept).rstrip("\n") + "\n\n" + "\n".join(lines)
+    """BENCHMARKS.md with this benchmark's section where the old one stood (at the end when there was none)."""
+    title, section = lines[0], "\n".join(lines).rstrip("\n") + "\n"
+    parts = text.rstrip("\n").split("\n## ")
+    at = next((i for i, p in enumerate(parts) if i and "## " + p.split("\n", 1)[0] == title), None)
+    if at is None:
+        return "\n## ".join(parts) + "\n\n" + section
+    parts[at] = section[len("## "):]
+    return "\n## ".join(parts).rstrip("\n") + "\n"
 
 
 def main(argv: list[str]) -> int:

@@ -1,5 +1,6 @@
 """The band that `make bench` judges "no slower" against (bench/run.py `noise_band`): how far apart two identical
-runs fall on this host, from A/A pairs, centred on 1, the largest sixth of their deviations left out."""
+runs fall on this host, from A/A pairs, centred on 1, the largest sixth of their deviations left out; and how
+a benchmark rerun alone puts its section of BENCHMARKS.md in place."""
 import pytest
 
 from bench.run import noise_band
@@ -22,3 +23,14 @@ def test_fewer_than_six_pairs_keep_them_all():
 def test_twelve_pairs_leave_out_the_two_largest():
     lo, hi = noise_band([0.5, 0.8, 0.9, 0.95, 1.0, 1.0, 1.02, 1.05, 1.1, 1.2, 1.3, 2.0])
     assert hi == pytest.approx(1.3) and lo == pytest.approx(1 / 1.3)
+
+
+def test_a_rerun_section_takes_the_place_of_the_old_one():
+    from bench.import_leads import replace_section
+
+    text = "# Benchmarks\n\nMachine: x\n\n## Claims\nold\n\n## Claims: time\nkept\n\n## Ingest\nkept too\n"
+    assert replace_section(text, ["## Claims", "new", ""]) == \
+        "# Benchmarks\n\nMachine: x\n\n## Claims\nnew\n\n## Claims: time\nkept\n\n## Ingest\nkept too\n"
+    assert replace_section(text, ["## Ingest", "newer", ""]).endswith("## Claims: time\nkept\n\n## Ingest\nnewer\n")
+    assert replace_section(text, ["## Privacy", "first", ""]) == text + "\n## Privacy\nfirst\n"
+    assert replace_section(text, ["## Claims: time", "t", ""]).count("kept\n") == 0  # the heading, not a prefix
