@@ -107,6 +107,23 @@ def revision(*paths: str) -> str:
     return f"{head} with uncommitted changes to {where}" if dirty else head
 
 
+def replace_section(text: str, lines: list[str]) -> str:
+    """BENCHMARKS.md with this benchmark's section where the old one stood (at the end when there was none)."""
+    title, section = lines[0], "\n".join(lines).rstrip("\n") + "\n"
+    parts = text.rstrip("\n").split("\n## ")
+    at = next((i for i, p in enumerate(parts) if i and "## " + p.split("\n", 1)[0] == title), None)
+    if at is None:
+        return "\n## ".join(parts) + "\n\n" + section
+    parts[at] = section[len("## "):]
+    return "\n## ".join(parts).rstrip("\n") + "\n"
+
+
+def put_section(lines: list[str]) -> None:
+    """Write one benchmark's section into BENCHMARKS.md in place of its last run (`replace_section`)."""
+    bench_md = ROOT / "BENCHMARKS.md"
+    bench_md.write_text(replace_section(bench_md.read_text() if bench_md.exists() else "# Benchmarks\n", lines))
+
+
 def filled_database(db_url: str, total: int, fill) -> tuple[Database, float]:
     """Migrate `db_url`, run `fill(db, total)`; return the database and the seconds the fill took."""
     db = Database(db_url)

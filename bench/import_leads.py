@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import HOOK, ROOT, Server, fresh_postgres, machine, pct
+from bench.common import HOOK, Server, fresh_postgres, machine, pct, put_section
 from models.db import Database
 from models.importer import import_csv
 from models.leads import Policy
@@ -224,17 +224,6 @@ def section(results: list[tuple[str, dict]], machine: str, date: str) -> list[st
             "p50 ms | max ms |", "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
-def replace_section(text: str, lines: list[str]) -> str:
-    """BENCHMARKS.md with this benchmark's section where the old one stood (at the end when there was none)."""
-    title, section = lines[0], "\n".join(lines).rstrip("\n") + "\n"
-    parts = text.rstrip("\n").split("\n## ")
-    at = next((i for i, p in enumerate(parts) if i and "## " + p.split("\n", 1)[0] == title), None)
-    if at is None:
-        return "\n## ".join(parts) + "\n\n" + section
-    parts[at] = section[len("## "):]
-    return "\n## ".join(parts).rstrip("\n") + "\n"
-
-
 def main(argv: list[str]) -> int:
     from standin.server import SlackStandIn
 
@@ -251,8 +240,7 @@ def main(argv: list[str]) -> int:
             print(f"  {r}", flush=True)
             results.append((label, r))
     lines = section(results, machine(), f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    bench_md = ROOT / "BENCHMARKS.md"
-    bench_md.write_text(replace_section(bench_md.read_text() if bench_md.exists() else "# Benchmarks\n", lines))
+    put_section(lines)
     print("\n".join(lines))
     return 0
 

@@ -32,8 +32,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import ROOT, filled_database, fresh_postgres, fresh_sqlite, machine, revision
-from bench.import_leads import replace_section
+from bench.common import filled_database, fresh_postgres, fresh_sqlite, machine, put_section, revision
 from models import privacy
 from models.db import Database
 from models.tables import AuditEvent, Destination, Event, EventDelivery, Lead, OutboxMessage
@@ -351,8 +350,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     lines = section(results)
     if total == 1_000_000:  # a smaller trial run leaves BENCHMARKS.md as it is
-        bench_md = ROOT / "BENCHMARKS.md"
-        bench_md.write_text(replace_section(bench_md.read_text() if bench_md.exists() else "# Benchmarks\n", lines))
+        put_section(lines)
     print("\n".join(lines))
     return 0
 

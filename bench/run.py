@@ -30,6 +30,7 @@ from bench.common import (
     fresh_sqlite,
     machine,
     pct,
+    put_section,
     revision,
     run_clients,
 )
@@ -45,7 +46,6 @@ from bench.hubspot import measure as measure_hubspot
 from bench.hubspot import section as hubspot_section
 from bench.import_leads import ROWS as IMPORT_ROWS
 from bench.import_leads import measure as measure_import
-from bench.import_leads import replace_section
 from bench.import_leads import section as import_section
 from bench.kpi import measure as measure_kpi
 from bench.privacy import PEOPLE as PRIVACY_PEOPLE
@@ -330,8 +330,7 @@ def claims_only(targets) -> int:
             rows += claims_against_floor(label, fresh, slack)
     lines = floor_section(rows, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC at {revision()} "
                                 "(`python -m bench.run claims`)")
-    bench_md = ROOT / "BENCHMARKS.md"
-    bench_md.write_text(replace_section(bench_md.read_text(), lines))
+    put_section(lines)
     print("\n".join(lines))
     return 0
 

@@ -26,7 +26,7 @@ def test_twelve_pairs_leave_out_the_two_largest():
 
 
 def test_a_rerun_section_takes_the_place_of_the_old_one():
-    from bench.import_leads import replace_section
+    from bench.common import replace_section
 
     text = "# Benchmarks\n\nMachine: x\n\n## Claims\nold\n\n## Claims: time\nkept\n\n## Ingest\nkept too\n"
     assert replace_section(text, ["## Claims", "new", ""]) == \
