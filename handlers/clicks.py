@@ -32,7 +32,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.actions import lead_id_of
@@ -40,9 +39,8 @@ from handlers.errors import domain_params, explain, queue_private_reply
 from handlers.home import from_home
 from models import clicks
 from models.db import is_race, is_transient, writes, wrote_nothing_since
-from models.leads import LeadErased, LeadError
+from models.leads import LeadError
 from models.outbox import queue_home
-from models.tables import Lead
 from ops import logs
 
 log = logging.getLogger("handoff.slack")
@@ -257,8 +255,6 @@ class ClickQueue:
                 with session.begin_nested():
                     if work is None:  # recorded by a version that had this button; this one has not
                         raise LookupError("no work for this action")
-                    if erased(session, action):  # every button of an erased lead changes nothing
-                        raise LeadErased()
                     before = writes(session)
                     try:
                         return work(session, body, action, at)
@@ -279,16 +275,6 @@ class ClickQueue:
                 log.error("a click could not be applied", exc_info=exc)
                 return "notice.error", {}
         return "notice.error", {}
-
-
-def erased(session: Session, action: dict) -> bool:
-    """Whether the lead this control is about was erased (docs/privacy.md). Read as a value, not loaded: the
-    work that follows loads and locks the lead as it needs."""
-    try:
-        lead_id = lead_id_of(action)
-    except LeadError:
-        return False
-    return session.scalar(select(Lead.erased_at).where(Lead.id == lead_id)) is not None
 
 
 def lead_order(click: clicks.Pending) -> int:
