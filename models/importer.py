@@ -517,7 +517,7 @@ def _unsuppressed(db, rows: list[_Row]) -> list[_Row]:
         blocked = privacy.suppressed(session, [row.item.email for row in rows])
     if not blocked:
         return rows
-    kept = [row for row in rows if row.item.email.strip().lower() not in blocked]
+    kept = [row for row in rows if row.item.email not in blocked]
     log.warning("import: %d row(s) of suppressed emails left out (docs/privacy.md)", len(rows) - len(kept))
     return kept
 

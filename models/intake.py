@@ -50,13 +50,13 @@ def ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy,
     blocked = privacy.suppressed(session, [item.email for item in items])
     if not blocked:
         return _ingest(session, items, now, policy, actor)
-    kept = [i for i, item in enumerate(items) if item.email.strip().lower() not in blocked]
+    kept = [i for i, item in enumerate(items) if item.email not in blocked]
     try:
         results = iter(_ingest(session, [items[i] for i in kept], now, policy, actor) if kept else [])
     except IdentityConflict as conflict:
         conflict.index = kept[conflict.index]
         raise
-    return [SUPPRESSED if item.email.strip().lower() in blocked else next(results) for item in items]
+    return [SUPPRESSED if item.email in blocked else next(results) for item in items]
 
 
 def _ingest(session: Session, items: list[LeadIn], now: datetime, policy: Policy, actor: str) -> list[IngestResult]:

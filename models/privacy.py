@@ -389,16 +389,19 @@ def suppress(session: Session, email: str, now: datetime) -> None:
 
 
 def suppressed(session: Session, emails: list[str]) -> set[str]:
-    """Which of these emails are suppressed, lower-cased (compare `email.strip().lower()`). Reads nothing more
+    """Which of these emails are suppressed, as given (every case form of a suppressed one). Reads nothing more
     while no email ever was."""
     if not emails or session.scalar(select(Suppression.digest).limit(1)) is None:
         return set()
     key = bytes.fromhex(session.scalar(select(InstallationKey.value).where(InstallationKey.name == KEY_NAME)))
-    digests = {digest_of(key, e): e.strip().lower() for e in emails if isinstance(e, str)}
+    digests: dict[str, set[str]] = {}
+    for e in emails:
+        if isinstance(e, str):
+            digests.setdefault(digest_of(key, e), set()).add(e)
     wanted, held = list(digests), set()
     for at in range(0, len(wanted), 500):  # an import's many emails, a bounded statement at a time
         held.update(session.scalars(select(Suppression.digest).where(Suppression.digest.in_(wanted[at:at + 500]))))
-    return {digests[d] for d in held}
+    return {e for d in held for e in digests[d]}
 
 
 def erasures(session: Session, limit: int = 100) -> list[Erasure]:
